@@ -1,0 +1,5 @@
+import sys
+
+from bitrobust.cli import main
+
+sys.exit(main())
