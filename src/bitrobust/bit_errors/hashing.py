@@ -1,0 +1,82 @@
+"""Counter-based hashing on int64 tensors: the randomness behind persistent chips.
+
+Random values that must be a pure function of (seed, position) -- identical on CPU
+and GPU, for any batch order and any torch version -- come from hashing integer
+keys with the SplitMix64 finalizer, using only integer multiply/xor/shift (wrapping
+64-bit arithmetic), never a stateful generator. Tensors hold the 64-bit words as
+int64; right shifts are made logical by masking.
+"""
+
+from __future__ import annotations
+
+import torch
+
+_M64 = (1 << 64) - 1
+
+
+def _signed(c: int) -> int:
+    c &= _M64
+    return c - (1 << 64) if c >= 1 << 63 else c
+
+
+_C1 = _signed(0xBF58476D1CE4E5B9)
+_C2 = _signed(0x94D049BB133111EB)
+_GOLDEN = _signed(0x9E3779B97F4A7C15)
+
+
+def srl(x: torch.Tensor, s: int) -> torch.Tensor:
+    """Logical right shift of int64 words (torch's >> is arithmetic)."""
+    return (x >> s) & ((1 << (64 - s)) - 1)
+
+
+def mix64(x: torch.Tensor) -> torch.Tensor:
+    """SplitMix64 finalizer: a bijection on 64-bit words with good avalanche."""
+    x = x ^ srl(x, 30)
+    x = x * _C1
+    x = x ^ srl(x, 27)
+    x = x * _C2
+    return x ^ srl(x, 31)
+
+
+def mix64_int(x: int) -> int:
+    """The same finalizer on a Python int (reference and scalar keys)."""
+    x &= _M64
+    x ^= x >> 30
+    x = (x * 0xBF58476D1CE4E5B9) & _M64
+    x ^= x >> 27
+    x = (x * 0x94D049BB133111EB) & _M64
+    return x ^ (x >> 31)
+
+
+def derive_key(*parts: int) -> int:
+    """A 64-bit key (as signed int64 value) from integers, e.g. (seed, stream id)."""
+    h = 0
+    for p in parts:
+        h = mix64_int(h * 0x9E3779B97F4A7C15 + (p & _M64))
+    return _signed(h)
+
+
+def hash_keys(key: int, *counters: torch.Tensor | int) -> torch.Tensor:
+    """64-bit hash of (key, counter_1, counter_2, ...), elementwise over broadcast tensors."""
+    h = None
+    for c in counters:
+        c = torch.as_tensor(c, dtype=torch.int64)
+        h = mix64(c + key) if h is None else mix64(h * _GOLDEN + c)
+    assert h is not None, "hash_keys needs at least one counter"
+    return h
+
+
+def popcount64(x: torch.Tensor) -> torch.Tensor:
+    """Number of set bits of each 64-bit word (SWAR)."""
+    x = x - (srl(x, 1) & 0x5555555555555555)
+    x = (x & 0x3333333333333333) + (srl(x, 2) & 0x3333333333333333)
+    x = (x + srl(x, 4)) & 0x0F0F0F0F0F0F0F0F
+    return srl(x * 0x0101010101010101, 56)
+
+
+def low_bits_mask(n: torch.Tensor) -> torch.Tensor:
+    """Words with the lowest n bits set, n in [0, 64] (elementwise)."""
+    n = n.to(torch.int64)
+    full = n >= 64
+    part = (torch.ones_like(n) << n.clamp(max=63)) - 1
+    return torch.where(full, torch.full_like(n, -1), part)

@@ -1,0 +1,236 @@
+"""Random bit errors: persistent chips and transient errors (paper 3, Sec. 3 and App. F).
+
+A persistent chip c assigns every bit address a a number u_c(a) in [0, 1); bit a is
+faulty at rate p iff u_c(a) < p. So a chip's errors at p' <= p are a subset of its
+errors at p (errors are "inherited" across voltages), a flip is a flip whatever the
+stored bit, and different chips are independent. u_c(a) is a pure function of the
+chip seed and a, computed with integer hashing only, so it is the same on CPU and
+GPU and for any batching.
+
+The paper draws a dense field u ~ U(0,1)^(W x m) per chip. Drawing only the faulty
+bits is much cheaper at small p, so u is generated *sparsely* with the same law.
+Addresses are grouped in blocks of 4096 bits; in each block a random permutation
+(a 4-round Feistel network on 12 bits) ranks the bits, and nested counts
+N_0 = 4096 >= N_1 >= N_2 >= ... say that the bits of rank r < N_j have u < rate_j,
+with rate_0 = 1, rate_1 = 2^-4 and rate_(j+1) = rate_j / 2. N_1 ~ Binomial(4096, 2^-4)
+comes from an exact inverse-CDF table, N_(j+1) ~ Binomial(N_j, 1/2) from popcounts of
+hashed words. A bit whose rank lies in [N_(j+1), N_j) has
+u = rate_(j+1) + (rate_j - rate_(j+1)) h / 2^32, with h a 32-bit hash of (block, rank).
+Each u is then uniform on [0, 1) (to 2^-32 within its level) and independent of the
+others, and the faulty set at rate p only needs the ranks below N_j for
+rate_(j+1) <= p < rate_j: about 2 p 4096 candidates per block instead of 4096 draws.
+
+Transient errors (the BNN papers' model) are fresh i.i.d. flips at every read: a
+chip with a fresh seed drawn from a ``torch.Generator`` each time.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from fractions import Fraction
+
+import torch
+
+from bitrobust.bit_errors.hashing import derive_key, hash_keys, low_bits_mask, mix64, popcount64, srl
+from bitrobust.errors import BitrobustError
+
+BLOCK_LOG2 = 12
+BLOCK_BITS = 1 << BLOCK_LOG2
+HALF_LOG2 = BLOCK_LOG2 // 2
+FIRST_RATE_LOG2 = 4  # rate_1 = 2^-4
+LEVELS = 58  # rate_LEVELS = 2^-61; below it u is uniform on [0, rate_LEVELS)
+_PURPOSE_COUNT, _PURPOSE_PERM, _PURPOSE_VALUE = 1, 2, 3
+_FEISTEL_ROUNDS = 4
+DEFAULT_CHIP_SALT = 20210407  # fixes the seeds of the default chips 0, 1, 2, ...
+
+
+def check_rate(p: float) -> float:
+    p = float(p)
+    if math.isnan(p) or not 0.0 <= p <= 1.0:
+        raise BitrobustError(f"bit error rate p must be in [0, 1], got {p}")
+    return p
+
+
+def chip_seed(chip: int, salt: int = DEFAULT_CHIP_SALT) -> int:
+    """The fixed seed of default chip number ``chip``."""
+    return derive_key(salt, chip) & ((1 << 62) - 1)
+
+
+def level_rate(j: int) -> Fraction:
+    """rate_j: 1, then 2^-4, 2^-5, ...; 0 below the last level."""
+    if j == 0:
+        return Fraction(1)
+    if j > LEVELS:
+        return Fraction(0)
+    return Fraction(1, 2 ** (FIRST_RATE_LOG2 + j - 1))
+
+
+def level_of_rate(p: float) -> int:
+    """j with rate_(j+1) <= p < rate_j (p < 1)."""
+    _, e = math.frexp(p)  # 2^(e-1) <= p < 2^e
+    return 0 if -e < FIRST_RATE_LOG2 else min(LEVELS, -e - FIRST_RATE_LOG2 + 1)
+
+
+@functools.lru_cache(maxsize=None)
+def _first_level_table() -> torch.Tensor:
+    """T[k] = floor(2^62 P(X <= k)), X ~ Binomial(4096, 2^-4), with exact integers."""
+    n, q = BLOCK_BITS, 2**FIRST_RATE_LOG2  # P(X = i) = C(n, i) (q-1)^(n-i) / q^n
+    term, cum, table = (q - 1) ** n, 0, []
+    shift = n * FIRST_RATE_LOG2
+    for i in range(n + 1):
+        cum += term
+        table.append((cum << 62) >> shift)
+        if i < n:
+            term = term * (n - i) // ((i + 1) * (q - 1))
+    return torch.tensor(table, dtype=torch.int64)
+
+
+class _ChipBlocks:
+    """Per-block randomness of one chip for a set of blocks: counts, permutation, values."""
+
+    def __init__(self, seed: int, blocks: torch.Tensor) -> None:
+        self.blocks = blocks
+        base = hash_keys(derive_key(seed), blocks)
+        self._count_key = mix64(base ^ _PURPOSE_COUNT)
+        self._value_key = mix64(base ^ _PURPOSE_VALUE)
+        perm = mix64(base ^ _PURPOSE_PERM)
+        self._round_keys = [mix64(perm + i) for i in range(_FEISTEL_ROUNDS)]
+
+    def counts(self, depth: int) -> list[torch.Tensor]:
+        """[N_0, ..., N_depth] per block (see the module docstring)."""
+        out = [torch.full_like(self.blocks, BLOCK_BITS)]
+        if depth >= 1:
+            table = _first_level_table().to(self.blocks.device)
+            out.append(torch.searchsorted(table, srl(self._count_key, 2), right=True))
+        for j in range(2, depth + 1):
+            n = out[-1]
+            words = (int(n.max()) + 63) >> 6 if len(n) else 0
+            if words == 0:
+                out.extend([n] * (depth + 1 - j))
+                break
+            w = torch.arange(words, device=n.device)
+            remaining = (n[:, None] - 64 * w).clamp(0, 64)
+            h = mix64(self._count_key[:, None] + ((j << 16) + w))
+            out.append(popcount64(h & low_bits_mask(remaining)).sum(1))
+        return out
+
+    def value_hash(self, idx: torch.Tensor, rank: torch.Tensor) -> torch.Tensor:
+        """32-bit hash h(block, rank) placing u inside its level."""
+        return srl(mix64(self._value_key[idx] + rank), 32)
+
+    def _round(self, i: int, idx: torch.Tensor, half: torch.Tensor) -> torch.Tensor:
+        return mix64(self._round_keys[i][idx] + half) & ((1 << HALF_LOG2) - 1)
+
+    def position(self, idx: torch.Tensor, rank: torch.Tensor) -> torch.Tensor:
+        """Feistel permutation rank -> bit position within the block."""
+        left, right = rank >> HALF_LOG2, rank & ((1 << HALF_LOG2) - 1)
+        for i in range(_FEISTEL_ROUNDS):
+            left, right = right, left ^ self._round(i, idx, right)
+        return (left << HALF_LOG2) | right
+
+    def rank(self, idx: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
+        """Inverse permutation: bit position -> rank."""
+        left, right = position >> HALF_LOG2, position & ((1 << HALF_LOG2) - 1)
+        for i in reversed(range(_FEISTEL_ROUNDS)):
+            left, right = right ^ self._round(i, idx, left), left
+        return (left << HALF_LOG2) | right
+
+
+def _blocks_of(start: int, stop: int, device) -> torch.Tensor:
+    return torch.arange(start >> BLOCK_LOG2, ((stop - 1) >> BLOCK_LOG2) + 1, device=device)
+
+
+class RandomBitErrors:
+    """Persistent random bit errors of one chip at rate ``p`` (contract 2).
+
+    ``RandomBitErrors(0.01, chip=3).apply(codes, bits=8)`` returns the words with the
+    chip's faulty bits flipped; ``word_offset`` places the words in the chip's memory.
+    """
+
+    def __init__(self, p: float, chip: int = 0, seed: int | None = None) -> None:
+        self.p = check_rate(p)
+        self.chip = chip
+        self.seed = chip_seed(chip) if seed is None else int(seed)
+
+    def __repr__(self) -> str:
+        return f"RandomBitErrors(p={self.p}, chip={self.chip}, seed={self.seed})"
+
+    def with_rate(self, p: float) -> "RandomBitErrors":
+        return RandomBitErrors(p, self.chip, self.seed)
+
+    def flip_addresses(self, start: int, stop: int, device: torch.device | str = "cpu") -> torch.Tensor:
+        """Bit addresses a in [start, stop) with u(a) < p, in no particular order (int64)."""
+        if self.p == 0.0 or stop <= start:
+            return torch.zeros(0, dtype=torch.int64, device=device)
+        if self.p >= 1.0:
+            return torch.arange(start, stop, device=device)
+        chip = _ChipBlocks(self.seed, _blocks_of(start, stop, device))
+        j = level_of_rate(self.p)
+        counts = chip.counts(min(j + 1, LEVELS))
+        cand = counts[j]  # ranks with u < rate_j: the candidates
+        sure = counts[j + 1] if j < LEVELS else torch.zeros_like(cand)  # u < rate_(j+1) <= p
+        total = int(cand.sum())
+        if total == 0:
+            return torch.zeros(0, dtype=torch.int64, device=device)
+        idx = torch.repeat_interleave(torch.arange(len(cand), device=device), cand)
+        rank = torch.arange(total, device=device) - torch.repeat_interleave(torch.cumsum(cand, 0) - cand, cand)
+        # u = lo + (hi - lo) h / 2^32 < p  <=>  h < (p - lo) 2^32 / (hi - lo), exactly
+        lo, hi = level_rate(j + 1), level_rate(j)
+        threshold = math.ceil((Fraction(self.p) - lo) * 2**32 / (hi - lo))
+        test = rank >= sure[idx]
+        keep = ~test
+        keep[test] = chip.value_hash(idx[test], rank[test]) < threshold
+        idx, rank = idx[keep], rank[keep]
+        addr = (chip.blocks[idx] << BLOCK_LOG2) | chip.position(idx, rank)
+        if start & (BLOCK_BITS - 1) or stop & (BLOCK_BITS - 1):
+            addr = addr[(addr >= start) & (addr < stop)]
+        return addr
+
+    def uniform(self, addresses: torch.Tensor) -> torch.Tensor:
+        """u(a) for the given bit addresses (exact in float64): the dense definition."""
+        a = addresses.to(torch.int64)
+        blocks, inverse = torch.unique(a >> BLOCK_LOG2, return_inverse=True)
+        chip = _ChipBlocks(self.seed, blocks)
+        counts = chip.counts(LEVELS)
+        rank = chip.rank(inverse, a & (BLOCK_BITS - 1))
+        level = sum((rank < n[inverse]).to(torch.int64) for n in counts[1:])  # r in [N_(l+1), N_l)
+        rates = torch.tensor([float(level_rate(j)) for j in range(LEVELS + 2)], dtype=torch.float64)
+        lo, hi = rates[level + 1], rates[level]
+        h = chip.value_hash(inverse, rank).to(torch.float64)
+        return lo + (hi - lo) * (h / 2.0**32)
+
+    def apply(self, codes: torch.Tensor, bits: int, word_offset: int = 0) -> torch.Tensor:
+        """Words ``codes`` (stored at ``word_offset``, ``bits`` bits each) with faulty bits flipped."""
+        flat = codes.reshape(-1)
+        addr = self.flip_addresses(word_offset * bits, (word_offset + flat.numel()) * bits, flat.device)
+        return flip_bits(flat, bits, addr - word_offset * bits).view(codes.shape)
+
+
+def flip_bits(codes: torch.Tensor, bits: int, addresses: torch.Tensor) -> torch.Tensor:
+    """Flip bit (a mod m) of word (a div m) for each (distinct) bit address a of flat ``codes``."""
+    if addresses.numel() == 0:
+        return codes.clone()
+    words = torch.div(addresses, bits, rounding_mode="floor")
+    masks = torch.ones_like(addresses) << (addresses - words * bits)
+    xor = torch.zeros(codes.numel(), dtype=torch.int64, device=codes.device)
+    xor.index_add_(0, words, masks)  # distinct bits of one word: sum == or
+    return codes ^ xor.to(codes.dtype)
+
+
+class TransientBitErrors:
+    """Fresh i.i.d. bit flips at rate p on every read (the BNN papers' error model)."""
+
+    def __init__(self, p: float, generator: torch.Generator | None = None, seed: int = 0) -> None:
+        self.p = check_rate(p)
+        self.generator = generator if generator is not None else torch.Generator().manual_seed(seed)
+
+    def __repr__(self) -> str:
+        return f"TransientBitErrors(p={self.p})"
+
+    def next_chip(self) -> RandomBitErrors:
+        seed = int(torch.randint(0, 2**62, (1,), generator=self.generator))
+        return RandomBitErrors(self.p, seed=seed)
+
+    def apply(self, codes: torch.Tensor, bits: int, word_offset: int = 0) -> torch.Tensor:
+        return self.next_chip().apply(codes, bits, word_offset)

@@ -1,0 +1,35 @@
+"""Fixed-point quantization (contract 1): quantizers, quantized tensors, model-level helpers."""
+
+from bitrobust.quantization.fixed_point import (
+    SCHEMES,
+    FixedPointQuantizer,
+    QuantizedTensor,
+    QuantScheme,
+    decode_words,
+    dequantize_codes,
+    quantize_codes,
+)
+from bitrobust.quantization.model import (
+    QuantizedState,
+    fake_quantize_tensors,
+    load_tensors,
+    quantizable_tensors,
+    quantize_model,
+    quantize_tensors,
+)
+
+__all__ = [
+    "SCHEMES",
+    "FixedPointQuantizer",
+    "QuantScheme",
+    "QuantizedState",
+    "QuantizedTensor",
+    "decode_words",
+    "dequantize_codes",
+    "fake_quantize_tensors",
+    "load_tensors",
+    "quantizable_tensors",
+    "quantize_codes",
+    "quantize_model",
+    "quantize_tensors",
+]

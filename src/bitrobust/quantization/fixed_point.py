@@ -1,0 +1,221 @@
+"""Fixed-point quantization of weights into m-bit words (paper 3, Sec. 4.1 and App. D).
+
+A group of weights (one tensor, or all tensors for ``global`` ranges) is mapped to
+[-1, 1] -- by its absolute maximum (symmetric) or by its [q_min, q_max] range
+(asymmetric, Eq. 3) -- and the normalized value z is quantized to an integer
+v = R(z (2^(m-1) - 1)) with R = round (half to even) or trunc (toward zero, the
+paper's integer conversion). The stored m-bit word is v in two's complement
+(signed) or v + 2^(m-1) - 1 (unsigned, Eq. 4). Bit errors only ever touch these
+words; dequantization decodes whatever word it finds, so a flipped signed word can
+decode to -2^(m-1) and a flipped unsigned word to 2^(m-1).
+
+At m = 1 the formula above has a single level (2^0 - 1 = 0); the 1-bit word then
+stores the sign of z (1 for z > 0, as the binarization b(x) of the BNN papers) and
+decodes to the two ends of the range, -1 and +1 in normalized units.
+
+The presets are ``normal`` (symmetric, per-tensor, signed, trunc: the paper's NORMAL)
+and ``rquant`` (asymmetric, per-tensor, unsigned, round: RQUANT, the default); the
+rows of Table 1 are the steps between them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+
+from bitrobust.errors import BitrobustError
+from bitrobust.registry import Registry
+
+RangeKind = Literal["global", "per_tensor"]
+Rounding = Literal["round", "trunc"]
+
+
+@dataclass(frozen=True)
+class QuantScheme:
+    """How weights become words: range granularity, symmetry, code type and rounding."""
+
+    range: RangeKind = "per_tensor"
+    symmetric: bool = False
+    signed: bool = False
+    rounding: Rounding = "round"
+
+    def __post_init__(self) -> None:
+        if self.range not in ("global", "per_tensor"):
+            raise BitrobustError(f"unknown quantization range {self.range!r}; valid: global, per_tensor")
+        if self.rounding not in ("round", "trunc"):
+            raise BitrobustError(f"unknown rounding {self.rounding!r}; valid: round, trunc")
+
+
+SCHEMES: Registry[QuantScheme] = Registry("quantization scheme")
+# Table 1 / Table 8 of paper 3, from NORMAL (per-layer) to RQUANT, plus the global row.
+SCHEMES.add("global", QuantScheme(range="global", symmetric=True, signed=True, rounding="trunc"))
+SCHEMES.add("normal", QuantScheme(range="per_tensor", symmetric=True, signed=True, rounding="trunc"))
+SCHEMES.add("asymmetric", QuantScheme(range="per_tensor", symmetric=False, signed=True, rounding="trunc"))
+SCHEMES.add("asymmetric_unsigned", QuantScheme(range="per_tensor", symmetric=False, signed=False, rounding="trunc"))
+SCHEMES.add("rquant", QuantScheme(range="per_tensor", symmetric=False, signed=False, rounding="round"))
+# Symmetric quantization with rounding (used by Table 12's symmetric RANDBET models).
+SCHEMES.add("symmetric_rounded", QuantScheme(range="per_tensor", symmetric=True, signed=True, rounding="round"))
+
+
+def check_bits(bits: int) -> int:
+    if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= 8:
+        raise BitrobustError(f"bits must be an integer in 1..8, got {bits!r}")
+    return bits
+
+
+def levels(bits: int) -> int:
+    """L = 2^(m-1) - 1, the largest magnitude of v (0 at m = 1)."""
+    return 2 ** (bits - 1) - 1
+
+
+def offset(bits: int, scheme: QuantScheme) -> int:
+    """The additive term of unsigned words (Eq. 4): 2^(m-1) - 1, else 0."""
+    return 0 if scheme.signed else levels(bits)
+
+
+def step(bits: int) -> float:
+    """D in normalized units ([-1, 1] is the range): 1 / (2^(m-1) - 1); 2 at m = 1."""
+    return 2.0 if bits == 1 else 1.0 / levels(bits)
+
+
+def group_range(t: torch.Tensor, scheme: QuantScheme) -> tuple[float, float]:
+    """The range (q_min, q_max) of one group: (-q, q) with q = max|w| if symmetric."""
+    t = t.detach()
+    if t.numel() == 0:
+        return (0.0, 0.0)
+    if scheme.symmetric:
+        q = float(t.abs().max())
+        return (-q, q)
+    return (float(t.min()), float(t.max()))
+
+
+def merge_ranges(ranges: list[tuple[float, float]]) -> tuple[float, float]:
+    """The range covering all groups (for ``global`` quantization)."""
+    if not ranges:
+        return (0.0, 0.0)
+    return (min(r[0] for r in ranges), max(r[1] for r in ranges))
+
+
+def _normalize(w: torch.Tensor, qrange: tuple[float, float], scheme: QuantScheme) -> torch.Tensor:
+    """z in [-1, 1]: w / q (symmetric) or N(w) = 2 (w - q_min) / (q_max - q_min) - 1 (Eq. 3)."""
+    qmin, qmax = qrange
+    if scheme.symmetric:
+        if qmax == 0:
+            return torch.zeros_like(w)
+        return w / qmax
+    if qmax == qmin:
+        return torch.zeros_like(w)
+    return 2 * (w - qmin) / (qmax - qmin) - 1
+
+
+def _denormalize(z: torch.Tensor, qrange: tuple[float, float], scheme: QuantScheme) -> torch.Tensor:
+    qmin, qmax = qrange
+    if scheme.symmetric:
+        return z * qmax
+    return (z + 1) * ((qmax - qmin) / 2) + qmin
+
+
+def quantize_codes(w: torch.Tensor, bits: int, scheme: QuantScheme, qrange: tuple[float, float]) -> torch.Tensor:
+    """Words (uint8, in [0, 2^m)) of ``w`` quantized into the range ``qrange``.
+
+    v = R(z / D) clamped to [-(2^(m-1)-1), 2^(m-1)-1] with z the normalized weight and
+    D = 1 / (2^(m-1)-1); word = v mod 2^m (signed) or v + 2^(m-1) - 1 (unsigned).
+    """
+    check_bits(bits)
+    z = _normalize(w.detach().to(torch.promote_types(w.dtype, torch.float32)), qrange, scheme)
+    if bits == 1:
+        return (z > 0).to(torch.uint8)
+    lv = levels(bits)
+    scaled = z * lv  # = z / D
+    v = torch.round(scaled) if scheme.rounding == "round" else torch.trunc(scaled)
+    v = v.clamp(-lv, lv).to(torch.int64)
+    words = v + offset(bits, scheme) if not scheme.signed else v & (2**bits - 1)
+    return words.to(torch.uint8)
+
+
+def decode_words(codes: torch.Tensor, bits: int, scheme: QuantScheme) -> torch.Tensor:
+    """The integer v stored in each word: sign-extended (signed) or minus the offset."""
+    c = codes.to(torch.int64)
+    if scheme.signed:
+        return torch.where(c >= 2 ** (bits - 1), c - 2**bits, c)
+    return c - offset(bits, scheme)
+
+
+def dequantize_codes(
+    codes: torch.Tensor,
+    bits: int,
+    scheme: QuantScheme,
+    qrange: tuple[float, float],
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """Weights decoded from words: z = v D, then w = z q (symmetric) or ((z + 1)(q_max - q_min)/2 + q_min)."""
+    check_bits(bits)
+    work = torch.promote_types(dtype, torch.float32)
+    if bits == 1:
+        z = codes.to(work) * 2 - 1
+    else:
+        z = decode_words(codes, bits, scheme).to(work) / levels(bits)
+    return _denormalize(z, qrange, scheme).to(dtype)
+
+
+@dataclass(frozen=True)
+class QuantizedTensor:
+    """The words of one tensor plus what dequantization needs (bits, scheme, range, dtype)."""
+
+    codes: torch.Tensor
+    bits: int
+    scheme: QuantScheme
+    qrange: tuple[float, float]
+    dtype: torch.dtype = torch.float32
+
+    @property
+    def shape(self) -> torch.Size:
+        return self.codes.shape
+
+    def with_codes(self, codes: torch.Tensor) -> "QuantizedTensor":
+        return dataclasses.replace(self, codes=codes)
+
+    def dequantize(self) -> torch.Tensor:
+        return dequantize_codes(self.codes, self.bits, self.scheme, self.qrange, self.dtype)
+
+
+def resolve_scheme(scheme: str | QuantScheme, **overrides) -> QuantScheme:
+    base = SCHEMES.get(scheme) if isinstance(scheme, str) else scheme
+    return dataclasses.replace(base, **overrides) if overrides else base
+
+
+class FixedPointQuantizer:
+    """Quantizes tensors into m-bit words with a scheme (preset name or QuantScheme).
+
+    ``FixedPointQuantizer(bits=8, scheme="rquant", rounding="trunc")`` takes a preset
+    and overrides single fields.
+    """
+
+    def __init__(self, bits: int = 8, scheme: str | QuantScheme = "rquant", **overrides) -> None:
+        self.bits = check_bits(bits)
+        self.scheme = resolve_scheme(scheme, **overrides)
+
+    def __repr__(self) -> str:
+        return f"FixedPointQuantizer(bits={self.bits}, scheme={self.scheme})"
+
+    def range_of(self, t: torch.Tensor) -> tuple[float, float]:
+        return group_range(t, self.scheme)
+
+    def quantize(self, t: torch.Tensor, qrange: tuple[float, float] | None = None) -> QuantizedTensor:
+        """Words of ``t`` in its own range, or in ``qrange`` (e.g. a global range)."""
+        if not t.is_floating_point():
+            raise BitrobustError(f"can only quantize floating-point tensors, got {t.dtype}")
+        qrange = self.range_of(t) if qrange is None else (float(qrange[0]), float(qrange[1]))
+        codes = quantize_codes(t, self.bits, self.scheme, qrange)
+        return QuantizedTensor(codes, self.bits, self.scheme, qrange, t.dtype)
+
+    def dequantize(self, qt: QuantizedTensor) -> torch.Tensor:
+        return qt.dequantize()
+
+    def fake_quantize(self, t: torch.Tensor, qrange: tuple[float, float] | None = None) -> torch.Tensor:
+        """Q^-1(Q(t)) in the forward pass, identity gradient (straight-through estimator)."""
+        wq = self.quantize(t, qrange).dequantize()
+        return t + (wq - t).detach()
