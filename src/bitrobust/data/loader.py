@@ -1,0 +1,103 @@
+"""A batch iterator that keeps the whole dataset on the compute device.
+
+Small image datasets fit in GPU memory as uint8, so there are no worker processes:
+each batch is an index gather, a conversion ``x / 255`` to float32, optional
+augmentation and normalization, all on the device. Shuffling and augmentation use
+their own ``torch.Generator`` seeded from ``(seed, epoch)`` (call :meth:`set_epoch`
+like with ``DistributedSampler``); with ``world_size > 1`` each rank iterates over a
+disjoint, equally long shard of the shuffled indices, padded by wrapping around.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from typing import Callable, Iterator
+
+import torch
+
+from bitrobust.data.augment import AugmentConfig, augment as apply_augment
+from bitrobust.data.dataset import ImageDataset
+
+AugmentFn = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+
+
+def _generator(*key: int) -> torch.Generator:
+    """A CPU generator whose seed is a hash of ``key`` (distinct keys, unrelated streams)."""
+    digest = hashlib.sha256(repr(key).encode()).digest()
+    return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") >> 1)
+
+
+class Loader:
+    """Iterate over ``(x, y)`` batches: x float32 in [0, 1] (or normalized), y int64, on ``device``."""
+
+    def __init__(
+        self,
+        dataset: ImageDataset,
+        batch_size: int = 128,
+        shuffle: bool = False,
+        seed: int = 0,
+        drop_last: bool = False,
+        device: torch.device | str | None = None,
+        normalize: bool = False,
+        augment: AugmentConfig | AugmentFn | None = None,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is not in [0, {world_size})")
+        self.dataset = dataset.to(device) if device is not None else dataset
+        self.device = self.dataset.device
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.seed = seed
+        self.drop_last = drop_last
+        self.normalize = normalize
+        self.augment = augment
+        self.rank = rank
+        self.world_size = world_size
+        self.epoch = 0
+        self._mean = torch.tensor(dataset.mean, device=self.device).reshape(1, -1, 1, 1)
+        self._std = torch.tensor(dataset.std, device=self.device).reshape(1, -1, 1, 1)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the shuffle and augmentation randomness of the next pass."""
+        self.epoch = epoch
+
+    @property
+    def num_samples(self) -> int:
+        """Examples this rank sees per epoch (``ceil(N / world_size)``)."""
+        return math.ceil(len(self.dataset) / self.world_size)
+
+    def indices(self) -> torch.Tensor:
+        """This rank's example indices for the current epoch, in iteration order."""
+        n = len(self.dataset)
+        if self.shuffle:
+            order = torch.randperm(n, generator=_generator(self.seed, self.epoch))
+        else:
+            order = torch.arange(n)
+        total = self.num_samples * self.world_size
+        if total > n:  # pad by wrapping around so every rank gets the same count
+            order = torch.cat([order, order.repeat(math.ceil(total / n))[: total - n]])
+        return order[self.rank : total : self.world_size]
+
+    def __len__(self) -> int:
+        if self.drop_last:
+            return self.num_samples // self.batch_size
+        return math.ceil(self.num_samples / self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        idx = self.indices().to(self.device)
+        gen = _generator(self.seed, self.epoch, 1 + self.rank)  # augmentation stream per rank
+        for b in range(len(self)):
+            i = idx[b * self.batch_size : (b + 1) * self.batch_size]
+            x = self.dataset.x[i].float().div_(255)
+            if isinstance(self.augment, AugmentConfig):
+                x = apply_augment(x, self.augment, gen, mean=self._mean)
+            elif self.augment is not None:
+                x = self.augment(x, gen)
+            if self.normalize:
+                x = (x - self._mean) / self._std
+            yield x, self.dataset.y[i]

@@ -1,0 +1,174 @@
+"""Where dataset files live, how they are downloaded, and how they are checked.
+
+The data root is ``--data-dir``, else ``$BITROBUST_DATA``, else a user cache
+(``$XDG_CACHE_HOME/bitrobust/data`` or ``~/.cache/bitrobust/data``); dataset files sit
+in ``<root>/<spec.subdir>/<file name>``, exactly as distributed. A download goes to a
+temporary file in the target folder, is md5-checked and only then renamed into place
+(``os.replace``), so a partial or corrupt file is never left behind; a file already
+present with a wrong md5 is never read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import tempfile
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from tqdm import tqdm
+
+from bitrobust.data.specs import DATASETS, DatasetSpec, FileSpec
+from bitrobust.errors import BitrobustError
+
+ENV_VAR = "BITROBUST_DATA"
+_CHUNK = 1 << 20
+
+
+def resolve_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The data root: ``data_dir``, else ``$BITROBUST_DATA``, else the user cache dir."""
+    if data_dir:
+        return Path(data_dir).expanduser()
+    if os.environ.get(ENV_VAR):
+        return Path(os.environ[ENV_VAR]).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache).expanduser() / "bitrobust" / "data"
+
+
+def file_path(spec: DatasetSpec, file: FileSpec, data_dir: str | os.PathLike[str] | None = None) -> Path:
+    return resolve_data_dir(data_dir) / spec.subdir / file.name
+
+
+def md5sum(path: str | os.PathLike[str]) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def download_file(
+    urls: Sequence[str], dest: str | os.PathLike[str], md5: str | None, progress: bool = True
+) -> Path:
+    """Fetch ``dest`` from the first of ``urls`` that works and has the right md5.
+
+    Each attempt streams into a temporary file next to ``dest`` and renames it into
+    place only after the md5 matched; a failed or mismatching attempt deletes its
+    temporary file and the next mirror is tried. Raises :class:`BitrobustError`
+    naming every URL tried when all fail.
+    """
+    dest = Path(dest)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BitrobustError(f"cannot create {dest.parent}: {exc}") from None
+    failures = []
+    for url in urls:
+        try:
+            _download_once(url, dest, md5, progress)
+            return dest
+        except BitrobustError as exc:
+            failures.append(str(exc))
+    raise BitrobustError(f"could not download {dest.name}: " + "; ".join(failures))
+
+
+def _download_once(url: str, dest: Path, md5: str | None, progress: bool) -> None:
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    except OSError as exc:
+        raise BitrobustError(f"cannot write to {dest.parent}: {exc}") from None
+    tmp = Path(tmp_name)
+    try:
+        digest = hashlib.md5()
+        with os.fdopen(fd, "wb") as out:
+            try:
+                with urllib.request.urlopen(url, timeout=60) as response:
+                    total = int(response.headers.get("Content-Length") or 0) or None
+                    with tqdm(
+                        total=total, unit="B", unit_scale=True, desc=dest.name, disable=not progress
+                    ) as bar:
+                        while chunk := response.read(_CHUNK):
+                            out.write(chunk)
+                            digest.update(chunk)
+                            bar.update(len(chunk))
+            except (OSError, ValueError, http.client.HTTPException) as exc:  # URLError is an OSError
+                raise BitrobustError(f"{url}: {exc}") from None
+            out.flush()
+            os.fsync(out.fileno())
+        actual = digest.hexdigest()
+        if md5 is not None and actual != md5:
+            raise BitrobustError(
+                f"{url}: downloaded {dest.name} has md5 {actual}, expected {md5} (deleted)"
+            )
+        tmp.chmod(0o644)  # mkstemp creates it private
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def ensure_file(
+    spec: DatasetSpec,
+    file: FileSpec,
+    data_dir: str | os.PathLike[str] | None = None,
+    download: bool = True,
+    verify: bool = True,
+    progress: bool = True,
+) -> Path:
+    """Path of a verified copy of ``file``, downloading it when missing or corrupt.
+
+    ``verify=False`` trusts a file that is already present without hashing it (for
+    hand-made fixtures); downloads are always md5-checked.
+    """
+    path = file_path(spec, file, data_dir)
+    hint = f"run `bitrobust data download {spec.name} --data-dir {path.parent.parent}`"
+    if path.is_file():
+        if not verify:
+            return path
+        actual = md5sum(path)
+        if actual == file.md5:
+            return path
+        if not download:
+            raise BitrobustError(
+                f"{path} is corrupt (md5 {actual}, expected {file.md5}); delete it and {hint}"
+            )
+    elif not download:
+        raise BitrobustError(f"{path} is missing; {hint} or pass download=True")
+    return download_file(spec.urls(file), path, file.md5, progress)
+
+
+def download_dataset(
+    name: str, data_dir: str | os.PathLike[str] | None = None, progress: bool = True
+) -> list[Path]:
+    """Make sure every file of dataset ``name`` is present and valid; return their paths."""
+    spec = DATASETS.get(name)
+    return [ensure_file(spec, f, data_dir, download=True, progress=progress) for f in spec.files]
+
+
+@dataclass(frozen=True)
+class FileStatus:
+    """One row of :func:`check_data`: ``status`` is ``"ok"``, ``"missing"`` or ``"bad md5"``."""
+
+    dataset: str
+    file: str
+    path: Path
+    status: str
+    expected_md5: str
+    actual_md5: str | None
+
+
+def check_data(
+    data_dir: str | os.PathLike[str] | None = None, names: Iterable[str] | None = None
+) -> list[FileStatus]:
+    """Check every file of the given datasets (default: all) in the data root."""
+    rows = []
+    for name in names or DATASETS.names():
+        spec = DATASETS.get(name)
+        for f in spec.files:
+            path = file_path(spec, f, data_dir)
+            actual = md5sum(path) if path.is_file() else None
+            status = "missing" if actual is None else "ok" if actual == f.md5 else "bad md5"
+            rows.append(FileStatus(spec.name, f.name, path, status, f.md5, actual))
+    return rows
