@@ -1,0 +1,112 @@
+"""Frozen dataclass configs from nested dicts (YAML recipes) with ``key=value`` overrides.
+
+Recipes are YAML files whose nesting mirrors the config dataclasses; command-line
+``--set optim.lr=0.1`` overrides single fields (values parsed as YAML scalars).
+Unknown keys are errors that list the valid ones, and the resolved config is written
+next to every result so a run can be repeated exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, Iterable, TypeVar
+
+import yaml
+
+from bitrobust.errors import BitrobustError
+
+C = TypeVar("C")
+
+
+def _convert(tp: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise BitrobustError(f"{where} must be a mapping, got {value!r}")
+        return from_dict(tp, value, where)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _convert(inner[0], value, where) if len(inner) == 1 else value
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            value = [value]
+        item = args[0] if args else Any
+        return tuple(_convert(item, v, where) for v in value)
+    if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if tp is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if tp in (int, float, str, bool) and not isinstance(value, tp):
+        raise BitrobustError(f"{where} must be {tp.__name__}, got {value!r}")
+    return value
+
+
+def from_dict(cls: type[C], data: dict, where: str = "config") -> C:
+    """Build dataclass ``cls`` from a nested dict; unknown keys raise with the valid ones."""
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise BitrobustError(f"unknown key {where}.{unknown[0]}; valid: {', '.join(fields)}")
+    kwargs = {k: _convert(hints[k], v, f"{where}.{k}") for k, v in data.items()}
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise BitrobustError(f"{where}: {exc}") from None
+
+
+def to_dict(obj: Any) -> Any:
+    """Plain nested dicts/lists of a config (for YAML/JSON)."""
+    if dataclasses.is_dataclass(obj):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: to_dict(v) for k, v in obj.items()}
+    return obj
+
+
+def apply_overrides(data: dict, overrides: Iterable[str]) -> dict:
+    """Return a copy of ``data`` with ``a.b.c=value`` overrides applied (YAML-parsed values)."""
+    out = yaml.safe_load(yaml.safe_dump(data)) or {}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise BitrobustError(f"override {item!r} is not of the form key=value")
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            value = raw
+        node = out
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise BitrobustError(f"override {item!r}: {part} is not a section")
+        node[parts[-1]] = value
+    return out
+
+
+def load_yaml(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise BitrobustError(f"recipe not found: {path}") from None
+    except yaml.YAMLError as exc:
+        raise BitrobustError(f"invalid YAML in {path}: {str(exc).splitlines()[0]}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise BitrobustError(f"{path} must contain a mapping at the top level")
+    return data
+
+
+def dump_yaml(obj: Any) -> str:
+    return yaml.safe_dump(to_dict(obj), sort_keys=False)

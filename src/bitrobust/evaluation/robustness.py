@@ -1,0 +1,211 @@
+"""Robust test error under bit errors in the quantized weights (paper 3, Sec. 5; contract 3).
+
+Err is the test error with the clean quantized weights; RErr(p) is the test error with
+a chip's bit errors at rate p injected into the words, averaged over chips (mean, std,
+min, max), together with the mean confidence (max softmax probability) on clean and
+perturbed weights. Per (chip, p) the cost is one forward pass over the test set plus
+flipping the faulty bits and dequantizing, so injection adds little to the floor.
+With ``torch.distributed`` initialized, chips are sharded across ranks and gathered.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Iterable, Sequence
+
+import torch
+from torch import nn
+
+from bitrobust.bit_errors import check_rate
+from bitrobust.evaluation.sources import ErrorSource, RandomChips
+from bitrobust.quantization import FixedPointQuantizer, QuantizedState, load_tensors, quantize_model
+
+Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
+
+
+@dataclass(frozen=True)
+class PassResult:
+    """One pass over the test set: error rate and mean confidence."""
+
+    error: float
+    confidence: float
+    n: int
+
+
+@torch.inference_mode()
+def evaluate_pass(model: nn.Module, data: Batches) -> PassResult:
+    """Test error and mean max-softmax confidence of ``model`` (in eval mode) over ``data``."""
+    wrong, conf, n = 0, 0.0, 0
+    for x, y in data:
+        logits = model(x)
+        prob = torch.softmax(logits.float(), dim=1)
+        top, pred = prob.max(dim=1)
+        wrong += int((pred != y).sum())
+        conf += float(top.sum())
+        n += len(y)
+    if n == 0:
+        raise ValueError("the evaluation data is empty")
+    return PassResult(wrong / n, conf / n, n)
+
+
+@dataclass(frozen=True)
+class RateResult:
+    """RErr at one rate p over all trials (chips)."""
+
+    p: float
+    rerr: tuple[float, ...]
+    confidence: tuple[float, ...]
+
+    @property
+    def mean(self) -> float:
+        return sum(self.rerr) / len(self.rerr)
+
+    @property
+    def std(self) -> float:
+        m = self.mean
+        return math.sqrt(sum((e - m) ** 2 for e in self.rerr) / len(self.rerr))
+
+    @property
+    def min(self) -> float:
+        return min(self.rerr)
+
+    @property
+    def max(self) -> float:
+        return max(self.rerr)
+
+    @property
+    def mean_confidence(self) -> float:
+        return sum(self.confidence) / len(self.confidence)
+
+    def summary(self) -> dict:
+        return {
+            "p": self.p,
+            "rerr_mean": self.mean,
+            "rerr_std": self.std,
+            "rerr_min": self.min,
+            "rerr_max": self.max,
+            "confidence_mean": self.mean_confidence,
+        }
+
+
+@dataclass(frozen=True)
+class RobustnessResult:
+    """Err, clean confidence and RErr per rate (fractions in [0, 1], not %)."""
+
+    err: float
+    confidence: float
+    n_examples: int
+    source: str
+    trials: int
+    bits: int
+    scheme: dict
+    rates: tuple[RateResult, ...] = field(default_factory=tuple)
+
+    def rate(self, p: float) -> RateResult:
+        for r in self.rates:
+            if r.p == p:
+                return r
+        raise KeyError(p)
+
+    def to_dict(self) -> dict:
+        out = {k: v for k, v in asdict(self).items() if k != "rates"}
+        out["rates"] = [dict(r.summary(), rerr=list(r.rerr), confidence=list(r.confidence)) for r in self.rates]
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RobustnessResult":
+        rates = tuple(RateResult(r["p"], tuple(r["rerr"]), tuple(r["confidence"])) for r in d["rates"])
+        keys = ("err", "confidence", "n_examples", "source", "trials", "bits", "scheme")
+        return cls(**{k: d[k] for k in keys}, rates=rates)
+
+
+def _trials_of_this_rank(trials: int) -> list[int]:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        rank, world = torch.distributed.get_rank(), torch.distributed.get_world_size()
+        return list(range(rank, trials, world))
+    return list(range(trials))
+
+
+def _gather(local: dict[tuple[int, float], PassResult]) -> dict[tuple[int, float], PassResult]:
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return local
+    parts: list = [None] * torch.distributed.get_world_size()
+    torch.distributed.all_gather_object(parts, local)
+    merged: dict = {}
+    for part in parts:
+        merged.update(part)
+    return merged
+
+
+def perturbed_pass(
+    model: nn.Module, state: QuantizedState, flat_codes: torch.Tensor, errors, data: Batches
+) -> PassResult:
+    """Inject ``errors`` into the words, load the dequantized weights, run one pass."""
+    noisy = errors.apply(flat_codes, state.bits)
+    load_tensors(model, state.with_flat_codes(noisy).dequantize())
+    return evaluate_pass(model, data)
+
+
+def evaluate_robustness(
+    model: nn.Module,
+    data: Batches,
+    quantizer: FixedPointQuantizer,
+    rates: Sequence[float],
+    chips: int | ErrorSource = 50,
+    *,
+    exclude: Iterable[str] = (),
+    progress: bool = False,
+) -> RobustnessResult:
+    """Err and RErr(p) of ``model`` on ``data`` for each rate (see module docstring).
+
+    ``chips`` is the number of default persistent chips, or any error source (e.g.
+    :class:`~bitrobust.evaluation.sources.TransientReads` or profiled chips). The
+    model's own weights are restored afterwards.
+    """
+    source = RandomChips(chips) if isinstance(chips, int) else chips
+    rates = [check_rate(p) for p in rates]
+    was_training = model.training
+    model.eval()
+    original = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    try:
+        state = quantize_model(model, quantizer, exclude=exclude)
+        flat = state.flat_codes()
+        load_tensors(model, state.dequantize())
+        clean = evaluate_pass(model, data)
+        jobs = [(t, p) for t in _trials_of_this_rank(source.trials) for p in rates]
+        local: dict[tuple[int, float], PassResult] = {}
+        bar = _progress(len(jobs), progress, f"RErr ({source.name})")
+        for t, p in jobs:
+            local[(t, p)] = clean if p == 0 else perturbed_pass(model, state, flat, source.errors(t, p), data)
+            bar.update(1)
+            bar.set_postfix(p=p, rerr=f"{100 * local[(t, p)].error:.2f}%")
+        bar.close()
+        results = _gather(local)
+    finally:
+        model.load_state_dict(original)
+        model.train(was_training)
+    per_rate = tuple(
+        RateResult(
+            p,
+            tuple(results[(t, p)].error for t in range(source.trials)),
+            tuple(results[(t, p)].confidence for t in range(source.trials)),
+        )
+        for p in rates
+    )
+    return RobustnessResult(
+        err=clean.error,
+        confidence=clean.confidence,
+        n_examples=clean.n,
+        source=source.name,
+        trials=source.trials,
+        bits=quantizer.bits,
+        scheme=asdict(quantizer.scheme),
+        rates=per_rate,
+    )
+
+
+def _progress(total: int, enabled: bool, desc: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, disable=not enabled, desc=desc, leave=False, dynamic_ncols=True)

@@ -1,0 +1,113 @@
+"""Model registry, ``build_model`` and parameter bookkeeping shared by all architectures.
+
+Architectures register a factory in :data:`MODELS`; :func:`build_model` looks it up
+by name (unknown names list the valid ones). The number of weights W counts every
+floating-point parameter - conv/linear weights and biases and normalization
+scales/biases - as in paper 3, Table 6, since all of them are quantized and stored.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+
+from bitrobust.errors import BitrobustError
+from bitrobust.registry import Registry
+
+ModelFactory = Callable[..., nn.Module]
+MODELS: Registry[ModelFactory] = Registry("model")
+
+
+def build_model(
+    name: str,
+    *,
+    num_classes: int = 10,
+    in_channels: int | None = None,
+    norm: str | None = None,
+    width: float = 1.0,
+    seed: int | None = None,
+    **kwargs: object,
+) -> nn.Module:
+    """Build registered model ``name``.
+
+    ``in_channels`` and ``norm`` default to the architecture's own defaults (e.g. 3
+    and ``rgn`` for ``simplenet_cifar``); ``width`` multiplies channel/hidden widths;
+    ``seed`` makes the initialisation deterministic without touching the global RNG.
+    Further keyword arguments go to the architecture (e.g. ``base_width`` for WRN).
+    """
+    factory = MODELS.get(name)
+    if num_classes < 1:
+        raise BitrobustError(f"num_classes must be >= 1, got {num_classes}")
+    if in_channels is not None and in_channels < 1:
+        raise BitrobustError(f"in_channels must be >= 1, got {in_channels}")
+    if not width > 0:
+        raise BitrobustError(f"width must be > 0, got {width}")
+    args: dict[str, object] = {"num_classes": num_classes, "width": width, **kwargs}
+    if in_channels is not None:
+        args["in_channels"] = in_channels
+    if norm is not None:
+        args["norm"] = norm
+    if seed is not None:
+        args["generator"] = torch.Generator().manual_seed(seed)
+    accepted = inspect.signature(factory).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
+    unknown = sorted(k for k in args if k not in accepted)
+    if unknown == ["generator"] and not takes_any:
+        raise BitrobustError(f"model {name!r} does not support seed")
+    if unknown and not takes_any:
+        valid = ", ".join(sorted(k for k in accepted if k != "generator"))
+        raise BitrobustError(f"model {name!r} has no option {', '.join(unknown)}; valid: {valid}")
+    return factory(**args)
+
+
+def scaled(channels: int, width: float) -> int:
+    """``channels`` times the width multiplier, rounded, at least 1."""
+    return max(1, int(round(channels * width)))
+
+
+def he_init(model: nn.Module, *, mode: str = "fan_in", generator: torch.Generator | None = None) -> None:
+    """He (Kaiming) normal init of conv/linear weights, zero biases (paper 3, App. F).
+
+    Normalization layers keep their own init (scale 1 or alpha' = 0, bias 0).
+    """
+    for module in model.modules():
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            nn.init.kaiming_normal_(module.weight, mode=mode, nonlinearity="relu", generator=generator)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+
+
+def count_weights(model: nn.Module) -> int:
+    """Number of weights W: elements of every floating-point parameter (paper 3, Table 6)."""
+    return sum(p.numel() for p in model.parameters() if p.is_floating_point())
+
+
+@dataclass(frozen=True)
+class ParamRow:
+    """One parameter tensor of a model: dotted name, shape and element count."""
+
+    name: str
+    shape: tuple[int, ...]
+    count: int
+
+
+def parameter_table(model: nn.Module) -> list[ParamRow]:
+    """One row per floating-point parameter, in ``named_parameters()`` (memory) order."""
+    return [
+        ParamRow(name, tuple(p.shape), p.numel())
+        for name, p in model.named_parameters()
+        if p.is_floating_point()
+    ]
+
+
+def describe(model: nn.Module) -> str:
+    """Markdown table of the model's parameters (name, shape, count) with the total W."""
+    rows = parameter_table(model)
+    lines = ["| parameter | shape | count |", "| --- | --- | ---: |"]
+    lines += [f"| `{r.name}` | {'x'.join(map(str, r.shape))} | {r.count:,} |" for r in rows]
+    lines.append(f"| **total W** | | {sum(r.count for r in rows):,} |")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Layers for bit error robust networks: reparameterized normalization, binary layers."""

@@ -1,0 +1,27 @@
+"""Training: one trainer with pluggable strategies (normal QAT, clipping, RandBET, ...)."""
+
+from bitrobust.training.config import (
+    DataSection,
+    EvalSection,
+    ModelSection,
+    OptimSection,
+    QuantSection,
+    StrategySection,
+    TrainConfig,
+)
+from bitrobust.training.strategies import STRATEGIES, StepResult, Strategy
+from bitrobust.training.trainer import Trainer
+
+__all__ = [
+    "STRATEGIES",
+    "DataSection",
+    "EvalSection",
+    "ModelSection",
+    "OptimSection",
+    "QuantSection",
+    "StepResult",
+    "Strategy",
+    "StrategySection",
+    "TrainConfig",
+    "Trainer",
+]

@@ -1,0 +1,241 @@
+"""One trainer for every strategy: data, model, quantizer, optimizer, checkpoints, resume.
+
+The run directory holds the resolved ``config.yaml``, ``metrics.jsonl`` (one line
+per epoch), ``model.safetensors`` + ``model.json`` (the latest weights and how to
+rebuild the model) and ``trainer_state.*`` (optimizer and strategy state) written
+atomically at the end of every epoch. ``resume=True`` continues after the last
+finished epoch; since shuffling and bit errors are seeded per (seed, epoch, step),
+a resumed run ends with the same weights as an uninterrupted one. Under ``torchrun``
+each process trains on its shard of every batch and gradients are averaged with
+``all_reduce`` before each step (data parallelism), so every rank holds the same
+weights; rank 0 writes the files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from bitrobust.config import dump_yaml, load_yaml, to_dict
+from bitrobust.data import AugmentConfig, Loader, load_dataset
+from bitrobust.errors import BitrobustError
+from bitrobust.evaluation.robustness import evaluate_pass
+from bitrobust.io import load_tensors_file, read_json, save_checkpoint, save_tensors, write_json
+from bitrobust.models import build_model
+from bitrobust.quantization import FixedPointQuantizer, load_tensors, quantizable_tensors, quantize_model
+from bitrobust.training.config import TrainConfig
+from bitrobust.training.strategies import STRATEGIES
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise BitrobustError(f"device {name!r} requested but CUDA is not available")
+    return torch.device(name)
+
+
+def init_distributed(device: torch.device) -> tuple[int, int]:
+    """(rank, world size); initializes the process group under torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    if not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return torch.distributed.get_rank(), torch.distributed.get_world_size()
+
+
+class Trainer:
+    """Train ``config`` into ``run_dir`` (see module docstring)."""
+
+    def __init__(self, config: TrainConfig, run_dir: str | Path, progress: bool = True) -> None:
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.progress = progress
+        self.device = resolve_device(config.device)
+        if self.device.type == "cuda" and self.device.index is None and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        self.rank, self.world_size = init_distributed(self.device)
+        dc = config.data
+        train = load_dataset(dc.name, "train", data_dir=dc.data_dir)
+        test = load_dataset(dc.name, "test", data_dir=dc.data_dir)
+        if dc.train_subset:
+            train = train.subset(dc.train_subset, seed=config.seed)
+        if dc.test_subset:
+            test = test.subset(dc.test_subset, seed=config.seed)
+        self.train_loader = Loader(
+            train,
+            batch_size=dc.batch_size // self.world_size,
+            shuffle=True,
+            seed=config.seed,
+            device=self.device,
+            normalize=dc.normalize,
+            augment=AugmentConfig() if dc.augment else None,
+            rank=self.rank,
+            world_size=self.world_size,
+        )
+        self.test_loader = Loader(test, batch_size=dc.test_batch_size, device=self.device, normalize=dc.normalize)
+        self.model_kwargs = {
+            "num_classes": train.num_classes,
+            "in_channels": int(train.x.shape[1]),
+            **config.model.kwargs,
+        }
+        self.model = build_model(config.model.name, seed=config.seed, **self.model_kwargs).to(self.device)
+        qc = config.quant
+        self.quantizer = FixedPointQuantizer(qc.bits, qc.scheme, **qc.overrides) if qc is not None else None
+        self.quantized_names = list(quantizable_tensors(self.model, qc.exclude if qc else ()))
+        self.optimizer = self._optimizer()
+        self.strategy = STRATEGIES.get(config.strategy.name)(self)
+        self.epoch = 0  # epochs finished
+
+    def _optimizer(self) -> torch.optim.Optimizer:
+        oc = self.config.optim
+        params = self.model.parameters()
+        if oc.name == "sgd":
+            return torch.optim.SGD(
+                params, lr=oc.lr, momentum=oc.momentum, nesterov=oc.nesterov and oc.momentum > 0, weight_decay=oc.weight_decay
+            )
+        if oc.name == "adam":
+            return torch.optim.Adam(params, lr=oc.lr, weight_decay=oc.weight_decay)
+        raise BitrobustError(f"unknown optimizer {oc.name!r}; valid: adam, sgd")
+
+    # -- files -------------------------------------------------------------------------------
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def meta(self, metrics: dict | None = None) -> dict:
+        qc = self.config.quant
+        return {
+            "model": {"name": self.config.model.name, "kwargs": self.model_kwargs},
+            "data": {"name": self.config.data.name, "normalize": self.config.data.normalize},
+            "quant": None if qc is None else {"bits": qc.bits, "scheme": qc.scheme, "overrides": qc.overrides, "exclude": list(qc.exclude)},
+            "epochs_done": self.epoch,
+            "config": to_dict(self.config),
+            "metrics": metrics or {},
+        }
+
+    def _save_state(self, metrics: dict) -> None:
+        opt = self.optimizer.state_dict()
+        tensors = {f"optim.{i}.{k}": v for i, s in opt["state"].items() for k, v in s.items() if torch.is_tensor(v)}
+        scalars = {str(i): {k: v for k, v in s.items() if not torch.is_tensor(v)} for i, s in opt["state"].items()}
+        tensors.update({f"model.{k}": v for k, v in self.model.state_dict().items()})
+        save_tensors(self.run_dir / "trainer_state.safetensors", tensors)
+        write_json(
+            self.run_dir / "trainer_state.json",
+            {"epoch": self.epoch, "param_groups": opt["param_groups"], "optim_scalars": scalars, "strategy": self.strategy.state()},
+        )
+        save_checkpoint(self.run_dir / "model.safetensors", self.model, self.meta(metrics))
+
+    def _load_state(self) -> None:
+        info = read_json(self.run_dir / "trainer_state.json", "trainer state")
+        tensors = load_tensors_file(self.run_dir / "trainer_state.safetensors", "trainer state")
+        self.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        state: dict = {}
+        for key, v in tensors.items():
+            if key.startswith("optim."):
+                _, i, name = key.split(".", 2)
+                state.setdefault(int(i), {})[name] = v.to(self.device)
+        for i, s in info.get("optim_scalars", {}).items():
+            state.setdefault(int(i), {}).update(s)
+        self.optimizer.load_state_dict({"state": state, "param_groups": info["param_groups"]})
+        self.strategy.load_state(info.get("strategy", {}))
+        self.epoch = int(info["epoch"])
+
+    def _prepare_run_dir(self, resume: bool) -> None:
+        config_path = self.run_dir / "config.yaml"
+        text = dump_yaml(self.config)
+        if resume and (self.run_dir / "trainer_state.json").exists():
+            if config_path.exists() and load_yaml(config_path) != to_dict(self.config):
+                raise BitrobustError(f"cannot resume {self.run_dir}: its config.yaml differs from this config")
+            self._load_state()
+            return
+        if (self.run_dir / "trainer_state.json").exists():
+            raise BitrobustError(f"{self.run_dir} already holds a run; use --resume to continue it or choose another --out")
+        if self.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            from bitrobust.io import write_text
+
+            write_text(config_path, text)
+            (self.run_dir / "metrics.jsonl").unlink(missing_ok=True)
+
+    # -- training ----------------------------------------------------------------------------
+    def _average_gradients(self) -> None:
+        if self.world_size == 1:
+            return
+        for p in self.model.parameters():
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+            torch.distributed.all_reduce(p.grad)
+            p.grad /= self.world_size
+
+    def test_error(self) -> float:
+        """Test error with the quantized weights (Err), float weights if no quantizer."""
+        self.model.eval()
+        if self.quantizer is None:
+            return evaluate_pass(self.model, self.test_loader).error
+        original = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        try:
+            state = quantize_model(self.model, self.quantizer, exclude=self.config.quant.exclude)
+            load_tensors(self.model, state.dequantize())
+            return evaluate_pass(self.model, self.test_loader).error
+        finally:
+            self.model.load_state_dict(original)
+
+    def fit(self, resume: bool = False) -> dict:
+        """Train the remaining epochs; returns the last epoch's metrics."""
+        self._prepare_run_dir(resume)
+        cfg = self.config
+        metrics: dict = {}
+        steps_per_epoch = len(self.train_loader) if cfg.max_steps is None else min(cfg.max_steps, len(self.train_loader))
+        while self.epoch < cfg.epochs:
+            epoch = self.epoch
+            lr = cfg.optim.lr_at(epoch, cfg.epochs)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            self.train_loader.set_epoch(epoch)
+            self.model.train()
+            loss_sum, correct, seen, start = 0.0, 0, 0, time.perf_counter()
+            bar = tqdm(
+                total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not (self.progress and self.is_main),
+                leave=False, dynamic_ncols=True,
+            )
+            for step, (x, y) in enumerate(self.train_loader):
+                if step >= steps_per_epoch:
+                    break
+                self.optimizer.zero_grad(set_to_none=True)
+                result = self.strategy.train_step(x, y, epoch * steps_per_epoch + step)
+                self._average_gradients()
+                self.optimizer.step()
+                self.strategy.after_step()
+                loss_sum += result.loss * result.n
+                correct += result.correct
+                seen += result.n
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{100 * correct / seen:.1f}%")
+            bar.close()
+            self.epoch = epoch + 1
+            metrics = {
+                "epoch": self.epoch,
+                "lr": lr,
+                "train_loss": loss_sum / max(seen, 1),
+                "train_error": 1 - correct / max(seen, 1),
+                "test_error": self.test_error(),
+                "seconds": time.perf_counter() - start,
+                **self.strategy.metrics(),
+            }
+            if self.is_main:
+                with open(self.run_dir / "metrics.jsonl", "a") as f:
+                    f.write(json.dumps(metrics) + "\n")
+                self._save_state(metrics)
+                if self.progress:
+                    tqdm.write(
+                        f"epoch {self.epoch}/{cfg.epochs}: loss {metrics['train_loss']:.4f}, "
+                        f"train err {100 * metrics['train_error']:.2f}%, test Err {100 * metrics['test_error']:.2f}%"
+                    )
+        return metrics
