@@ -4,6 +4,22 @@ Errors act on the integer words of a :class:`~bitrobust.quantization.QuantizedSt
 laid out linearly (word i of the model holds bits i*m .. i*m + m - 1), never on floats.
 """
 
+from bitrobust.bit_errors.memory_image import (
+    export_memory_image,
+    import_memory_image,
+    pack_bits,
+    read_manifest,
+    unpack_bits,
+)
+from bitrobust.bit_errors.profiled import (
+    ChipStats,
+    ProfiledBitErrors,
+    ProfiledChip,
+    chip_from_code_map,
+    chip_offsets,
+    load_chip,
+    profiled_errors,
+)
 from bitrobust.bit_errors.random_chips import (
     RandomBitErrors,
     TransientBitErrors,
@@ -11,5 +27,39 @@ from bitrobust.bit_errors.random_chips import (
     chip_seed,
     flip_bits,
 )
+from bitrobust.bit_errors.synthetic import (
+    PAPER_CHIPS,
+    PaperChip,
+    SyntheticChipSpec,
+    column_aligned_chip,
+    paper_chip,
+    synthetic_chip,
+    uniform_chip,
+)
 
-__all__ = ["RandomBitErrors", "TransientBitErrors", "check_rate", "chip_seed", "flip_bits"]
+__all__ = [
+    "PAPER_CHIPS",
+    "ChipStats",
+    "PaperChip",
+    "ProfiledBitErrors",
+    "ProfiledChip",
+    "RandomBitErrors",
+    "SyntheticChipSpec",
+    "TransientBitErrors",
+    "check_rate",
+    "chip_from_code_map",
+    "chip_offsets",
+    "chip_seed",
+    "column_aligned_chip",
+    "export_memory_image",
+    "flip_bits",
+    "import_memory_image",
+    "load_chip",
+    "pack_bits",
+    "paper_chip",
+    "profiled_errors",
+    "read_manifest",
+    "synthetic_chip",
+    "uniform_chip",
+    "unpack_bits",
+]

@@ -51,3 +51,37 @@ class TransientReads:
     def errors(self, trial: int, p: float) -> RandomBitErrors:
         # A read at rate p is a chip nobody has seen before: a fresh seed per (trial, p).
         return RandomBitErrors(p, seed=derive_key(self.seed, trial, hash(float(p))) & ((1 << 62) - 1))
+
+
+@dataclass(frozen=True)
+class ProfiledOffsets:
+    """A profiled (or synthetic) chip map read at several weight-to-memory offsets (App. C.1, G.5).
+
+    The chip map fixes the errors, so the rate p passed to :meth:`errors` is ignored;
+    :attr:`rate` is the chip's own bit error rate p (its ``stats().p``) for reports.
+    """
+
+    chip: object  # bitrobust.bit_errors.ProfiledChip
+    offsets: tuple[int, ...]
+    seed: int = 0
+    name: str = "profiled"
+
+    @classmethod
+    def from_file(cls, path: str, n_offsets: int = 10, seed: int = 0) -> "ProfiledOffsets":
+        from bitrobust.bit_errors.profiled import chip_offsets, load_chip
+
+        chip = load_chip(path)
+        return cls(chip, tuple(chip_offsets(chip, n_offsets)), seed)
+
+    @property
+    def trials(self) -> int:
+        return len(self.offsets)
+
+    @property
+    def rate(self) -> float:
+        return float(self.chip.stats().p)
+
+    def errors(self, trial: int, p: float):
+        from bitrobust.bit_errors.profiled import ProfiledBitErrors
+
+        return ProfiledBitErrors(self.chip, offset=self.offsets[trial], seed=self.seed)
