@@ -79,7 +79,7 @@ class ProfiledOffsets:
 
     @property
     def rate(self) -> float:
-        return float(self.chip.stats().p)
+        return min(1.0, float(self.chip.stats().p))  # p = p_0t1 + p_1t0 counts a two-way cell twice
 
     def errors(self, trial: int, p: float):
         from bitrobust.bit_errors.profiled import ProfiledBitErrors

@@ -55,8 +55,8 @@ class OptimSection:
         """Learning rate of (0-based) ``epoch`` out of ``epochs``."""
         if self.schedule == "constant":
             return self.lr
-        if self.schedule == "step":
-            passed = sum(epoch >= round(m * epochs) for m in self.milestones)
+        if self.schedule == "step":  # milestone m passed once a fraction m of the epochs is done
+            passed = sum(epoch >= m * epochs - 1e-9 for m in self.milestones)
             return self.lr * self.gamma**passed
         if self.schedule == "every":
             return self.lr * self.gamma ** (epoch // self.every)

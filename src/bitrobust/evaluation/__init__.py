@@ -1,0 +1,21 @@
+"""Robustness evaluation (contract 3): Err and RErr over bit error rates and chips."""
+
+from bitrobust.evaluation.robustness import (
+    PassResult,
+    RateResult,
+    RobustnessResult,
+    evaluate_pass,
+    evaluate_robustness,
+)
+from bitrobust.evaluation.sources import ProfiledOffsets, RandomChips, TransientReads
+
+__all__ = [
+    "PassResult",
+    "ProfiledOffsets",
+    "RandomChips",
+    "RateResult",
+    "RobustnessResult",
+    "TransientReads",
+    "evaluate_pass",
+    "evaluate_robustness",
+]

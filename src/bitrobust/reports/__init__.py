@@ -1,0 +1,1 @@
+"""Reports: tables (Markdown/CSV/JSON) and matplotlib figures of robustness results."""
