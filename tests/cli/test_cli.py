@@ -48,6 +48,10 @@ def test_eval_transient_and_profiled(tmp_path, tiny_run, data_dir, capsys):
                            "--test-subset", "50", "--data-dir", str(data_dir), "--out", str(tmp_path / "p"), "--no-progress")
     assert code == 0
     assert json.loads((tmp_path / "p" / "robustness.json").read_text())["source"] == "profiled"
+    code, out, _ = run_cli(capsys, "eval", str(tiny_run), "--errors", "linf", "--rates", "0.01,0.1", "--chips", "2",
+                           "--test-subset", "50", "--data-dir", str(data_dir), "--out", str(tmp_path / "l"), "--no-progress")
+    assert code == 0
+    assert json.loads((tmp_path / "l" / "robustness.json").read_text())["source"] == "linf"
 
 
 @pytest.mark.parametrize(

@@ -103,3 +103,16 @@ def test_bad_rate_is_rejected():
 
     with pytest.raises(BitrobustError):
         evaluate_robustness(Unseen(), toy_data(), FixedPointQuantizer(8), [1.2], chips=1)
+
+
+def test_linf_noise_bounds_and_monotone_damage():
+    from bitrobust.evaluation.linf import evaluate_linf_noise, linf_noise
+
+    w = {"a": torch.zeros(1000)}
+    noisy = linf_noise(w, {"a": 2.0}, 0.1, torch.Generator().manual_seed(0))["a"]
+    assert noisy.abs().max() <= 0.2 and noisy.abs().max() > 0.19
+    model, data = Unseen(), toy_data()
+    res = evaluate_linf_noise(model, data, FixedPointQuantizer(8), [0.0, 0.01, 2.0], trials=3)
+    assert res.rate(0.0).rerr == (res.err,) * 3
+    assert res.rate(2.0).mean > res.err
+    assert res.source == "linf"

@@ -21,7 +21,8 @@ def add_parser(sub) -> None:
     p.add_argument("--rates", default=DEFAULT_RATES, help=f"comma-separated rates p, as fractions or with %% (default {DEFAULT_RATES})")
     p.add_argument("--chips", type=positive_int, default=50, help="number of persistent chips / trials (default 50)")
     p.add_argument("--errors", default="random",
-                   help="random (persistent chips), transient (fresh flips per trial) or profiled:FILE (.npy/.npz chip map)")
+                   help="random (persistent chips), transient (fresh flips per trial), profiled:FILE (.npy/.npz "
+                   "chip map) or linf (uniform weight noise; --rates are then noise sizes relative to each tensor's range)")
     p.add_argument("--offsets", type=positive_int, default=10, help="offsets into a profiled chip map (default 10)")
     p.add_argument("--bits", type=int, help="precision m (default: the model's training precision)")
     p.add_argument("--scheme", help="quantization scheme (default: the model's; e.g. normal, rquant)")
@@ -37,6 +38,8 @@ def add_parser(sub) -> None:
 def error_source(spec: str, chips: int, offsets: int):
     from bitrobust.evaluation.sources import RandomChips, TransientReads
 
+    if spec == "linf":
+        return None
     if spec == "random":
         return RandomChips(chips)
     if spec == "transient":
@@ -58,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
 
     rates = parse_rates(args.rates)
     source = error_source(args.errors, args.chips, args.offsets)
-    if hasattr(source, "rate"):  # a profiled chip map has its own rate
+    if source is not None and hasattr(source, "rate"):  # a profiled chip map has its own rate
         rates = [source.rate]
     device = resolve_device(args.device)
     model, meta = load_checkpoint(args.model, device)
@@ -72,12 +75,16 @@ def run(args: argparse.Namespace) -> int:
     if args.test_subset:
         test = test.subset(args.test_subset)
     loader = Loader(test, batch_size=args.batch_size, device=device, normalize=data_meta.get("normalize", True))
-    result = evaluate_robustness(
-        model, loader, quantizer, rates, source, exclude=quant.get("exclude", ()), progress=not args.no_progress
-    )
+    exclude = quant.get("exclude", ())
+    if source is None:
+        from bitrobust.evaluation.linf import evaluate_linf_noise
+
+        result = evaluate_linf_noise(model, loader, quantizer, rates, args.chips, exclude=exclude)
+    else:
+        result = evaluate_robustness(model, loader, quantizer, rates, source, exclude=exclude, progress=not args.no_progress)
     out = Path(args.out) if args.out else checkpoint_paths(args.model)[0].parent
     write_json(out / "eval_config.json", {
-        "model": str(args.model), "rates": rates, "errors": args.errors, "trials": source.trials,
+        "model": str(args.model), "rates": rates, "errors": args.errors, "trials": args.chips if source is None else source.trials,
         "bits": bits, "scheme": quantizer.scheme.__dict__, "dataset": data_meta.get("name"), "test_subset": args.test_subset,
     })
     paths = write_robustness(result, out, name=meta["model"]["name"])

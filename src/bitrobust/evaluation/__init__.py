@@ -7,6 +7,7 @@ from bitrobust.evaluation.robustness import (
     evaluate_pass,
     evaluate_robustness,
 )
+from bitrobust.evaluation.linf import evaluate_linf_noise
 from bitrobust.evaluation.sources import ProfiledOffsets, RandomChips, TransientReads
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "RateResult",
     "RobustnessResult",
     "TransientReads",
+    "evaluate_linf_noise",
     "evaluate_pass",
     "evaluate_robustness",
 ]
