@@ -21,7 +21,7 @@ if ! "$VENV/bin/python" -c "import torch" >/dev/null 2>&1; then
     "${PIP[@]}" install "torch==$TORCH_VERSION"
   else
     echo "[setup] installing torch==$TORCH_VERSION, CPU build (no GPU found)"
-    "${PIP[@]}" install --retries 1 --timeout 15 "torch==$TORCH_VERSION" \
+    "${PIP[@]}" install --retries 0 --timeout 15 "torch==$TORCH_VERSION" \
       --extra-index-url https://download.pytorch.org/whl/cpu
   fi
 fi
