@@ -14,7 +14,8 @@ from bitrobust.cli.common import DEFAULT_RATES, parse_rates, positive_int
 from bitrobust.training.config import OptimSection, TrainConfig
 
 # cnn_small on MNIST, RQUANT 8 bit, SGD with paper 3's schedule; lr 0.01 instead of the
-# paper's 0.05, which makes this small CNN underfit in two epochs (4.3% vs 1.5% Err).
+# paper's 0.05, which makes this small CNN underfit in two epochs (measured: Err 4.35% with
+# 0.05 vs 1.64% with 0.01).
 QUICKSTART = TrainConfig(epochs=2, optim=OptimSection(lr=0.01))
 
 
