@@ -19,3 +19,48 @@ def data_dir() -> Path:
         if candidate is not None and (candidate / "mnist").is_dir():
             return candidate
     pytest.skip("MNIST data not available (set BITROBUST_DATA)")
+
+
+# -- binarized networks: MNIST subsets and small BNNs trained in about a second -------------
+
+
+def train_bnn(arch: str, x: torch.Tensor, y: torch.Tensor, steps: int, batch: int = 64, seed: int = 0):
+    """A few hundred Adam steps (lr 1e-2) with latent-weight clipping; returned in eval mode."""
+    import torch.nn.functional as F
+
+    from bitrobust.models.bnn import build_bnn
+    from bitrobust.nn.binary import clip_latent_weights
+
+    model = build_bnn(arch, seed=seed)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    gen = torch.Generator().manual_seed(seed)
+    for _ in range(steps):
+        idx = torch.randint(0, len(x), (batch,), generator=gen)
+        loss = F.cross_entropy(model(x[idx]), y[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        clip_latent_weights(model)
+    return model.eval()
+
+
+@pytest.fixture(scope="session")
+def mnist_small(data_dir: Path):
+    """4000 training and 1000 test images of MNIST (uint8) with labels."""
+    from bitrobust.data import load_dataset
+
+    train = load_dataset("mnist", "train", data_dir=data_dir, download=False, progress=False)
+    test = load_dataset("mnist", "test", data_dir=data_dir, download=False, progress=False)
+    return train.x[:4000], train.y[:4000], test.x[:1000], test.y[:1000]
+
+
+@pytest.fixture(scope="session")
+def trained_fc(mnist_small):
+    xtr, ytr, _, _ = mnist_small
+    return train_bnn("FC32-FC32-10", xtr, ytr, steps=150)
+
+
+@pytest.fixture(scope="session")
+def trained_cnn(mnist_small):
+    xtr, ytr, _, _ = mnist_small
+    return train_bnn("C6-MP2-C6-MP2-FC24-10", xtr, ytr, steps=60)
