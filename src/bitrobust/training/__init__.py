@@ -11,6 +11,8 @@ from bitrobust.training.config import (
 )
 from bitrobust.training.strategies import STRATEGIES, StepResult, Strategy
 from bitrobust.training.trainer import Trainer
+from bitrobust.training import randbet  # noqa: E402,F401  (registers randbet, curricular_randbet, alternating_randbet, pattbet)
+from bitrobust.training import bnn  # noqa: E402,F401  (registers bnn)
 
 __all__ = [
     "STRATEGIES",

@@ -26,8 +26,13 @@ class DataSection:
     test_subset: int | None = None
     augment: bool = False  # random crop 4, flip, Cutout 16 (paper 3 App. F, CIFAR)
     normalize: bool = True  # subtract the dataset mean, divide by its std
+    raw: bool = False  # raw pixel values 0..255 as floats (binarized networks); needs normalize: false
     batch_size: int = 128
     test_batch_size: int = 1000
+
+    def __post_init__(self) -> None:
+        if self.raw and self.normalize:
+            raise BitrobustError("data.raw gives unnormalized pixel values 0..255: set data.normalize: false")
 
 
 @dataclass(frozen=True)

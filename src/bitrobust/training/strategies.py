@@ -69,6 +69,17 @@ class Strategy:
             for p in self.trainer.model.parameters():
                 p.clamp_(-w_max, w_max)
 
+    def checkpoint_quant(self) -> dict | None:
+        """The checkpoint's ``quant`` metadata: how evaluation stores the weights in memory.
+
+        Default: the config's quant section (None without one). ``bitrobust eval`` builds
+        its quantizer and exclude list from it.
+        """
+        qc = self.trainer.config.quant
+        if qc is None:
+            return None
+        return {"bits": qc.bits, "scheme": qc.scheme, "overrides": qc.overrides, "exclude": list(qc.exclude)}
+
     def metrics(self) -> dict:
         """Extra per-epoch metrics for ``metrics.jsonl``."""
         return {}

@@ -75,11 +75,14 @@ class Trainer:
             seed=config.seed,
             device=self.device,
             normalize=dc.normalize,
+            raw=dc.raw,
             augment=AugmentConfig() if dc.augment else None,
             rank=self.rank,
             world_size=self.world_size,
         )
-        self.test_loader = Loader(test, batch_size=dc.test_batch_size, device=self.device, normalize=dc.normalize)
+        self.test_loader = Loader(
+            test, batch_size=dc.test_batch_size, device=self.device, normalize=dc.normalize, raw=dc.raw
+        )
         self.model_kwargs = {
             "num_classes": train.num_classes,
             "in_channels": int(train.x.shape[1]),
@@ -110,11 +113,11 @@ class Trainer:
         return self.rank == 0
 
     def meta(self, metrics: dict | None = None) -> dict:
-        qc = self.config.quant
+        dc = self.config.data
         return {
             "model": {"name": self.config.model.name, "kwargs": self.model_kwargs},
-            "data": {"name": self.config.data.name, "normalize": self.config.data.normalize},
-            "quant": None if qc is None else {"bits": qc.bits, "scheme": qc.scheme, "overrides": qc.overrides, "exclude": list(qc.exclude)},
+            "data": {"name": dc.name, "normalize": dc.normalize, "raw": dc.raw},
+            "quant": self.strategy.checkpoint_quant(),  # how `bitrobust eval` stores the weights
             "epochs_done": self.epoch,
             "config": to_dict(self.config),
             "metrics": metrics or {},
@@ -165,7 +168,8 @@ class Trainer:
             (self.run_dir / "metrics.jsonl").unlink(missing_ok=True)
 
     # -- training ----------------------------------------------------------------------------
-    def _average_gradients(self) -> None:
+    def average_gradients(self) -> None:
+        """Average the gradients over ranks (all_reduce); nothing to do in one process."""
         if self.world_size == 1:
             return
         for p in self.model.parameters():
@@ -210,7 +214,7 @@ class Trainer:
                     break
                 self.optimizer.zero_grad(set_to_none=True)
                 result = self.strategy.train_step(x, y, epoch * steps_per_epoch + step)
-                self._average_gradients()
+                self.average_gradients()
                 self.optimizer.step()
                 self.strategy.after_step()
                 loss_sum += result.loss * result.n
