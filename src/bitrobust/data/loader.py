@@ -2,7 +2,10 @@
 
 Small image datasets fit in GPU memory as uint8, so there are no worker processes:
 each batch is an index gather, a conversion ``x / 255`` to float32, optional
-augmentation and normalization, all on the device. Shuffling and augmentation use
+augmentation and normalization, all on the device. ``raw=True`` skips the scaling and
+yields the integer pixel values 0..255 as float32 (binarized networks take them as
+first-layer inputs in {0..Z}, paper 1, Sec. III); it cannot be combined with
+normalization, and augmentation then fills with the mean colour rounded to a level. Shuffling and augmentation use
 their own ``torch.Generator`` seeded from ``(seed, epoch)`` (call :meth:`set_epoch`
 like with ``DistributedSampler``); with ``world_size > 1`` each rank iterates over a
 disjoint, equally long shard of the shuffled indices, padded by wrapping around.
@@ -29,7 +32,7 @@ def _generator(*key: int) -> torch.Generator:
 
 
 class Loader:
-    """Iterate over ``(x, y)`` batches: x float32 in [0, 1] (or normalized), y int64, on ``device``."""
+    """Iterate over ``(x, y)`` batches: x float32 in [0, 1] (or normalized, or raw 0..255), y int64, on ``device``."""
 
     def __init__(
         self,
@@ -43,7 +46,10 @@ class Loader:
         augment: AugmentConfig | AugmentFn | None = None,
         rank: int = 0,
         world_size: int = 1,
+        raw: bool = False,
     ) -> None:
+        if raw and normalize:
+            raise ValueError("raw yields unnormalized pixel values 0..255; it cannot be combined with normalize")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if not 0 <= rank < world_size:
@@ -55,12 +61,15 @@ class Loader:
         self.seed = seed
         self.drop_last = drop_last
         self.normalize = normalize
+        self.raw = raw
         self.augment = augment
         self.rank = rank
         self.world_size = world_size
         self.epoch = 0
         self._mean = torch.tensor(dataset.mean, device=self.device).reshape(1, -1, 1, 1)
         self._std = torch.tensor(dataset.std, device=self.device).reshape(1, -1, 1, 1)
+        # fill colour of augmentation in the units of x (a pixel level when raw)
+        self._fill = (self._mean * 255).round() if raw else self._mean
 
     def set_epoch(self, epoch: int) -> None:
         """Choose the shuffle and augmentation randomness of the next pass."""
@@ -93,9 +102,11 @@ class Loader:
         gen = _generator(self.seed, self.epoch, 1 + self.rank)  # augmentation stream per rank
         for b in range(len(self)):
             i = idx[b * self.batch_size : (b + 1) * self.batch_size]
-            x = self.dataset.x[i].float().div_(255)
+            x = self.dataset.x[i].float()
+            if not self.raw:
+                x = x.div_(255)
             if isinstance(self.augment, AugmentConfig):
-                x = apply_augment(x, self.augment, gen, mean=self._mean)
+                x = apply_augment(x, self.augment, gen, mean=self._fill)
             elif self.augment is not None:
                 x = self.augment(x, gen)
             if self.normalize:
