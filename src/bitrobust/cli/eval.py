@@ -20,6 +20,8 @@ def add_parser(sub) -> None:
     p.add_argument("model", help="run directory or model.safetensors/.json checkpoint")
     p.add_argument("--rates", default=DEFAULT_RATES, help=f"comma-separated rates p, as fractions or with %% (default {DEFAULT_RATES})")
     p.add_argument("--chips", type=positive_int, default=50, help="number of persistent chips / trials (default 50)")
+    p.add_argument("--first-chip", type=int, default=0,
+                   help="number of the first chip (default 0; e.g. 1 to leave out chip 0, the pattern PattBET trains on)")
     p.add_argument("--errors", default="random",
                    help="random (persistent chips), transient (fresh flips per trial), profiled:FILE (.npy/.npz "
                    "chip map) or linf (uniform weight noise; --rates are then noise sizes relative to each tensor's range)")
@@ -35,15 +37,15 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def error_source(spec: str, chips: int, offsets: int):
+def error_source(spec: str, chips: int, offsets: int, first_chip: int = 0):
     from bitrobust.evaluation.sources import RandomChips, TransientReads
 
     if spec == "linf":
         return None
     if spec == "random":
-        return RandomChips(chips)
+        return RandomChips(chips, first=first_chip)
     if spec == "transient":
-        return TransientReads(chips)
+        return TransientReads(chips, seed=first_chip)
     if spec.startswith("profiled:"):
         from bitrobust.evaluation.sources import ProfiledOffsets
 
@@ -60,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     from bitrobust.training.trainer import resolve_device
 
     rates = parse_rates(args.rates)
-    source = error_source(args.errors, args.chips, args.offsets)
+    source = error_source(args.errors, args.chips, args.offsets, args.first_chip)
     if source is not None and hasattr(source, "rate"):  # a profiled chip map has its own rate
         rates = [source.rate]
     device = resolve_device(args.device)
@@ -74,7 +76,10 @@ def run(args: argparse.Namespace) -> int:
     test = load_dataset(data_meta.get("name", "mnist"), "test", data_dir=args.data_dir)
     if args.test_subset:
         test = test.subset(args.test_subset)
-    loader = Loader(test, batch_size=args.batch_size, device=device, normalize=data_meta.get("normalize", True))
+    loader = Loader(  # the input convention of training (normalized, [0, 1] or raw pixels 0..255)
+        test, batch_size=args.batch_size, device=device,
+        normalize=data_meta.get("normalize", True), raw=data_meta.get("raw", False),
+    )
     exclude = quant.get("exclude", ())
     if source is None:
         from bitrobust.evaluation.linf import evaluate_linf_noise
@@ -85,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else checkpoint_paths(args.model)[0].parent
     write_json(out / "eval_config.json", {
         "model": str(args.model), "rates": rates, "errors": args.errors, "trials": args.chips if source is None else source.trials,
+        "first_chip": args.first_chip,
         "bits": bits, "scheme": quantizer.scheme.__dict__, "dataset": data_meta.get("name"), "test_subset": args.test_subset,
     })
     paths = write_robustness(result, out, name=meta["model"]["name"])

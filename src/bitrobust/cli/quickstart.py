@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     Trainer(config, args.out, progress=not args.no_progress).fit(resume=True)
     return eval_cmd.run(
         argparse.Namespace(
-            model=args.out, rates=",".join(map(str, rates)), chips=args.chips, errors="random", offsets=1,
+            model=args.out, rates=",".join(map(str, rates)), chips=args.chips, first_chip=0, errors="random", offsets=1,
             bits=None, scheme=None, data_dir=args.data_dir, test_subset=None, batch_size=1000,
             device=args.device, out=args.out, no_progress=args.no_progress,
         )
