@@ -18,6 +18,7 @@ makes the layers use the given weights in place of B(W).
 from __future__ import annotations
 
 import contextlib
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
@@ -92,10 +93,26 @@ def flip_mask(
     device: torch.device | str | None = None,
     dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
-    """M in {-1, +1}^shape with P(M = -1) = p, i.i.d. (drawn from ``generator`` if given)."""
+    """M in {-1, +1}^shape with P(M = -1) = p, i.i.d. (drawn from ``generator`` if given).
+
+    Sparse Poisson thinning instead of one uniform per weight: draw K ~ Poisson(-n ln(1 - q))
+    positions uniformly with replacement; then every position is hit a Poisson(-ln(1 - q))
+    number of times, independently, so it is hit at least once with probability exactly q.
+    The hit positions get the minority sign (q = p for p <= 1/2, else q = 1 - p). This costs
+    about n q random draws instead of n.
+    """
     p = check_flip_rate(p)
-    u = torch.rand(tuple(shape), generator=generator, device=device)
-    return torch.where(u < p, -1.0, 1.0).to(dtype)
+    shape = tuple(shape)
+    n = math.prod(shape)
+    q, majority = (p, 1.0) if p <= 0.5 else (1.0 - p, -1.0)
+    mask = torch.full((n,), majority, dtype=dtype, device=device)
+    if q > 0 and n > 0:
+        where = generator.device if generator is not None else mask.device  # draw where the generator lives
+        rate = torch.tensor(-n * math.log1p(-q), dtype=torch.float64, device=where)
+        hits = int(torch.poisson(rate, generator=generator))
+        idx = torch.randint(0, n, (hits,), generator=generator, device=where)
+        mask.index_fill_(0, idx.to(mask.device), -majority)
+    return mask.view(shape)
 
 
 def flip_weights(
