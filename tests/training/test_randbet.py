@@ -51,13 +51,13 @@ class Harness(SimpleNamespace):
         )
         self.strategy = STRATEGIES.get(name)(self)
 
-    def _average_gradients(self):
+    def average_gradients(self):
         pass
 
     def step(self, x, y, step):
         self.optimizer.zero_grad(set_to_none=True)
         result = self.strategy.train_step(x, y, step)
-        self._average_gradients()
+        self.average_gradients()
         self.optimizer.step()
         self.strategy.after_step()
         return result

@@ -21,6 +21,10 @@ Table II: ``FC2048-FC2048-10``, ``C64-MP2-C64-MP2-FC2048-10``,
 convolution padding; we use 3x3 kernels with zero padding 1 (``same`` size), so
 ``C64-MP2-C64-MP2`` maps 28x28 to 64x7x7.
 
+Registered models (:func:`bitrobust.models.build_model`): ``bnn_fc``, ``bnn_cnn`` and
+``bnn_cifar`` (Table II, ``width`` scales the hidden widths) and ``bnn`` with any
+``arch`` string, e.g. ``build_model("bnn", arch="FC8-FC8-10")``.
+
 Inputs: the first layer is not binarized and expects integer-valued inputs in
 {0, ..., Z} (``input_max`` = Z = 255: uint8 pixels, or floats 0..255); uint8 tensors are
 cast to float. Other real inputs work for training and float inference, but integer
@@ -37,6 +41,7 @@ import torch
 from torch import nn
 
 from bitrobust.errors import BitrobustError
+from bitrobust.models.base import MODELS
 from bitrobust.nn.binary import (
     BinaryConv2d,
     BinaryLayer,
@@ -364,3 +369,43 @@ BNN_FACTORIES: dict[str, Callable[..., BNN]] = {
     "bnn_cnn": _factory("bnn_cnn", BNN_ARCHS["bnn_cnn"], (1, 28, 28)),
     "bnn_cifar": _factory("bnn_cifar", BNN_ARCHS["bnn_cifar"], (3, 32, 32)),
 }
+
+
+def bnn_from_arch(
+    *,
+    arch: str,
+    num_classes: int = 10,
+    in_channels: int = 1,
+    input_size: int = 28,
+    width: float = 1.0,
+    generator: torch.Generator | None = None,
+    flip: FlipSettings | float | None = None,
+    ste: str = "identity",
+    input_max: int = 255,
+    kernel_size: int = 3,
+    padding: int = 1,
+) -> BNN:
+    """Any BNN in paper notation, ``build_model("bnn", arch="FC8-FC8-10")`` (Table III nets).
+
+    ``num_classes`` must match the last number of ``arch``; ``width`` (default 1)
+    scales the hidden widths. Inputs are ``in_channels`` x ``input_size`` x ``input_size``.
+    """
+    if width != 1.0:
+        arch = _scale_arch(arch, width, num_classes)
+    return build_bnn(
+        arch,
+        (in_channels, input_size, input_size),
+        num_classes,
+        flip,
+        ste=ste,
+        input_max=input_max,
+        kernel_size=kernel_size,
+        padding=padding,
+        generator=generator,
+    )
+
+
+# Register in the model registry, so build_model("bnn_fc"), recipes and checkpoints rebuild BNNs.
+for _name, _factory_fn in BNN_FACTORIES.items():
+    MODELS.add(_name, _factory_fn)
+MODELS.add("bnn", bnn_from_arch)

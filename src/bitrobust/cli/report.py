@@ -1,0 +1,39 @@
+"""``bitrobust report RUN_DIR... --out DIR``: compare evaluated models in tables and figures."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "report",
+        help="tables and figures comparing evaluated models (RErr per p, Prop. 1 bounds, best model per p)",
+        description="Read robustness.json (from `bitrobust eval`) of each run directory and write report.md, "
+        "report.csv and report.json (Err, RErr mean ± std per bit error rate with the Prop. 1 upper bound "
+        "of paper 3 App. C.2, best model per p) plus rerr_vs_p.png and confidence.png to --out.",
+    )
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories (or robustness.json files)")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--delta", type=float, default=0.01,
+                   help="Prop. 1 bounds hold with probability 1 - delta (default 0.01: 99%%)")
+    p.add_argument("--names", choices=("config", "dir"), default="config",
+                   help="model names from the training config in paper notation (default) or the directory names")
+    p.add_argument("--title", default="Robustness report", help="title of report.md")
+    p.add_argument("--ymax", type=float, help="upper limit of the RErr axis in %% (default: automatic)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from bitrobust.metrics.bounds import excess_term
+    from bitrobust.reports.runs import load_runs
+    from bitrobust.reports.tables import ReportSettings, best_per_rate, pct, write_report
+
+    excess_term(1, 1, args.delta)  # validates delta with a one-line error
+    runs = load_runs(args.runs, name_from=args.names)
+    settings = ReportSettings(delta=args.delta, title=args.title, ymax=args.ymax)
+    paths = write_report(runs, args.out, settings)
+    for b in best_per_rate(runs, args.delta):
+        print(f"m={b.bits} p={100 * b.p:g}%: best {b.name} RErr {pct(b.rerr_mean)} ± {pct(b.rerr_std)}%")
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 0

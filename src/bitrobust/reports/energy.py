@@ -1,0 +1,419 @@
+"""Energy savings from low-voltage operation: bit error rate <-> supply voltage <-> SRAM access energy.
+
+Lowering the SRAM supply voltage below V_min (the lowest voltage without bit errors)
+saves access energy but makes the bit error rate p grow exponentially (paper 3, Sec. 1,
+Fig. 1, App. A). An :class:`EnergyModel` is a small table of operating points
+(voltage, p, energy), normalized by the error-free row at V_min and interpolated
+log-linearly in p, so log p is piecewise linear in the voltage. :func:`energy_savings`
+finds, for each evaluated model, the highest evaluated p whose RErr stays within a
+reference Err plus an allowed increase, and the lowest energy that p permits.
+
+The default model is built only from statements in paper 3 (see ``docs/energy.md``):
+V_min is the error-free point with energy 1 (Fig. 1, App. A); dynamic energy per access
+~ V^2 at a constant clock (Sec. 1, App. A); p = 1% allows ~30% lower SRAM energy
+(Sec. 1, Fig. 1; 30% at p = 1% in the contributions); and "+1% Err vs a normally
+trained 8-bit DNN gives ~20%" (abstract, contributions), which Tab. 18 places at
+p = 0.1%. Supply your own CSV for a real memory.
+"""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+from bitrobust.errors import BitrobustError
+from bitrobust.metrics.bounds import DEFAULT_DELTA, bound_applies, rerr_upper_bound
+from bitrobust.reports.runs import Run
+
+COLUMNS = ("voltage", "bit_error_rate", "energy")
+CRITERIA = ("mean", "bound")
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    """One row of the energy model: supply voltage, bit error rate p (fraction), energy per access."""
+
+    voltage: float
+    bit_error_rate: float
+    energy: float
+
+
+# (voltage / V_min, p, energy / energy at V_min); voltage = sqrt(energy) from E ~ V^2.
+DEFAULT_POINTS = (
+    OperatingPoint(1.0, 0.0, 1.0),  # V_min: no bit errors, normalization point (Fig. 1, App. A)
+    OperatingPoint(math.sqrt(0.8), 0.001, 0.8),  # ~20% savings at +1% Err (abstract); Tab. 18: p = 0.1%
+    OperatingPoint(math.sqrt(0.7), 0.01, 0.7),  # p = 1% -> ~30% lower SRAM energy (Sec. 1, Fig. 1)
+)
+DEFAULT_SOURCE = "default (paper 3: E ~ V^2; p=0 at V_min; ~20% at p=0.1%; ~30% at p=1%)"
+
+
+def _segment_fraction(p: float, lo: float, hi: float) -> float:
+    """Position of p in [lo, hi]: linear in log p, or linear in p on the segment starting at p = 0."""
+    if lo == 0.0:
+        return p / hi
+    return math.log(p / lo) / math.log(hi / lo)
+
+
+def _segment_rate(t: float, lo: float, hi: float) -> float:
+    """Inverse of :func:`_segment_fraction`: p = lo (hi / lo)^t (or t hi from p = 0)."""
+    if lo == 0.0:
+        return t * hi
+    return lo * (hi / lo) ** t
+
+
+@dataclass(frozen=True)
+class EnergyModel:
+    """Operating points of one memory, normalized to its error-free row (V_min, energy 1).
+
+    Rows are sorted by p. Between two rows with p > 0, voltage and energy are linear in
+    log p (p exponential in the voltage); between the error-free row and the first
+    faulty row they are linear in p. Outside [0, largest p] nothing is extrapolated.
+    """
+
+    points: tuple[OperatingPoint, ...]
+    source: str = "custom"
+
+    def __post_init__(self) -> None:
+        pts = tuple(sorted(self.points, key=lambda pt: pt.bit_error_rate))
+        where = f"energy model ({self.source})"
+        if len(pts) < 2:
+            raise BitrobustError(f"{where}: needs at least 2 operating points (V_min with p = 0 and one with p > 0)")
+        for pt in pts:
+            for label, v in (("voltage", pt.voltage), ("energy", pt.energy)):
+                if not (math.isfinite(v) and v > 0):
+                    raise BitrobustError(f"{where}: {label} must be a positive number, got {v}")
+            if not (math.isfinite(pt.bit_error_rate) and 0.0 <= pt.bit_error_rate <= 1.0):
+                raise BitrobustError(f"{where}: bit_error_rate must be in [0, 1], got {pt.bit_error_rate}")
+        zero = [pt for pt in pts if pt.bit_error_rate == 0.0]
+        if len(zero) != 1:
+            raise BitrobustError(
+                f"{where}: needs exactly one row with bit_error_rate 0 (the error-free point V_min), found {len(zero)}"
+            )
+        for a, b in zip(pts, pts[1:]):
+            if not (b.bit_error_rate > a.bit_error_rate and b.voltage < a.voltage and b.energy < a.energy):
+                raise BitrobustError(
+                    f"{where}: not monotone: as bit_error_rate increases, voltage and energy must strictly "
+                    f"decrease (rows p={a.bit_error_rate:g} and p={b.bit_error_rate:g})"
+                )
+        v0, e0 = pts[0].voltage, pts[0].energy  # normalize by V_min and the energy at V_min
+        object.__setattr__(
+            self, "points", tuple(OperatingPoint(pt.voltage / v0, pt.bit_error_rate, pt.energy / e0) for pt in pts)
+        )
+
+    # -- construction ------------------------------------------------------------------------
+    @classmethod
+    def default(cls) -> "EnergyModel":
+        """The model built from paper 3's statements (see module docstring and docs/energy.md)."""
+        return cls(DEFAULT_POINTS, DEFAULT_SOURCE)
+
+    @classmethod
+    def from_csv(cls, path: str | Path) -> "EnergyModel":
+        """Read ``voltage,bit_error_rate,energy`` rows (header required; '#' lines are comments).
+
+        bit_error_rate is a fraction (0.01) or a percentage (1%); voltage and energy in any
+        positive unit (they are normalized by the row with bit_error_rate 0). Other
+        columns are ignored.
+        """
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except FileNotFoundError:
+            raise BitrobustError(f"energy model CSV not found: {path}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise BitrobustError(f"cannot read energy model CSV {path}: {exc}") from None
+        numbered = [(i, line) for i, line in enumerate(text.splitlines(), 1) if line.strip() and not line.lstrip().startswith("#")]
+        if not numbered:
+            raise BitrobustError(f"energy model CSV {path} is empty (need a header {','.join(COLUMNS)})")
+        rows = list(csv.reader(line for _, line in numbered))
+        header = [h.strip().lower() for h in rows[0]]
+        missing = [c for c in COLUMNS if c not in header]
+        if missing:
+            raise BitrobustError(
+                f"energy model CSV {path}: missing column(s) {', '.join(missing)} (header needs {','.join(COLUMNS)})"
+            )
+        index = {c: header.index(c) for c in COLUMNS}
+        points = []
+        for (lineno, _), row in zip(numbered[1:], rows[1:]):
+            if len(row) < len(header):
+                raise BitrobustError(f"energy model CSV {path} line {lineno}: expected {len(header)} values, got {len(row)}")
+            values = {}
+            for c in COLUMNS:
+                cell = row[index[c]].strip()
+                try:
+                    values[c] = float(cell[:-1]) / 100 if c == "bit_error_rate" and cell.endswith("%") else float(cell)
+                except ValueError:
+                    raise BitrobustError(f"energy model CSV {path} line {lineno}: invalid {c} {cell!r}") from None
+            points.append(OperatingPoint(values["voltage"], values["bit_error_rate"], values["energy"]))
+        return cls(tuple(points), str(path))
+
+    def to_csv(self) -> str:
+        """The (normalized) table as CSV, with the source as a comment; from_csv reads it back."""
+        lines = [f"# energy model: {self.source}", "# normalized by the error-free row (V_min, energy 1)", ",".join(COLUMNS)]
+        lines += [f"{pt.voltage:.6g},{pt.bit_error_rate:g},{pt.energy:.6g}" for pt in self.points]
+        return "\n".join(lines) + "\n"
+
+    def to_dict(self) -> dict:
+        return {"source": self.source, "points": [asdict(pt) for pt in self.points]}
+
+    # -- mappings ----------------------------------------------------------------------------
+    @property
+    def max_rate(self) -> float:
+        return self.points[-1].bit_error_rate
+
+    def _at_rate(self, p: float) -> OperatingPoint:
+        p = float(p)
+        if not (0.0 <= p <= self.max_rate):
+            raise BitrobustError(f"bit error rate {p:g} outside the energy model's range [0, {self.max_rate:g}]")
+        rates = [pt.bit_error_rate for pt in self.points]
+        i = min(max(bisect.bisect_right(rates, p) - 1, 0), len(rates) - 2)
+        a, b = self.points[i], self.points[i + 1]
+        t = _segment_fraction(p, a.bit_error_rate, b.bit_error_rate)
+        return OperatingPoint(a.voltage + t * (b.voltage - a.voltage), p, a.energy + t * (b.energy - a.energy))
+
+    def voltage_at(self, p: float) -> float:
+        """Normalized voltage V / V_min at which the memory shows bit error rate p."""
+        return self._at_rate(p).voltage
+
+    def energy_at(self, p: float) -> float:
+        """Normalized energy per access at the voltage with bit error rate p."""
+        return self._at_rate(p).energy
+
+    def _rate_where(self, attr: str, value: float) -> float:
+        lo, hi = getattr(self.points[-1], attr), getattr(self.points[0], attr)
+        value = float(value)
+        if not (lo <= value <= hi):
+            raise BitrobustError(f"normalized {attr} {value:g} outside the energy model's range [{lo:g}, {hi:g}]")
+        for a, b in zip(self.points, self.points[1:]):
+            va, vb = getattr(a, attr), getattr(b, attr)
+            if vb <= value <= va:
+                t = (va - value) / (va - vb)
+                return _segment_rate(t, a.bit_error_rate, b.bit_error_rate)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def rate_at_voltage(self, voltage: float) -> float:
+        """Bit error rate p at normalized voltage V / V_min (inverse of :meth:`voltage_at`)."""
+        return self._rate_where("voltage", voltage)
+
+    def rate_at_energy(self, energy: float) -> float:
+        """Bit error rate p at normalized energy (inverse of :meth:`energy_at`)."""
+        return self._rate_where("energy", energy)
+
+    def operating_point(self, tolerated_rate: float) -> tuple[OperatingPoint, bool]:
+        """Lowest-energy point whose p does not exceed ``tolerated_rate``; True if capped at the table's end.
+
+        A model that tolerates more than the table's largest p is credited only with the
+        table's last row (no extrapolation), flagged by the second value.
+        """
+        clamped = tolerated_rate > self.max_rate
+        return self._at_rate(min(tolerated_rate, self.max_rate)), clamped
+
+
+# -- which rate does a model tolerate? ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EnergySettings:
+    """How much RErr may exceed the reference Err, and whether RErr means or Prop. 1 bounds count."""
+
+    max_increase: float = 0.01  # fraction: 0.01 = one percentage point of error
+    criterion: str = "mean"  # mean: RErr mean over chips; bound: its Prop. 1 upper bound
+    delta: float = DEFAULT_DELTA
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.max_increase) and 0.0 <= self.max_increase <= 1.0):
+            raise BitrobustError(f"max increase must be in [0, 1] (e.g. 0.01 or 1%), got {self.max_increase}")
+        if self.criterion not in CRITERIA:
+            raise BitrobustError(f"unknown criterion {self.criterion!r}; valid: {', '.join(CRITERIA)}")
+
+
+@dataclass(frozen=True)
+class EnergyResult:
+    """Operating point of one model. ``p`` is None when even the clean Err misses the limit."""
+
+    name: str
+    run: str
+    bits: int
+    err: float
+    reference_err: float
+    limit: float
+    p: float | None
+    rerr: float | None
+    voltage: float | None
+    energy: float | None
+    clamped: bool
+
+    @property
+    def savings(self) -> float | None:
+        return None if self.energy is None else 1.0 - self.energy
+
+
+_TOL = 1e-12  # float slack in RErr <= limit
+
+
+def tolerated_rate(run: Run, limit: float, settings: EnergySettings = EnergySettings()) -> tuple[float | None, float | None]:
+    """(p, RErr at p): the highest evaluated p with RErr(p') <= limit at every evaluated p' <= p.
+
+    p' = 0 is the clean Err. Requiring all lower rates too keeps operation safe when the
+    voltage rises again (Sec. 5.4: RErr should increase monotonically). Returns
+    (None, None) if the clean Err already exceeds the limit.
+    """
+    res = run.result
+    if res.source == "linf":
+        raise BitrobustError(f"{run.path}: L-inf noise results (eval --errors linf) have no bit error rate to map to energy")
+    if res.err > limit + _TOL:
+        return None, None
+    if settings.criterion == "bound" and not bound_applies(res.source):
+        raise BitrobustError(f"{run.path}: the Prop. 1 bound does not apply to {res.source!r} errors; use --criterion mean")
+    best: tuple[float, float] = (0.0, res.err)
+    for r in sorted((r for r in res.rates if r.p > 0), key=lambda r: r.p):
+        value = r.mean if settings.criterion == "mean" else rerr_upper_bound(r.mean, res.n_examples, res.trials, settings.delta)
+        if value > limit + _TOL:
+            break
+        best = (r.p, value)
+    return best
+
+
+def energy_savings(
+    runs: Sequence[Run], model: EnergyModel, settings: EnergySettings = EnergySettings(), reference: Run | None = None
+) -> list[EnergyResult]:
+    """Per run: limit = reference Err (``reference``'s, else the run's own) + max_increase; tolerated p; energy."""
+    out = []
+    for run in runs:
+        ref_err = reference.result.err if reference is not None else run.result.err
+        limit = ref_err + settings.max_increase
+        p, value = tolerated_rate(run, limit, settings)
+        if p is None:
+            out.append(EnergyResult(run.name, str(run.path), run.bits, run.result.err, ref_err, limit, None, None, None, None, False))
+            continue
+        point, clamped = model.operating_point(p)
+        out.append(EnergyResult(run.name, str(run.path), run.bits, run.result.err, ref_err, limit, p, value,
+                                point.voltage, point.energy, clamped))
+    return out
+
+
+# -- output ---------------------------------------------------------------------------------
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.2f}"
+
+
+def energy_markdown(results: Sequence[EnergyResult], model: EnergyModel, settings: EnergySettings,
+                    reference: str | None = None) -> str:
+    """energy.md: one row per model with its tolerated p, voltage, energy and savings."""
+    what = "RErr (mean over chips)" if settings.criterion == "mean" else (
+        f"the Prop. 1 upper bound on RErr ({100 * (1 - settings.delta):g}% confidence)")
+    ref = f"the Err of {reference}" if reference else "each model's own clean Err"
+    lines = [
+        "# Energy savings from low-voltage operation",
+        "",
+        f"Highest evaluated bit error rate p at which {what} stays within {ref} + {100 * settings.max_increase:g} "
+        "percentage points (at every evaluated rate up to p), and the normalized supply voltage and SRAM "
+        f"access energy at that p. Energy model: {model.source}.",
+        "",
+        "| Model | m | Err in % | RErr limit in % | highest p in % | RErr at p in % | V / V_min | energy | energy saved in % |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        if r.p is None:
+            tail = ["-", "-", "-", "-", "- (Err above the limit)"]
+        else:
+            le, ge = ("≤ ", "≥ ") if r.clamped else ("", "")
+            tail = [f"{100 * r.p:g}", _pct(r.rerr), f"{le}{r.voltage:.3f}", f"{le}{r.energy:.3f}", f"{ge}{_pct(r.savings)}"]
+        lines.append("| " + " | ".join([r.name, str(r.bits), _pct(r.err), _pct(r.limit)] + tail) + " |")
+    lines.append("")
+    if any(r.clamped for r in results):
+        lines += [
+            f"≤ / ≥: the model tolerates more than the energy model's largest rate p = {100 * model.max_rate:g}%; "
+            "it is credited with that row only (no extrapolation).",
+            "",
+        ]
+    lines += [
+        "Only evaluated rates count: the true tolerable p lies between the reported p and the next evaluated rate.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def energy_json(results: Sequence[EnergyResult], model: EnergyModel, settings: EnergySettings,
+                reference: str | None = None) -> dict:
+    return {
+        "settings": {"max_increase": settings.max_increase, "criterion": settings.criterion, "delta": settings.delta},
+        "reference": reference,
+        "energy_model": model.to_dict(),
+        "models": [dict(asdict(r), savings=r.savings) for r in results],
+    }
+
+
+def plot_energy(model: EnergyModel, results: Sequence[EnergyResult], path: str | Path) -> None:
+    """Fig. 1 layout: p (log, left) and energy (right) against V / V_min, models' operating points marked.
+
+    The stretch between V_min and the first faulty row is dashed: there the model is
+    linear in p (an assumption, since log p is undefined at p = 0).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
+
+    from bitrobust.io import atomic_path
+
+    pts = model.points
+    fig, ax = plt.subplots(figsize=(7.6, 5.2), dpi=130)
+    for a, b in zip(pts, pts[1:]):
+        grid = [b.voltage + (a.voltage - b.voltage) * i / 200 for i in range(201)]
+        curve = [(v, model.rate_at_voltage(v)) for v in grid]
+        curve = [(v, q) for v, q in curve if q > 0]
+        ax.plot([v for v, _ in curve], [100 * q for _, q in curve], color="tab:blue", lw=2,
+                ls="--" if a.bit_error_rate == 0 else "-",
+                label=None if a.bit_error_rate == 0 else "_p")
+    ax.plot([pt.voltage for pt in pts if pt.bit_error_rate > 0], [100 * pt.bit_error_rate for pt in pts if pt.bit_error_rate > 0],
+            "o", color="tab:blue", ms=5, label="bit error rate p (rows; dashed: linear in p from V_min)")
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:g}"))
+    ax.set_xlabel("supply voltage V / V_min")
+    ax.set_ylabel("bit error rate p in % (log scale)", color="tab:blue")
+    ax2 = ax.twinx()
+    ax2.plot([pt.voltage for pt in pts], [pt.energy for pt in pts], "s-", color="tab:red", lw=2, ms=4,
+             label="SRAM access energy / energy at V_min")
+    ax2.set_ylabel("normalized SRAM access energy", color="tab:red")
+    groups: dict[tuple[float, bool], list[EnergyResult]] = {}
+    for r in results:
+        if r.p is not None and r.p > 0:
+            groups.setdefault((r.p, r.clamped), []).append(r)
+    colors = ("tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan", "tab:gray")
+    for i, ((p, clamped), rs) in enumerate(sorted(groups.items())):
+        r = rs[0]
+        ax.plot(r.voltage, 100 * min(p, model.max_rate), "*", ms=14, mec="black", color=colors[i % len(colors)], zorder=5,
+                label=f"{', '.join(x.name for x in rs)}: p={100 * p:g}%, {'≥ ' if clamped else ''}{100 * r.savings:.1f}% saved")
+    handles, labels = [], []
+    for a in (ax, ax2):
+        h, lab = a.get_legend_handles_labels()
+        handles += [x for x, y in zip(h, lab) if not y.startswith("_")]
+        labels += [y for y in lab if not y.startswith("_")]
+    ax.legend(handles, labels, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.set_title(f"Energy model: bit error rate and energy vs supply voltage\n({model.source})", fontsize=9)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+def write_energy(results: Sequence[EnergyResult], model: EnergyModel, settings: EnergySettings, out_dir: str | Path,
+                 reference: str | None = None) -> list[Path]:
+    """energy.md, energy.json and energy.png in ``out_dir``."""
+    from bitrobust.io import write_json, write_text
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / "energy.md", out / "energy.json", out / "energy.png"]
+    write_text(paths[0], energy_markdown(results, model, settings, reference))
+    write_json(paths[1], energy_json(results, model, settings, reference))
+    plot_energy(model, results, paths[2])
+    return paths
