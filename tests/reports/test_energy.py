@@ -15,7 +15,7 @@ from bitrobust.reports.energy import EnergyModel, EnergySettings, energy_savings
 from bitrobust.reports.runs import Run, load_run, load_runs
 
 GOLDEN = Path(__file__).parent / "golden"
-RUNS = [GOLDEN / "runs" / d for d in ("normal_8bit", "clipping_0.15", "randbet_0.05_p1", "randbet_m4")]
+RUNS = [GOLDEN / "run_dirs" / d for d in ("normal_8bit", "clipping_0.15", "randbet_0.05_p1", "randbet_m4")]
 S8, S7 = math.sqrt(0.8), math.sqrt(0.7)
 
 

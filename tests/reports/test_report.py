@@ -14,7 +14,7 @@ from bitrobust.reports.runs import display_name, load_run, load_runs
 from bitrobust.reports.tables import ReportSettings, best_per_rate, markdown_report, pareto_front
 
 GOLDEN = Path(__file__).parent / "golden"
-RUNS = [GOLDEN / "runs" / d for d in ("normal_8bit", "clipping_0.15", "randbet_0.05_p1", "randbet_m4")]
+RUNS = [GOLDEN / "run_dirs" / d for d in ("normal_8bit", "clipping_0.15", "randbet_0.05_p1", "randbet_m4")]
 PNG = b"\x89PNG\r\n\x1a\n"
 
 

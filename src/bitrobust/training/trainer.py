@@ -60,6 +60,13 @@ class Trainer:
         self.device = resolve_device(config.device)
         if self.device.type == "cuda" and self.device.index is None and int(os.environ.get("WORLD_SIZE", "1")) > 1:
             self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        # Fail fast on unknown names, before any data is read or downloaded.
+        from bitrobust.data import DATASETS
+        from bitrobust.models import MODELS
+
+        DATASETS.get(config.data.name)
+        MODELS.get(config.model.name)
+        STRATEGIES.get(config.strategy.name)
         self.rank, self.world_size = init_distributed(self.device)
         dc = config.data
         train = load_dataset(dc.name, "train", data_dir=dc.data_dir)

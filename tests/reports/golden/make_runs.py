@@ -1,4 +1,4 @@
-"""Write the hand-made run directories under runs/ (run once; the files are checked in).
+"""Write the hand-made run directories under run_dirs/ (run once; the files are checked in).
 
 Numbers are paper 3's CIFAR-10 results (Tab. 18 means; stds from Tab. 9 where given,
 otherwise made up). Each rate's per-chip RErr list is l/2 chips at mean - std and l/2
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bitrobust.evaluation.robustness import RobustnessResult
 
-HERE = Path(__file__).parent / "runs"
+HERE = Path(__file__).parent / "run_dirs"
 SCHEME_NORMAL = {"range": "per_tensor", "symmetric": True, "signed": True, "rounding": "trunc"}
 SCHEME_RQUANT = {"range": "per_tensor", "symmetric": False, "signed": False, "rounding": "round"}
 
