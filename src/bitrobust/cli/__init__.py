@@ -16,7 +16,7 @@ from bitrobust import __version__
 from bitrobust.errors import BitrobustError
 
 # Subcommand modules, in the order `bitrobust --help` lists them.
-COMMANDS = ["data", "eval", "metrics", "report", "energy", "train", "quickstart"]
+COMMANDS = ["data", "eval", "metrics", "report", "energy", "train", "reproduce", "quickstart"]
 
 
 def build_parser() -> argparse.ArgumentParser:

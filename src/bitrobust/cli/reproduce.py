@@ -1,0 +1,92 @@
+"""``bitrobust reproduce NAME``: train, evaluate and report one table or figure of the papers.
+
+``--list`` shows every experiment with what it reproduces, whether it is supported and
+its estimated runtime. A run trains the models that are missing (resuming unfinished
+ones), evaluates what is missing, and writes ``OUT/NAME/report.md`` with tables and
+figures (see docs/reproduce.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from bitrobust.errors import BitrobustError
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "reproduce",
+        help="reproduce a table or figure of the papers (train, evaluate, report); --list shows them",
+        description="Train the models an experiment needs (skipping finished ones, resuming unfinished ones), "
+        "evaluate them (skipping finished evaluations) and write the experiment's report (Markdown, CSV, JSON, "
+        "PNG) and its resolved definition (experiment.yaml) to OUT/NAME/. --list prints all experiments.",
+    )
+    p.add_argument("name", nargs="?", metavar="NAME", help="experiment name (see --list)")
+    p.add_argument("--list", action="store_true", help="list the experiments and exit")
+    p.add_argument("--budget", choices=("quick", "full"), default="quick",
+                   help="quick: small models on MNIST/Fashion-MNIST, CPU minutes to hours; full: the papers' "
+                   "settings, a GPU (default quick)")
+    p.add_argument("--out", help="output directory (default runs/reproduce/BUDGET, runs/reproduce/BUDGET-smoke with --smoke)")
+    p.add_argument("--smoke", action="store_true",
+                   help="tiny pipeline check for CI: 200 training / 100 test images, 2 steps, 2 chips, 2 rates, few runs")
+    p.add_argument("--configs", help="recipe directory (default: $BITROBUST_CONFIGS, else the repository's configs/)")
+    p.add_argument("--data-dir", help="dataset directory (default: $BITROBUST_DATA or the user cache)")
+    p.add_argument("--dry-run", action="store_true", help="print the runs and evaluations without running them")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)
+
+
+def list_text(configs_dir=None) -> str:
+    from bitrobust.experiments import all_experiments
+    from bitrobust.experiments.runner import estimate_text
+
+    head = ("NAME", "REPRODUCES", "SUPPORTED", "QUICK (estimate)", "FULL (estimate)", "TITLE")
+    rows = []
+    for exp in all_experiments():
+        est = estimate_text(exp, configs_dir)
+        title = exp.title if exp.supported else f"{exp.title} -- not supported: {exp.reason}"
+        rows.append((exp.name, f"{exp.paper}: {exp.reproduces}", "yes" if exp.supported else "no",
+                     est["quick"], est["full"], title))
+    widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head) - 1)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1] for r in [head] + rows]
+    lines.append("")
+    lines.append("Runtimes: quick on one CPU thread (from measured step times), full on one GPU (rough guesses, "
+                 "not measured); training and evaluation from scratch, shared models counted once per experiment.")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from bitrobust.experiments import EXPERIMENTS
+    from bitrobust.experiments.runner import find_configs_dir, make_plan, reproduce
+
+    if args.list:
+        try:
+            configs = find_configs_dir(args.configs)
+        except BitrobustError:
+            if args.configs:
+                raise
+            configs = None
+        print(list_text(configs))
+        return 0
+    if not args.name:
+        raise BitrobustError("name an experiment (bitrobust reproduce NAME) or use --list; valid: "
+                             + ", ".join(EXPERIMENTS.names()))
+    exp = EXPERIMENTS.get(args.name)
+    if not exp.supported:
+        raise BitrobustError(f"experiment {exp.name} is not supported yet: {exp.reason}")
+    if args.dry_run:
+        from bitrobust.experiments.runner import _eval_summary, default_out
+
+        out = args.out or default_out(args.budget, args.smoke)
+        plan = make_plan(exp, args.budget, out, find_configs_dir(args.configs), args.smoke)
+        print(f"{exp.name}: {exp.reproduces} -- {exp.title} ({args.budget}{', smoke' if args.smoke else ''})")
+        for r in plan.all_runs():
+            state = "finished" if r.finished else "to train"
+            print(f"run  {r.label}: {r.recipe.name} {' '.join(r.overrides)} -> {r.run_dir} [{state}]")
+        for e in plan.all_evals():
+            print(f"eval {e.run.label}: {_eval_summary(e.settings)} -> {e.out_dir} [{'done' if e.done else 'to run'}]")
+        print(f"report -> {plan.report_dir}")
+        return 0
+    reproduce(exp, args.budget, args.out, args.configs, smoke=args.smoke, data_dir=args.data_dir,
+              progress=not args.no_progress)
+    return 0

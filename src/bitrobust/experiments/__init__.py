@@ -1,0 +1,30 @@
+"""Reproducible experiments of the three papers: ``bitrobust reproduce NAME``.
+
+Each experiment (:class:`~bitrobust.experiments.spec.Experiment`) is a small declarative
+definition of one table or figure: the training runs (recipes under ``configs/`` plus
+overrides, per budget), how each run is evaluated and what the report shows.
+:func:`~bitrobust.experiments.runner.reproduce` trains what is missing, evaluates what
+is missing and writes the report, so an interrupted reproduction resumes where it
+stopped. ``EXPERIMENTS`` lists them all, including the ones not supported yet (with the
+reason), in paper order.
+"""
+
+from __future__ import annotations
+
+from bitrobust.experiments import bnn, paper3
+from bitrobust.experiments.spec import BUDGETS, EvalSpec, Experiment, Row, RunSpec, Section
+from bitrobust.registry import Registry
+
+EXPERIMENTS: Registry[Experiment] = Registry("experiment")
+for _exp in paper3.EXPERIMENTS + bnn.EXPERIMENTS:
+    EXPERIMENTS.add(_exp.name, _exp)
+
+
+def all_experiments() -> list[Experiment]:
+    """Every registered experiment in definition order (paper 3, then the BNN papers)."""
+    return [EXPERIMENTS.get(name) for name in _ORDER]
+
+
+_ORDER = [e.name for e in paper3.EXPERIMENTS + bnn.EXPERIMENTS]
+
+__all__ = ["BUDGETS", "EXPERIMENTS", "EvalSpec", "Experiment", "Row", "RunSpec", "Section", "all_experiments"]

@@ -1,0 +1,191 @@
+"""Declarative experiment definitions: which runs to train, how to evaluate them, what to report.
+
+An :class:`Experiment` reproduces one table or figure of the papers. It names the
+training runs it needs (:class:`RunSpec`: a YAML recipe under ``configs/`` plus
+``key=value`` overrides per budget), the evaluations (:class:`EvalSpec`: random chips,
+transient reads, a fixed pattern, synthetic profiled chips, L-inf noise, BNN metrics or
+weight statistics) and the report sections (:class:`Section`: which (run, evaluation)
+pairs form a table and figure). Budgets: ``quick`` (the ``*.quick.yaml`` recipes,
+MNIST/Fashion-MNIST on a CPU) and ``full`` (the papers' settings, ``*.full.yaml``, a
+GPU). Values that differ per budget are given as ``{"quick": ..., "full": ...}``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from bitrobust.errors import BitrobustError
+
+BUDGETS = ("quick", "full")
+
+EVAL_KINDS = ("random", "transient", "profiled", "linf", "bnn_metrics", "weights")
+"""random: persistent chips first_chip, first_chip+1, ... (a single chip is a fixed pattern);
+transient: fresh i.i.d. flips per trial; profiled: synthetic chips with the statistics of
+App. C.1's table (``PAPER_CHIPS``) read at several offsets; linf: uniform weight noise
+relative to each tensor's range (Fig. 9); bnn_metrics: T^b, T-bar, Pi, VAR(Pi) of a BNN
+(papers 1, 2); weights: weight histograms and redundancy measures (Fig. 10)."""
+
+SECTION_KINDS = ("rerr", "profiled", "bnn_curves", "bnn_importance", "bnn_table", "weights")
+
+
+def for_budget(value: Any, budget: str) -> Any:
+    """``value[budget]`` for a per-budget mapping ``{"quick": ..., "full": ...}``, else ``value``."""
+    if isinstance(value, Mapping) and set(value) <= set(BUDGETS) and value:
+        return value.get(budget)
+    return value
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One trained model: ``recipe`` (relative to ``configs/``; ``{budget}`` becomes quick/full).
+
+    ``overrides`` apply in every budget, ``quick``/``full`` only in that budget (later
+    ones win); ``budgets`` lists the budgets the run belongs to. ``repeats`` trains seeds 0..n-1 (``seed=i``), e.g. Table III's ten
+    repetitions. ``tags`` carry table coordinates (e.g. width and training BER).
+    """
+
+    key: str
+    recipe: str
+    label: str
+    overrides: tuple[str, ...] = ()
+    quick: tuple[str, ...] = ()
+    full: tuple[str, ...] = ()
+    repeats: Any = 1  # int or {"quick": n, "full": n}
+    tags: Mapping[str, Any] = field(default_factory=dict)
+    budgets: tuple[str, ...] = BUDGETS  # e.g. ("full",) for a model too large for a CPU
+
+    def recipe_path(self, budget: str) -> str:
+        return self.recipe.replace("{budget}", budget)
+
+    def budget_overrides(self, budget: str) -> tuple[str, ...]:
+        return tuple(self.overrides) + tuple(getattr(self, budget))
+
+    def n_repeats(self, budget: str) -> int:
+        return int(for_budget(self.repeats, budget) or 1)
+
+
+@dataclass(frozen=True)
+class EvalSpec:
+    """How runs are evaluated (see ``EVAL_KINDS``).
+
+    ``rates``/``chips`` default to the recipe's ``eval`` section; ``test_subset`` to the
+    whole test set in the full budget and a stratified 2000 examples in the quick one.
+    ``scheme``/``bits`` quantize with another scheme or precision than training did
+    (post-training quantization). ``batch_stats`` evaluates with the normalization
+    layers in training mode (batch statistics at test time, Tab. 10). ``scale_to``
+    scales the conv/linear weights and biases globally so their largest magnitude is
+    ``scale_to`` before quantizing (Tab. 11).
+    """
+
+    key: str
+    kind: str = "random"
+    rates: Any = None
+    chips: Any = None
+    first_chip: int = 0
+    paper_chips: tuple[str, ...] = ()
+    offsets: Any = 10
+    chip_seed: int = 0
+    scheme: str | None = None
+    bits: int | None = None
+    batch_stats: bool = False
+    scale_to: float | None = None
+    test_subset: Any = field(default_factory=lambda: {"quick": 2000, "full": None})
+    bs: tuple[float, ...] = (2, 4, 8, 16, 32, 64)
+
+    def __post_init__(self) -> None:
+        if self.kind not in EVAL_KINDS:
+            raise BitrobustError(f"unknown evaluation kind {self.kind!r}; valid: {', '.join(EVAL_KINDS)}")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of a section: run ``run`` evaluated with ``eval`` (default: the section's)."""
+
+    run: str
+    eval: str | None = None
+    label: str | None = None
+
+
+@dataclass(frozen=True)
+class Section:
+    """A table (and figure) of the report, written to ``OUT/NAME/<key>/``.
+
+    ``rows`` empty means every run of the experiment with ``eval``. ``extra_eval`` is a
+    second evaluation shown beside the first (BNN: T^b next to accuracy over BER).
+    ``confidence`` adds clean and perturbed mean confidences (Tab. 2).
+    """
+
+    key: str
+    title: str
+    eval: str
+    rows: tuple[Row, ...] = ()
+    kind: str = "rerr"
+    extra_eval: str | None = None
+    confidence: bool = False
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in SECTION_KINDS:
+            raise BitrobustError(f"unknown section kind {self.kind!r}; valid: {', '.join(SECTION_KINDS)}")
+
+
+def rows(*keys: str, eval: str | None = None) -> tuple[Row, ...]:
+    """Rows for run keys (``"run@label"`` sets a label)."""
+    out = []
+    for key in keys:
+        run, _, label = key.partition("@")
+        out.append(Row(run, eval, label or None))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One reproducible table or figure (see the module docstring).
+
+    ``supported=False`` keeps an experiment in the registry (``--list`` shows it) with
+    ``reason`` saying what is missing. ``notes`` list deviations from the paper.
+    ``smoke_runs`` restricts ``--smoke`` to a few representative runs (default: all).
+    """
+
+    name: str
+    paper: str
+    reproduces: str
+    title: str
+    description: str = ""
+    runs: tuple[RunSpec, ...] = ()
+    evals: tuple[EvalSpec, ...] = ()
+    sections: tuple[Section, ...] = ()
+    supported: bool = True
+    reason: str = ""
+    notes: tuple[str, ...] = ()
+    smoke_runs: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.supported:
+            return
+        runs = [r.key for r in self.runs]
+        evals = [e.key for e in self.evals]
+        for what, keys in (("run", runs), ("evaluation", evals), ("section", [s.key for s in self.sections])):
+            dup = sorted({k for k in keys if keys.count(k) > 1})
+            if dup:
+                raise ValueError(f"experiment {self.name}: duplicate {what} key {dup[0]!r}")
+        for s in self.sections:
+            for key in [s.eval, s.extra_eval] + [r.eval for r in s.rows]:
+                if key is not None and key not in evals:
+                    raise ValueError(f"experiment {self.name}, section {s.key}: unknown evaluation {key!r}")
+            for r in s.rows:
+                if r.run not in runs:
+                    raise ValueError(f"experiment {self.name}, section {s.key}: unknown run {r.run!r}")
+        for k in self.smoke_runs:
+            if k not in runs:
+                raise ValueError(f"experiment {self.name}: unknown smoke run {k!r}")
+
+    def run(self, key: str) -> RunSpec:
+        return next(r for r in self.runs if r.key == key)
+
+    def eval(self, key: str) -> EvalSpec:
+        return next(e for e in self.evals if e.key == key)
+
+    def section_rows(self, section: Section) -> tuple[Row, ...]:
+        return section.rows or tuple(Row(r.key) for r in self.runs)

@@ -1,0 +1,215 @@
+"""``bitrobust reproduce``: the experiment registry, planning, and the smoke form end to end.
+
+The default run plans every experiment in both budgets (recipes exist, overrides are
+valid) and runs the smoke form of a subset that covers every evaluation kind (random,
+fixed pattern, profiled, L-inf, batch statistics, scaling, transient, BNN metrics,
+weights) and every report section kind; ``-m slow`` runs the smoke form of all of them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bitrobust.cli import main
+from bitrobust.experiments import EXPERIMENTS, EvalSpec, Experiment, RunSpec, Section, all_experiments
+from bitrobust.experiments.runner import find_configs_dir, make_plan
+
+SUPPORTED = [e.name for e in all_experiments() if e.supported]
+# every evaluation kind and section kind, sharing models (one output directory); with
+# test_batch_statistics_at_test_time (p3-table10) about 35 s on the shared 2-core machine
+FAST = ["p3-table11", "p3-table5", "p3-fig9", "p3-fig10", "bnn-hinge", "bnn-table3"]
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_list_shows_every_experiment(capsys):
+    code, out, _ = run_cli(capsys, "reproduce", "--list")
+    assert code == 0
+    lines = out.splitlines()
+    for exp in all_experiments():
+        line = next(l for l in lines if l.startswith(exp.name + " "))
+        assert exp.reproduces in line
+        assert (" yes " in line) == exp.supported
+        if exp.supported:
+            assert "CPU" in line and "GPU" in line  # runtime estimates for both budgets
+        else:
+            assert "not supported" in line and exp.reason in line
+    assert "p3-table16" in out and "estimate" in out
+
+
+def test_registry_covers_the_papers():
+    names = set(EXPERIMENTS.names())
+    for name in ("p3-table1", "p3-table2", "p3-table3", "p3-table4", "p3-table5", "p3-table9", "p3-table10",
+                 "p3-table11", "p3-table12", "p3-table13", "p3-table14", "p3-table18", "p3-table21", "p3-fig7",
+                 "p3-fig9", "p3-fig10", "bnn-fig1", "bnn-fig2", "bnn-table3", "bnn-hinge"):
+        assert name in names
+    assert not EXPERIMENTS.get("p3-table16").supported
+
+
+@pytest.mark.parametrize("budget", ["quick", "full"])
+def test_every_experiment_plans(budget, tmp_path):
+    """Recipes are found and every override resolves to a valid config, in both budgets."""
+    configs = find_configs_dir()
+    for name in SUPPORTED:
+        plan = make_plan(EXPERIMENTS.get(name), budget, tmp_path, configs)
+        assert plan.all_runs() and plan.all_evals()
+        for section in plan.experiment.sections:
+            for row in plan.section_rows(section):
+                assert (plan.runs[row.run][0].key, row.eval or section.eval) in plan.evals
+    table3 = make_plan(EXPERIMENTS.get("bnn-table3"), budget, tmp_path, configs)
+    assert len(table3.all_runs()) == 54 * (10 if budget == "full" else 1)
+
+
+def test_shared_models_share_a_run_directory(tmp_path):
+    configs = find_configs_dir()
+    b = make_plan(EXPERIMENTS.get("p3-table4"), "quick", tmp_path, configs)
+    b.runs["rquant"][0].run_dir.mkdir(parents=True)  # as if trained
+    a = make_plan(EXPERIMENTS.get("p3-table10"), "quick", tmp_path, configs)  # gn_rquant is RQUANT
+    assert a.runs["gn_rquant"][0].run_dir == b.runs["rquant"][0].run_dir
+    assert a.runs["bn_rquant"][0].run_dir != b.runs["rquant"][0].run_dir
+    smoke = make_plan(EXPERIMENTS.get("p3-table4"), "quick", tmp_path, configs, smoke=True)
+    assert smoke.runs["clip0.1"][0].run_dir != b.runs["clip0.1"][0].run_dir  # smoke configs differ
+    # two keys with one config in one plan: one directory, trained and evaluated once
+    twins = Experiment(
+        "twins", "paper 3", "Tab. 0", "twins",
+        runs=(RunSpec("a", "paper3/rquant.{budget}.yaml", "A"), RunSpec("b", "paper3/normal.{budget}.yaml", "B",
+                                                                        ("quant.scheme=rquant",))),
+        evals=(EvalSpec("random"),), sections=(Section("s", "S", "random"),),
+    )
+    plan = make_plan(twins, "quick", tmp_path / "twins", configs)
+    assert plan.runs["a"][0].run_dir == plan.runs["b"][0].run_dir
+    assert len(plan.unique_runs()) == 1 and len(plan.unique_evals()) == 1 and len(plan.all_evals()) == 2
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["reproduce", "p3-nope"], "unknown experiment 'p3-nope'; valid: bnn-fig1"),
+        (["reproduce"], "or use --list; valid:"),
+        (["reproduce", "p3-table16"], "not supported yet"),
+        (["reproduce", "p3-table1", "--configs", "/nonexistent/configs"], "not a recipe directory"),
+    ],
+)
+def test_bad_input_is_one_line(capsys, tmp_path, argv, message):
+    code, _, err = run_cli(capsys, *argv, "--out", str(tmp_path / "out"))
+    assert code == 2
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_dry_run_lists_the_plan(capsys, tmp_path):
+    code, out, _ = run_cli(capsys, "reproduce", "p3-table4", "--dry-run", "--out", str(tmp_path))
+    assert code == 0
+    assert sum(line.startswith("run ") for line in out.splitlines()) == 5
+    assert "to train" in out and "report ->" in out
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.fixture(scope="module")
+def smoke_out(tmp_path_factory, data_dir):
+    return tmp_path_factory.mktemp("reproduce")
+
+
+def _check_report(out: Path, name: str) -> dict:
+    report = out / name
+    text = (report / "report.md").read_text()
+    exp = EXPERIMENTS.get(name)
+    assert text.startswith(f"# {exp.paper}, {exp.reproduces}") and "smoke" in text
+    definition = yaml.safe_load((report / "experiment.yaml").read_text())
+    assert definition["experiment"] == name and definition["smoke"] is True and definition["runs"]
+    results = json.loads((report / "results.json").read_text())
+    assert results["sections"]
+    for section in results["sections"]:
+        files = list((report / section["key"]).iterdir())
+        assert any(f.suffix == ".md" for f in files) and any(f.suffix == ".json" for f in files)
+        assert any(f.suffix == ".csv" for f in files)
+        pngs = [f for f in files if f.suffix == ".png"]
+        assert pngs and all(f.read_bytes()[:8] == PNG for f in pngs)
+    return results
+
+
+def _smoke(capsys, out: Path, data_dir, name: str):
+    code, stdout, _ = run_cli(capsys, "reproduce", name, "--smoke", "--out", str(out), "--data-dir", str(data_dir),
+                              "--no-progress")
+    assert code == 0, stdout
+    return stdout
+
+
+def test_smoke_subset_end_to_end_and_resumable(capsys, smoke_out, data_dir):
+    for name in FAST:
+        _smoke(capsys, smoke_out, data_dir, name)
+        _check_report(smoke_out, name)
+    # what each kind of section reports
+    t11 = json.loads((smoke_out / "p3-table11" / "results.json").read_text())["sections"][0]
+    scaled = {r["model"]: r for r in t11["rows"]}
+    assert scaled["RQUANT -> CLIPPING_0.25"]["err"] == pytest.approx(scaled["RQUANT"]["err"], abs=0.02)
+    config = next((smoke_out / "runs").glob("*/evals/random-*/eval_config.json"), None)
+    assert config is not None
+    t5 = json.loads((smoke_out / "p3-table5" / "results.json").read_text())["sections"][0]
+    assert [c["chip"] for c in t5["chips"]] == ["chip1_0.866", "chip1_2.744"]
+    assert t5["chips"][0]["p"] == pytest.approx(0.00866, rel=0.1)
+    f9 = json.loads((smoke_out / "p3-fig9" / "results.json").read_text())["sections"][0]
+    assert {r["errors"] for r in f9["rows"]} == {"linf"}
+    f10 = json.loads((smoke_out / "p3-fig10" / "results.json").read_text())["sections"][0]
+    clip = next(r for r in f10["rows"] if r["model"] == "CLIPPING_0.1")
+    assert clip["reference_is_w_max"] and clip["reference"] == 0.1 and 0 < clip["relu_relevance"] <= 1
+    hinge = json.loads((smoke_out / "bnn-hinge" / "results.json").read_text())["sections"][0]
+    assert all(len(r["T"]) == 6 and r["errors"] == "transient" for r in hinge["rows"])
+    t3b = json.loads((smoke_out / "bnn-table3" / "results.json").read_text())["sections"]
+    assert {(c["neurons"], c["ber"]) for c in t3b[0]["cells"]} == {("8,8", 0.0), ("8,8", 5.0)}
+    # a second run trains and evaluates nothing
+    stdout = _smoke(capsys, smoke_out, data_dir, "p3-fig10")
+    assert "trained in" not in stdout and "finished earlier, skipped" in stdout and "done earlier, skipped" in stdout
+
+
+def test_batch_statistics_at_test_time(capsys, smoke_out, data_dir):
+    _smoke(capsys, smoke_out, data_dir, "p3-table10")
+    results = _check_report(smoke_out, "p3-table10")
+    keys = [s["key"] for s in results["sections"]]
+    assert keys == ["accumulated", "batch_stats"]
+    configs = [json.loads(p.read_text()) for p in (smoke_out / "runs").glob("*/evals/random-*/eval_config.json")]
+    assert any(c.get("batch_stats") for c in configs)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [n for n in SUPPORTED if n not in FAST + ["p3-table10"]])
+def test_smoke_every_experiment(capsys, smoke_out, data_dir, name):
+    _smoke(capsys, smoke_out, data_dir, name)
+    results = _check_report(smoke_out, name)
+    if name == "p3-table3":  # the training pattern (chip 0 only) and unseen chips 1, 2
+        sections = results["sections"]
+        assert [s["key"] for s in sections] == ["fixed_pattern", "random_patterns"]
+        assert {r["trials"] for r in sections[0]["rows"]} == {1}
+        assert {r["trials"] for r in sections[1]["rows"]} == {2}
+
+
+def test_fast_recipe_resolution_agrees_with_config_module():
+    from bitrobust.config import apply_overrides, load_yaml
+    from bitrobust.experiments.runner import _fast_recipe
+
+    configs = find_configs_dir()
+    seen = set()
+    for exp in all_experiments():
+        for spec in exp.runs:
+            for budget in spec.budgets:
+                item = (spec.recipe_path(budget), spec.budget_overrides(budget))
+                if item in seen:
+                    continue
+                seen.add(item)
+                path = configs / item[0]
+                assert _fast_recipe(path, item[1]) == apply_overrides(load_yaml(path), item[1]), item
+
+
+def test_docs_list_every_experiment():
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "reproduce.md").read_text()
+    for exp in all_experiments():
+        assert f"`{exp.name}`" in docs
