@@ -120,7 +120,7 @@ class _ChipBlocks:
         return srl(mix64(self._value_key[idx] + rank), 32)
 
     def _round(self, i: int, idx: torch.Tensor, half: torch.Tensor) -> torch.Tensor:
-        return mix64(self._round_keys[i][idx] + half) & ((1 << HALF_LOG2) - 1)
+        return mix64(self._round_keys[i].index_select(0, idx) + half) & ((1 << HALF_LOG2) - 1)
 
     def position(self, idx: torch.Tensor, rank: torch.Tensor) -> torch.Tensor:
         """Feistel permutation rank -> bit position within the block."""
@@ -173,16 +173,27 @@ class RandomBitErrors:
         total = int(cand.sum())
         if total == 0:
             return torch.zeros(0, dtype=torch.int64, device=device)
-        idx = torch.repeat_interleave(torch.arange(len(cand), device=device), cand)
-        rank = torch.arange(total, device=device) - torch.repeat_interleave(torch.cumsum(cand, 0) - cand, cand)
+        # ranks < N_(j+1) always flip; ranks in [N_(j+1), N_j) flip iff their value hash says u < p:
         # u = lo + (hi - lo) h / 2^32 < p  <=>  h < (p - lo) 2^32 / (hi - lo), exactly
         lo, hi = level_rate(j + 1), level_rate(j)
         threshold = math.ceil((Fraction(self.p) - lo) * 2**32 / (hi - lo))
-        test = rank >= sure[idx]
-        keep = ~test
-        keep[test] = chip.value_hash(idx[test], rank[test]) < threshold
-        idx, rank = idx[keep], rank[keep]
-        addr = (chip.blocks[idx] << BLOCK_LOG2) | chip.position(idx, rank)
+        block = torch.arange(len(cand), device=device)
+        n_test = cand - sure
+        t_total = int(n_test.sum())
+        t_idx = torch.repeat_interleave(block, n_test, output_size=t_total)
+        # rank = position in the test list - (start of the block's segment) + N_(j+1)
+        t_base = torch.repeat_interleave(torch.cumsum(n_test, 0) - n_test - sure, n_test, output_size=t_total)
+        t_rank = torch.arange(t_total, device=device) - t_base
+        t_key = torch.repeat_interleave(chip._value_key, n_test, output_size=t_total)
+        ok = srl(mix64(t_key + t_rank), 32) < threshold  # == chip.value_hash(t_idx, t_rank) < threshold
+        s_total = int(sure.sum())
+        s_idx = torch.repeat_interleave(block, sure, output_size=s_total)
+        s_rank = torch.arange(s_total, device=device) - torch.repeat_interleave(
+            torch.cumsum(sure, 0) - sure, sure, output_size=s_total
+        )
+        idx = torch.cat([s_idx, t_idx[ok]])
+        rank = torch.cat([s_rank, t_rank[ok]])
+        addr = (chip.blocks.index_select(0, idx) << BLOCK_LOG2) | chip.position(idx, rank)
         if start & (BLOCK_BITS - 1) or stop & (BLOCK_BITS - 1):
             addr = addr[(addr >= start) & (addr < stop)]
         return addr
@@ -213,8 +224,11 @@ def flip_bits(codes: torch.Tensor, bits: int, addresses: torch.Tensor) -> torch.
         return codes.clone()
     words = torch.div(addresses, bits, rounding_mode="floor")
     masks = torch.ones_like(addresses) << (addresses - words * bits)
-    xor = torch.zeros(codes.numel(), dtype=torch.int64, device=codes.device)
-    xor.index_add_(0, words, masks)  # distinct bits of one word: sum == or
+    # distinct bits of one word: sum == or; accumulate in the words' own dtype when the
+    # word fits (uint8 codes: 8x less memory to clear, add into and convert than int64)
+    acc = codes.dtype if codes.dtype == torch.uint8 else torch.int64
+    xor = torch.zeros(codes.numel(), dtype=acc, device=codes.device)
+    xor.index_add_(0, words, masks.to(acc))
     return codes ^ xor.to(codes.dtype)
 
 

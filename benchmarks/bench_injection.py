@@ -1,0 +1,241 @@
+"""Injection throughput: one chip's persistent bit errors, sparse (RandomBitErrors) vs a dense uniform field.
+
+Quantizes a model (default ``simplenet_cifar``, 5,498,378 weights) to m-bit words
+(default 8) and times, side by side and interleaved, for each rate p:
+
+* sparse: ``RandomBitErrors(p, chip=c).apply(flat_codes, m)`` -- draws only the
+  faulty bits (contract 2), including turning the addresses into XOR words;
+* dense:  the naive way, a fresh ``torch.rand(W, m, generator=g)`` field per chip,
+  ``u < p``, packed into one XOR word per weight and applied to the codes.
+
+Each (repeat, chip, p) runs both methods back to back (alternating which goes first);
+the table gives the median time of each and the median of the paired ratios
+dense / sparse. Before timing, the sparse result is checked (assert) against the
+per-bit definition ``RandomBitErrors(p, chip).uniform(addresses) < p`` on a slice of
+words that is not block-aligned, and the faulty set at a lower rate is checked to be
+a subset of the one at a higher rate. Target: sparse >= 5x faster at p <= 1%.
+
+    python benchmarks/bench_injection.py [--rates 1e-4 1e-3 1e-2 5e-2] [--chips 5] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from bitrobust.bit_errors import RandomBitErrors
+from bitrobust.models import build_model
+from bitrobust.quantization import FixedPointQuantizer, quantize_model
+
+def machine_info() -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "logical_cores": os.cpu_count(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def dense_apply(codes: torch.Tensor, bits: int, p: float, generator: torch.Generator) -> torch.Tensor:
+    """The naive chip: u ~ U(0,1)^(W x m) from ``generator``, flip bit j of word i iff u[i, j] < p."""
+    w = codes.numel()
+    mask = torch.rand(w, bits, generator=generator, device=codes.device) < p
+    if bits <= 8:  # (mask bytes * 2^j) summed as uint8: the fastest packing of those tried
+        weights = (1 << torch.arange(bits, device=codes.device)).to(torch.uint8)
+        xor = (mask.view(torch.uint8) * weights).sum(1, dtype=torch.uint8)
+    else:
+        xor = (mask.to(torch.int64) << torch.arange(bits, device=codes.device)).sum(1)
+    return codes ^ xor.to(codes.dtype)
+
+
+def sparse_apply(codes: torch.Tensor, bits: int, p: float, chip: int) -> torch.Tensor:
+    return RandomBitErrors(p, chip=chip).apply(codes, bits)
+
+
+def flipped_bits(before: torch.Tensor, after: torch.Tensor, bits: int) -> torch.Tensor:
+    """Bool (words x bits): which bits differ, bit j = least significant first."""
+    diff = (before.to(torch.int64) ^ after.to(torch.int64)).reshape(-1, 1)
+    return ((diff >> torch.arange(bits, device=diff.device)) & 1).bool()
+
+
+_POPCOUNT8 = torch.tensor([bin(i).count("1") for i in range(256)], dtype=torch.int64)
+
+
+def popcount(words: torch.Tensor) -> int:
+    """Set bits in all words (uint8 words via a byte table)."""
+    return int(_POPCOUNT8.to(words.device)[words.to(torch.int64) & 0xFF].sum())
+
+
+def verify(codes: torch.Tensor, bits: int, rates: list[float], chip: int, words: int) -> dict:
+    """Assert sparse == per-bit u definition on a non-aligned slice, and nested faulty sets."""
+    n = codes.numel()
+    words = min(words, n)
+    start = max(0, min(n - words, n // 3 + 12345))  # not a multiple of the 4096-bit block
+    addresses = torch.arange(start * bits, (start + words) * bits, device=codes.device)
+    u = RandomBitErrors(0.0, chip=chip).uniform(addresses).view(words, bits)
+    previous, counts = None, {}
+    for p in sorted(rates):
+        noisy = sparse_apply(codes, bits, p, chip)
+        got = flipped_bits(codes[start : start + words], noisy[start : start + words], bits)
+        expected = u < p
+        assert torch.equal(got, expected), f"sparse flips differ from u < p at p={p} (chip {chip})"
+        if previous is not None:
+            assert not bool((previous & ~got).any()), f"faulty set at a lower rate is not a subset at p={p}"
+        previous, counts[p] = got, int(got.sum())
+    return {"chip": chip, "word_start": start, "words": words, "bits_checked": words * bits, "flips": counts}
+
+
+def timed(fn) -> tuple[float, torch.Tensor]:
+    t0 = time.perf_counter()
+    out = fn()
+    if out.is_cuda:
+        torch.cuda.synchronize()
+    return time.perf_counter() - t0, out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__
+    )
+    parser.add_argument("--model", default="simplenet_cifar", help="registered model name")
+    parser.add_argument("--bits", type=int, default=8, help="bits per word m")
+    parser.add_argument("--scheme", default="rquant", help="quantization preset")
+    parser.add_argument("--rates", type=float, nargs="+", default=[1e-4, 1e-3, 1e-2, 5e-2], help="bit error rates p")
+    parser.add_argument("--chips", type=int, default=5, help="chips per repeat (sparse: chip c; dense: a fresh field)")
+    parser.add_argument("--repeats", type=int, default=3, help="passes over all (chip, p)")
+    parser.add_argument("--verify-words", type=int, default=65536, help="words in the verified slice (0: skip)")
+    parser.add_argument("--target", type=float, default=5.0, help="required speed-up dense/sparse")
+    parser.add_argument("--target-max-rate", type=float, default=0.01, help="target applies at p <= this")
+    parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--seed", type=int, default=0, help="model init and dense generator seed")
+    parser.add_argument("--json", type=Path, default=None, help="save the numbers here")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+
+    model = build_model(args.model, seed=args.seed)
+    state = quantize_model(model, FixedPointQuantizer(args.bits, args.scheme))
+    codes = state.flat_codes().to(device)
+    n_words = codes.numel()
+
+    check = verify(codes, args.bits, args.rates, chip=0, words=args.verify_words) if args.verify_words else None
+
+    gen = torch.Generator(device=device).manual_seed(args.seed)
+    for p in args.rates:  # warm-up (allocator, lazy tables)
+        sparse_apply(codes, args.bits, p, 0)
+        dense_apply(codes, args.bits, p, gen)
+
+    sparse_t: dict[float, list[float]] = {p: [] for p in args.rates}
+    dense_t: dict[float, list[float]] = {p: [] for p in args.rates}
+    pair: dict[float, list[float]] = {p: [] for p in args.rates}
+    flips: dict[float, list[int]] = {p: [] for p in args.rates}
+    k = 0
+    for _ in range(args.repeats):
+        for c in range(args.chips):
+            for p in args.rates:
+                run_sparse = lambda: sparse_apply(codes, args.bits, p, c)  # noqa: E731
+                run_dense = lambda: dense_apply(codes, args.bits, p, gen)  # noqa: E731
+                if k % 2 == 0:
+                    ts, out = timed(run_sparse)
+                    td, _ = timed(run_dense)
+                else:
+                    td, _ = timed(run_dense)
+                    ts, out = timed(run_sparse)
+                k += 1
+                sparse_t[p].append(ts)
+                dense_t[p].append(td)
+                pair[p].append(td / ts)
+                flips[p].append(popcount(codes ^ out))
+
+    rows = []
+    for p in args.rates:
+        speedup = statistics.median(pair[p])
+        applies = p <= args.target_max_rate
+        rows.append(
+            {
+                "p": p,
+                "flips_mean": statistics.mean(flips[p]),
+                "sparse_ms_median": 1e3 * statistics.median(sparse_t[p]),
+                "dense_ms_median": 1e3 * statistics.median(dense_t[p]),
+                "speedup_median_paired": speedup,
+                "speedup_min_paired": min(pair[p]),
+                "target_met": (speedup >= args.target) if applies else None,
+                "samples": len(pair[p]),
+            }
+        )
+    info = machine_info()
+    info["device"] = str(device)
+    met = all(r["target_met"] for r in rows if r["target_met"] is not None)
+
+    print(
+        f"# injection throughput: {args.model}, {n_words:,} weights x {args.bits} bits = "
+        f"{n_words * args.bits:,} bit addresses"
+    )
+    print(
+        f"# {info['cpu']}, {info['logical_cores']} logical cores, torch {info['torch']}, "
+        f"{info['threads']} thread(s), device {device}, {info['date']}"
+    )
+    print(f"# {args.repeats} repeats x {args.chips} chips per rate, interleaved; medians")
+    if check:
+        print(
+            f"# verified: sparse flips == (uniform(a) < p) on {check['bits_checked']:,} bits "
+            f"(words {check['word_start']}..{check['word_start'] + check['words'] - 1}, chip 0), "
+            f"faulty sets nested across rates"
+        )
+    print()
+    print(
+        "| p | flipped bits (mean) | sparse apply (ms) | dense torch.rand (ms) | speed-up dense/sparse | min "
+        f"| target >= {args.target:g}x |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|:---|")
+    for r in rows:
+        tgt = "n/a (info)" if r["target_met"] is None else ("met" if r["target_met"] else "MISSED")
+        print(
+            f"| {100 * r['p']:g}% | {r['flips_mean']:,.0f} | {r['sparse_ms_median']:.1f} | {r['dense_ms_median']:.1f} "
+            f"| {r['speedup_median_paired']:.1f}x | {r['speedup_min_paired']:.1f}x | {tgt} |"
+        )
+    print()
+    print(f"target (>= {args.target:g}x at p <= {100 * args.target_max_rate:g}%): {'met' if met else 'MISSED'}")
+
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(
+            json.dumps(
+                {
+                    "benchmark": "injection",
+                    "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+                    "machine": info,
+                    "weights": n_words,
+                    "verify": check and {**check, "flips": {str(k): v for k, v in check["flips"].items()}},
+                    "rows": rows,
+                    "target_met": met,
+                    "raw": {
+                        str(p): {"sparse_s": sparse_t[p], "dense_s": dense_t[p], "flips": flips[p]} for p in args.rates
+                    },
+                },
+                indent=2,
+            )
+        )
+
+
+if __name__ == "__main__":
+    main()
