@@ -21,38 +21,17 @@ a subset of the one at a higher rate. Target: sparse >= 5x faster at p <= 1%.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import os
-import platform
 import statistics
 import time
 from pathlib import Path
 
 import torch
+from _machine import machine_info
 
 from bitrobust.bit_errors import RandomBitErrors
 from bitrobust.models import build_model
 from bitrobust.quantization import FixedPointQuantizer, quantize_model
-
-def machine_info() -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "logical_cores": os.cpu_count(),
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "python": platform.python_version(),
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-    }
-
 
 def dense_apply(codes: torch.Tensor, bits: int, p: float, generator: torch.Generator) -> torch.Tensor:
     """The naive chip: u ~ U(0,1)^(W x m) from ``generator``, flip bit j of word i iff u[i, j] < p."""

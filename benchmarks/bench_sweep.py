@@ -35,15 +35,13 @@ from __future__ import annotations
 
 import argparse
 import copy
-import datetime
 import json
-import os
-import platform
 import statistics
 import time
 from pathlib import Path
 
 import torch
+from _machine import machine_info
 
 from bitrobust.bit_errors.random_chips import flip_bits
 from bitrobust.data import Loader, load_dataset
@@ -53,25 +51,6 @@ from bitrobust.models import build_model
 from bitrobust.quantization import FixedPointQuantizer, load_tensors, quantize_model
 
 DEFAULT_RATES = [1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 2e-2, 5e-2, 1e-1]
-
-
-def machine_info() -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "logical_cores": os.cpu_count(),
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "python": platform.python_version(),
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-    }
 
 
 class _Sync:
