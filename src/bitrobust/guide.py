@@ -7,6 +7,8 @@ every module from its docstrings, into ``site/`` with pdoc.
 
 .. include:: ../../docs/concepts.md
 
+.. include:: ../../docs/howto.md
+
 .. include:: ../../docs/reproduce.md
 
 .. include:: ../../docs/report.md
