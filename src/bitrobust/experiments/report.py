@@ -29,6 +29,7 @@ from bitrobust.evaluation.robustness import RobustnessResult
 from bitrobust.experiments.runner import Plan, PlannedEval, PlannedRun
 from bitrobust.experiments.spec import Section
 from bitrobust.io import atomic_path, read_json, write_json, write_text
+from bitrobust.reports.figures import series_style
 from bitrobust.reports.runs import Run
 
 
@@ -244,9 +245,9 @@ def _bnn_curves_section(plan: Plan, section: Section, out: Path) -> tuple[list[s
     for i, (label, _, res, m) in enumerate(rows):
         ps = [0.0] + [100 * r.p for r in res.rates if r.p > 0]
         acc = [100 * (1 - res.err)] + [100 * (1 - r.mean) for r in res.rates if r.p > 0]
-        axes[0].plot(ps, acc, marker="o", ms=3, color=f"C{i % 10}", label=label)
+        axes[0].plot(ps, acc, ms=3, **series_style(i), label=label)
         if m:
-            axes[1].plot(m["bs"], m["T"], marker="o", ms=3, color=f"C{i % 10}", label=f"{label} (T-bar {m['T_bar']:.3f})")
+            axes[1].plot(m["bs"], m["T"], ms=3, **series_style(i), label=f"{label} (T-bar {m['T_bar']:.3f})")
     axes[0].set_xlabel("bit error rate p in %")
     axes[0].set_ylabel("test accuracy in %")
     axes[0].set_title(f"accuracy over BER ({rows[0][2].source if rows else ''} errors)", fontsize=10)
@@ -355,8 +356,8 @@ def _bnn_table_section(plan: Plan, section: Section, out: Path) -> tuple[list[st
     fig, axes = plt.subplots(1, 2, figsize=(11.0, 4.2), dpi=120)
     for i, n in enumerate(order_n):
         bb = [b for b in order_b if (n, b) in summary]
-        axes[0].plot(bb, [summary[(n, b)]["var_pi_mean"] for b in bb], marker="o", color=f"C{i % 10}", label=n)
-        axes[1].plot(bb, [summary[(n, b)]["T_bar_mean"] for b in bb], marker="o", color=f"C{i % 10}", label=n)
+        axes[0].plot(bb, [summary[(n, b)]["var_pi_mean"] for b in bb], **series_style(i), label=n)
+        axes[1].plot(bb, [summary[(n, b)]["T_bar_mean"] for b in bb], **series_style(i), label=n)
     axes[0].set_yscale("log")
     axes[0].set_ylabel("mean VAR($\\Pi$)")
     axes[1].set_ylabel("T-bar")

@@ -29,8 +29,9 @@ def _pyplot():
     return plt
 
 
-def _style(i: int) -> dict:
-    return {"color": f"C{i % 10}", "marker": _MARKERS[i % len(_MARKERS)]}
+def series_style(i: int) -> dict:
+    """Colour, marker and line style of the i-th series; after 10 series the dashes change."""
+    return {"color": f"C{i % 10}", "marker": _MARKERS[i % len(_MARKERS)], "linestyle": _LINESTYLES[(i // 10) % len(_LINESTYLES)]}
 
 
 def _log_p_axis(ax, runs: Sequence[Run]) -> None:
@@ -79,14 +80,14 @@ def plot_rerr_frontier(runs: Sequence[Run], path: str | Path, ymax: float | None
         for i, run in enumerate(runs):
             rates = [r for r in run.result.rates if r.p > 0]
             ax.plot([100 * r.p for r in rates], [100 * r.mean for r in rates], lw=1.2, ms=4, alpha=0.85,
-                    label=f"{run.name} (m={run.bits}, Err {100 * run.result.err:.2f}%)", **_style(i))
+                    label=f"{run.name} (m={run.bits}, Err {100 * run.result.err:.2f}%)", **series_style(i))
         for k, bits in enumerate(precisions(runs)):
             front = [b for b in best if b.bits == bits]
             ax.plot([100 * b.p for b in front], [100 * b.rerr_mean for b in front], color="black",
                     ls=_LINESTYLES[k % len(_LINESTYLES)], lw=2.2, zorder=4, label=f"best model per p (m={bits})")
             for b in front:
-                ax.plot(100 * b.p, 100 * b.rerr_mean, ls="none", ms=9, mec="black", mew=1.5, zorder=5,
-                        **_style(index[b.name]))
+                ax.plot(100 * b.p, 100 * b.rerr_mean, ms=9, mec="black", mew=1.5, zorder=5,
+                        **{**series_style(index[b.name]), "linestyle": "none"})
         _log_p_axis(ax, runs)
         ax.set_ylabel("RErr in % (mean over chips)")
     axes[0].set_title(f"{title}: all models", fontsize=10)
@@ -104,7 +105,7 @@ def plot_confidence(runs: Sequence[Run], path: str | Path,
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(9.6 if len(runs) > 3 else 7.2, 4.6), dpi=130)
     for i, run in enumerate(runs):
-        style = _style(i)
+        style = series_style(i)
         rates = [r for r in run.result.rates if r.p > 0]
         ax.plot([100 * r.p for r in rates], [100 * r.mean_confidence for r in rates], lw=1.2, ms=4,
                 label=f"{run.name} (m={run.bits}; clean {100 * run.result.confidence:.1f}%)", **style)
