@@ -19,7 +19,8 @@ Modes (``--mode``):
   call minus the embedded clean passes.
   With ``--clean-every k`` only every k-th (chip, p) pass gets a clean pass before
   it, and the measured clean time is scaled to ``chips x rates`` passes (for the
-  long full sweep).
+  long full sweep; take k coprime with the number of rates, so the paired jobs
+  cover every rate).
 * ``blocks``: a whole ``evaluate_robustness`` call, then ``chips x rates`` clean
   passes in one block (order alternating per repeat).
 * ``both``: the two above, one after the other, per repeat.
@@ -28,7 +29,7 @@ A breakdown of the per-(chip, p) injection cost (flip_addresses, flip_bits,
 with_flat_codes + dequantize, load_tensors) is printed too; it needs no forward pass.
 
     python benchmarks/bench_sweep.py --chips 5 --rates 1e-4 5e-4 1e-3 5e-3 1e-2 2e-2 5e-2 1e-1
-    python benchmarks/bench_sweep.py --chips 50 --clean-every 4   # the full 50 x 8 sweep (~500 passes)
+    python benchmarks/bench_sweep.py --chips 50 --clean-every 9   # the full 50 x 8 sweep (~445 passes)
 """
 
 from __future__ import annotations
