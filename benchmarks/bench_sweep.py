@@ -38,6 +38,7 @@ import argparse
 import copy
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -67,8 +68,11 @@ class _Sync:
 class InterleavedClean:
     """An error source that runs (and times) a clean pass before handing out every k-th (chip, p) error model."""
 
-    def __init__(self, inner: RandomChips, clean_model: torch.nn.Module, data, now: _Sync, every: int = 1) -> None:
+    def __init__(
+        self, inner: RandomChips, clean_model: torch.nn.Module, data, now: _Sync, every: int = 1, log: bool = False
+    ) -> None:
         self.inner, self.clean_model, self.data, self.now, self.every = inner, clean_model, data, now, every
+        self.log = log
         self.name, self.trials = inner.name, inner.trials
         self.calls: list[tuple[float, float, float | None]] = []  # (enter, leave, clean pass seconds or None)
 
@@ -79,6 +83,9 @@ class InterleavedClean:
             evaluate_pass(self.clean_model, self.data)
             clean = self.now() - enter
         self.calls.append((enter, self.now(), clean))
+        if self.log:
+            print(f"job {len(self.calls)}: chip {trial}, p={p:g}" + (f", clean pass {clean:.2f} s" if clean else ""),
+                  file=sys.stderr, flush=True)
         return self.inner.errors(trial, p)
 
 
@@ -89,8 +96,8 @@ def clean_copy(model: torch.nn.Module, quantizer: FixedPointQuantizer) -> torch.
     return twin
 
 
-def run_interleaved(model, clean_model, data, quantizer, rates, chips, now, every: int = 1) -> dict:
-    source = InterleavedClean(RandomChips(chips), clean_model, data, now, every)
+def run_interleaved(model, clean_model, data, quantizer, rates, chips, now, every: int = 1, log: bool = False) -> dict:
+    source = InterleavedClean(RandomChips(chips), clean_model, data, now, every, log)
     t0 = now()
     evaluate_robustness(model, data, quantizer, rates, source)
     t_end = now()
@@ -187,6 +194,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0, help="model initialisation seed (weights are untrained)")
     parser.add_argument("--json", type=Path, default=None, help="save the numbers here")
+    parser.add_argument("--verbose", action="store_true", help="interleaved: log each (chip, p) job to stderr")
     args = parser.parse_args()
     if any(p <= 0 for p in args.rates):
         parser.error("all rates must be > 0 (p = 0 reuses the clean pass and costs nothing)")
@@ -213,7 +221,7 @@ def main() -> None:
     for r in range(args.repeats):
         if args.mode in ("interleaved", "both"):
             interleaved.append(run_interleaved(model, clean_model, data, quantizer, args.rates, args.chips, now,
-                                               args.clean_every))
+                                               args.clean_every, args.verbose))
         if args.mode in ("blocks", "both"):
             blocks.append(run_blocks(model, clean_model, data, quantizer, args.rates, args.chips, now, r % 2 == 0))
 
