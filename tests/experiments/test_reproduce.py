@@ -213,3 +213,25 @@ def test_docs_list_every_experiment():
     docs = (Path(__file__).resolve().parents[2] / "docs" / "reproduce.md").read_text()
     for exp in all_experiments():
         assert f"`{exp.name}`" in docs
+
+
+def test_a_claimed_directory_waits_for_its_holder(tmp_path):
+    """Two processes sharing an output directory never train the same run at once."""
+    import threading
+
+    from bitrobust.experiments.runner import claimed
+
+    run_dir = tmp_path / "runs" / "a.quick-0123abcd"
+    acquired = threading.Event()
+
+    def second():
+        with claimed(run_dir):
+            acquired.set()
+
+    with claimed(run_dir):
+        waiter = threading.Thread(target=second)
+        waiter.start()
+        assert not acquired.wait(0.3)  # blocked while the first holder trains
+    assert acquired.wait(10)
+    waiter.join()
+    assert (tmp_path / "runs" / "a.quick-0123abcd.lock").is_file()

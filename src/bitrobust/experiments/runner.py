@@ -11,7 +11,10 @@ The hashes are of the resolved training config and evaluation settings, so a mod
 that several experiments share is trained once, and changing a recipe or an override
 trains a new model instead of resuming a different one. Training resumes after the last
 finished epoch (``Trainer.fit(resume=True)``) and is skipped when all epochs are done;
-an evaluation is skipped when its result file exists. ``smoke=True`` shrinks everything
+an evaluation is skipped when its result file exists. Several ``reproduce`` processes may share
+one output directory: each training run and evaluation is claimed with an exclusive file lock
+(``<dir>.lock``, POSIX only), so a run two experiments need is trained once, by whichever
+process reaches it first, while the other waits and then skips it. ``smoke=True`` shrinks everything
 (200 training and 100 test images, 1 epoch of 2 steps, 2 chips, 2 rates) to exercise the
 whole pipeline in seconds.
 """
@@ -355,14 +358,34 @@ def _data_env(data_dir: str | os.PathLike | None):
             os.environ[ENV_VAR] = old
 
 
+@contextlib.contextmanager
+def claimed(directory: Path):
+    """Hold an exclusive lock on ``directory`` (file ``<directory>.lock``) for the ``with`` block;
+    a no-op where ``fcntl`` is missing (Windows)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    with open(directory.parent / f"{directory.name}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def train(run: PlannedRun, data_dir=None, progress: bool = True) -> bool:
-    """Train (or finish training) ``run``; False if it was already finished."""
+    """Train (or finish training) ``run``; False if it was already finished (perhaps by another
+    process, which held the run while this one waited)."""
     from bitrobust.training import Trainer
 
-    if run.finished:
-        return False
-    with _data_env(data_dir):
-        Trainer(run.config, run.run_dir, progress=progress).fit(resume=True)
+    with claimed(run.run_dir):
+        if run.finished:
+            return False
+        with _data_env(data_dir):
+            Trainer(run.config, run.run_dir, progress=progress).fit(resume=True)
     return True
 
 
@@ -398,8 +421,8 @@ def reproduce(
         epochs = f"{run.config.epochs} epoch{'s' if run.config.epochs != 1 else ''}"
         log(f"{head} ({epochs}{', resuming' if (run.run_dir / 'trainer_state.json').exists() else ''})")
         t0 = time.perf_counter()
-        train(run, data_dir, progress)
-        log(f"    trained in {_duration(time.perf_counter() - t0)}")
+        trained = train(run, data_dir, progress)
+        log(f"    {'trained' if trained else 'finished by another process'} in {_duration(time.perf_counter() - t0)}")
     for i, ev in enumerate(evals, 1):
         head = f"[eval {i}/{len(evals)}] {ev.run.label}: {_eval_summary(ev.settings)}"
         if ev.done:
@@ -407,7 +430,8 @@ def reproduce(
             continue
         log(head)
         t0 = time.perf_counter()
-        line = evaluate(ev, data_dir=data_dir, progress=progress)
+        with claimed(ev.out_dir):
+            line = "done by another process" if ev.done else evaluate(ev, data_dir=data_dir, progress=progress)
         log(f"    {line} ({_duration(time.perf_counter() - t0)})")
     paths = write_experiment_report(plan)
     log(f"report: {paths[0]} ({_duration(time.perf_counter() - start)} in all)")
