@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from bitrobust.evaluation import RandomChips, evaluate_robustness
-from bitrobust.experiments.evaluate import scale_weights, weight_statistics
+from bitrobust.experiments.evaluate import relative_logit_error, scale_weights, weight_statistics
 from bitrobust.models import build_model
-from bitrobust.quantization import FixedPointQuantizer
+from bitrobust.quantization import FixedPointQuantizer, load_tensors, quantize_model
 
 
 def _data(n: int = 64, seed: int = 0):
@@ -66,3 +66,25 @@ def test_weight_statistics():
     assert 0.0 < stats["relu_relevance"] < 1.0  # some but not all ReLU outputs of the last ReLU are > 0
     clipped = weight_statistics(model, _data(), w_max=10.0)
     assert clipped["reference"] == 10.0 and clipped["reference_is_w_max"]
+
+
+def _relative_error(model, p, chips=3):
+    state = quantize_model(model, FixedPointQuantizer(8, "rquant"))
+    load_tensors(model, state.dequantize())
+    return relative_logit_error(model, state, _data(), RandomChips(chips), p), state
+
+
+def test_relative_logit_error_is_scale_invariant_grows_with_p_and_restores_the_weights():
+    model = build_model("cnn_small", seed=0, channels=[4, 8]).eval()
+    low, _ = _relative_error(model, 0.001)
+    high, state = _relative_error(model, 0.05)
+    assert len(high) == 3 and all(h > 0 for h in high)
+    assert sum(low) < sum(high)  # chips at p' < p flip a subset of the bits
+    clean = state.dequantize()
+    assert all(torch.equal(p, clean[n]) for n, p in model.named_parameters() if n in clean)
+    # GN undoes a global scale of the conv weights and the logits scale with it: same relative error
+    largest = max(float(p.detach().abs().max()) for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))
+                  for p in m.parameters())
+    scale_weights(model, largest / 2)  # exact in floating point, so the same codes
+    halved, _ = _relative_error(model, 0.05)
+    assert halved == pytest.approx(high, rel=1e-3)

@@ -162,6 +162,7 @@ def test_smoke_subset_end_to_end_and_resumable(capsys, smoke_out, data_dir):
     f10 = json.loads((smoke_out / "p3-fig10" / "results.json").read_text())["sections"][0]
     clip = next(r for r in f10["rows"] if r["model"] == "CLIPPING_0.1")
     assert clip["reference_is_w_max"] and clip["reference"] == 0.1 and 0 < clip["relu_relevance"] <= 1
+    assert clip["relative_error"] > 0 and clip["relative_error_p"] == 0.01
     hinge = json.loads((smoke_out / "bnn-hinge" / "results.json").read_text())["sections"][0]
     assert all(len(r["T"]) == 6 and r["errors"] == "transient" for r in hinge["rows"])
     t3b = json.loads((smoke_out / "bnn-table3" / "results.json").read_text())["sections"]

@@ -13,7 +13,17 @@ statistics of paper 3's Fig. 10 (App. G.3) on the clean quantized weights:
 - weight relevance sum_i |w_i| / max_i |w_i| per tensor (and over the whole model): how
   many weights are relevant considering their magnitude;
 - ReLU relevance: the fraction of non-zero activations after the model's last ``nn.ReLU``
-  module over the test set (activation redundancy); None if the model has none.
+  module over the test set (activation redundancy); None if the model has none;
+- relative absolute error at p = 1 %: the paper names it without a formula ("computed
+  considering random bit errors with probability p = 1 %", "decreases for CLIPPING, meaning
+  that random bit errors have less impact"); we read it as the error of the logits z,
+  relative to their size, averaged over persistent chips c::
+
+      RAE = mean_c  sum_x ||z_c(x) - z(x)||_1 / sum_x ||z(x)||_1
+
+  (z: clean quantized model, z_c: chip c's bit errors injected). Like the decision, it is
+  invariant to rescaling the weights of a normalized network, which the absolute weight
+  error (Fig. 4) is not.
 """
 
 from __future__ import annotations
@@ -217,7 +227,32 @@ def weight_statistics(model: nn.Module, loader, w_max: float | None) -> dict:
     }
 
 
+@torch.no_grad()
+def relative_logit_error(model: nn.Module, state, data, source, p: float) -> list[float]:
+    """Per trial c of ``source``: sum_x ||z_c(x) - z(x)||_1 / sum_x ||z(x)||_1 (module docstring),
+    with ``state`` the model's quantized weights; the clean ones are loaded again afterwards."""
+    from bitrobust.quantization import load_tensors
+
+    was_training = model.training
+    model.eval()
+    xs = [x for x, _ in data]
+    clean = [model(x).float() for x in xs]
+    norm = sum(float(z.abs().sum()) for z in clean)
+    flat = state.flat_codes()
+    out = []
+    try:
+        for c in range(source.trials):
+            load_tensors(model, state.with_flat_codes(source.errors(c, p).apply(flat, state.bits)).dequantize())
+            diff = sum(float((model(x).float() - z).abs().sum()) for x, z in zip(xs, clean))
+            out.append(diff / norm if norm > 0 else float("inf"))
+    finally:
+        load_tensors(model, state.dequantize())
+        model.train(was_training)
+    return out
+
+
 def _weights(ev: PlannedEval, data_dir) -> str:
+    from bitrobust.evaluation import RandomChips
     from bitrobust.io import load_checkpoint
     from bitrobust.quantization import load_tensors, quantize_model
     from bitrobust.training.trainer import resolve_device
@@ -226,15 +261,19 @@ def _weights(ev: PlannedEval, data_dir) -> str:
     device = resolve_device("auto")
     model, meta = load_checkpoint(ev.run.run_dir, device)
     quantizer, exclude = _quantizer(meta, s)
-    load_tensors(model, quantize_model(model, quantizer, exclude=exclude).dequantize())  # the weights in memory
+    state = quantize_model(model, quantizer, exclude=exclude)
+    load_tensors(model, state.dequantize())  # the weights in memory
     w_max = ((meta.get("config") or {}).get("strategy") or {}).get("clip_w_max")
     loader = _test_loader(meta, data_dir, s.get("test_subset"), device)
     result = {"run": str(ev.run.run_dir), **weight_statistics(model, loader, w_max)}
+    rae = relative_logit_error(model, state, loader, RandomChips(s["rae_chips"]), s["rae_p"])
+    result.update(relative_error=sum(rae) / len(rae), relative_error_per_chip=rae, relative_error_p=s["rae_p"])
     ev.out_dir.mkdir(parents=True, exist_ok=True)
     write_json(ev.out_dir / "eval_config.json", {"run": str(ev.run.run_dir), "label": ev.run.label, **s})
     write_json(ev.result_file, result)
     relu = "n/a" if result["relu_relevance"] is None else f"{100 * result['relu_relevance']:.1f}%"
-    return f"weight relevance {result['weight_relevance_fraction']:.3f} of the weights, ReLU relevance {relu}"
+    return (f"weight relevance {result['weight_relevance_fraction']:.3f} of the weights, ReLU relevance {relu}, "
+            f"relative logit error {100 * result['relative_error']:.1f}% at p={100 * s['rae_p']:g}%")
 
 
 def evaluate(ev: PlannedEval, data_dir: str | os.PathLike | Path | None = None, progress: bool = True) -> str:

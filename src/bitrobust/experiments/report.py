@@ -399,18 +399,20 @@ def _weights_section(plan: Plan, section: Section, out: Path) -> tuple[list[str]
     groups = {label: _weight_groups(st) for label, _, st in rows}
     names = list(dict.fromkeys(g for gs in groups.values() for g in gs))
     rel_cols = [g for g in names if g != "normalization parameters"]
-    head = ["Model", "reference", "weight relevance (all)"] + [f"weight relevance ({g})" for g in rel_cols] + ["ReLU relevance in %"]
+    head = ["Model", "reference", "weight relevance (all)"] + [f"weight relevance ({g})" for g in rel_cols] + ["ReLU relevance in %", "relative error at p=1% in %"]
     body = []
     for label, _, st in rows:
         ref = f"{'w_max' if st['reference_is_w_max'] else 'max abs w'} = {st['reference']:.4g}"
         rels = [f"{groups[label][g][1]:.3f}" if g in groups[label] and groups[label][g][1] is not None else "-" for g in rel_cols]
         relu = "n/a" if st["relu_relevance"] is None else pct(st["relu_relevance"], 1)
-        body.append([label, ref, f"{st['weight_relevance_fraction']:.3f}"] + rels + [relu])
+        rae = pct(st["relative_error"], 1) if "relative_error" in st else "-"
+        body.append([label, ref, f"{st['weight_relevance_fraction']:.3f}"] + rels + [relu, rae])
     out.mkdir(parents=True, exist_ok=True)
     table = _table(head, body, "---|---|" + "---:|" * (len(head) - 2))
     explain = ("Weight relevance: sum_i abs(w_i) / max_i abs(w_i) per tensor, divided by the number of weights (1 = all "
                "weights at full magnitude); ReLU relevance: fraction of non-zero activations after the last ReLU on "
-               "the test set. Histograms: quantized weights / reference (w_max with clipping, else the largest weight magnitude).")
+               "the test set; relative error: sum_x ||z_c(x) - z(x)||_1 / sum_x ||z(x)||_1 of the logits z, bit errors of "
+               "persistent chip c injected, mean over chips (our reading; the paper gives no formula). Histograms: quantized weights / reference (w_max with clipping, else the largest weight magnitude).")
     write_text(out / "redundancy.md", "\n".join([f"# {plan.experiment.reproduces}: {section.title}", "", explain, ""] + table) + "\n")
     csv_rows = [["model", "run", "tensor", "kind", "numel", "max_abs", "weight_relevance", "weight_relevance_fraction"]]
     for label, run, st in rows:
@@ -442,11 +444,14 @@ def _weights_section(plan: Plan, section: Section, out: Path) -> tuple[list[str]
     _save(fig, out / "weights.png")
     fig, ax = plt.subplots(figsize=(6.4, 3.8), dpi=120)
     x = range(len(rows))
-    ax.bar([i - 0.2 for i in x], [st["weight_relevance_fraction"] for _, _, st in rows], 0.4, label="weight relevance / #weights")
-    ax.bar([i + 0.2 for i in x], [st["relu_relevance"] or 0 for _, _, st in rows], 0.4, label="ReLU relevance")
+    measures = (("weight_relevance_fraction", "weight relevance / #weights"), ("relu_relevance", "ReLU relevance"),
+                ("relative_error", "relative logit error, p = 1%"))
+    for k, (key, name) in enumerate(measures):
+        ax.bar([i + 0.27 * (k - 1) for i in x], [st.get(key) or 0 for _, _, st in rows], 0.27, label=name)
     ax.set_xticks(list(x))
     ax.set_xticklabels([label for label, _, _ in rows], fontsize=7, rotation=15)
-    ax.set_ylim(0, 1)
+    ax.set_ylim(0, max([1.0] + [st.get("relative_error") or 0 for _, _, st in rows]) * 1.05)
+    ax.set_ylabel("fraction")
     ax.grid(True, axis="y", alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title("redundancy measures (Fig. 10 bottom right)", fontsize=10)

@@ -291,6 +291,8 @@ def eval_settings(spec: EvalSpec, run: PlannedRun, budget: str, smoke: bool) -> 
             base["scale_to"] = float(spec.scale_to)
     if spec.kind == "bnn_metrics":
         base["bs"] = [float(b) for b in spec.bs]
+    if spec.kind == "weights":  # the relative absolute error of Fig. 10 at p = 1 % (experiments/evaluate.py)
+        base.update(rae_p=0.01, rae_chips=2 if smoke else 10)
     if spec.kind != "profiled":
         return [base]
     offsets = int(for_budget(spec.offsets, budget) or 10)
