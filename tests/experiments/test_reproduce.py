@@ -18,7 +18,7 @@ from bitrobust.cli import main
 from bitrobust.experiments import EXPERIMENTS, EvalSpec, Experiment, RunSpec, Section, all_experiments
 from bitrobust.experiments.runner import find_configs_dir, make_plan
 
-SUPPORTED = [e.name for e in all_experiments() if e.supported]
+NAMES = [e.name for e in all_experiments()]
 # every evaluation kind and section kind, sharing models (one output directory); with
 # test_batch_statistics_at_test_time (p3-table10) about 35 s on the shared 2-core machine
 FAST = ["p3-table11", "p3-table5", "p3-fig9", "p3-fig10", "bnn-hinge", "bnn-table3"]
@@ -38,28 +38,23 @@ def test_list_shows_every_experiment(capsys):
     for exp in all_experiments():
         line = next(l for l in lines if l.startswith(exp.name + " "))
         assert exp.reproduces in line
-        assert (" yes " in line) == exp.supported
-        if exp.supported:
-            assert "CPU" in line and "GPU" in line  # runtime estimates for both budgets
-        else:
-            assert "not supported" in line and exp.reason in line
-    assert "p3-table16" in out and "estimate" in out
+        assert "CPU" in line and "GPU" in line  # runtime estimates for both budgets
+    assert "estimate" in out
 
 
 def test_registry_covers_the_papers():
     names = set(EXPERIMENTS.names())
     for name in ("p3-table1", "p3-table2", "p3-table3", "p3-table4", "p3-table5", "p3-table9", "p3-table10",
                  "p3-table11", "p3-table12", "p3-table13", "p3-table14", "p3-table18", "p3-table21", "p3-fig7",
-                 "p3-fig9", "p3-fig10", "bnn-fig1", "bnn-fig2", "bnn-table3", "bnn-hinge"):
+                 "p3-table16", "p3-fig9", "p3-fig10", "bnn-fig1", "bnn-fig2", "bnn-table3", "bnn-hinge"):
         assert name in names
-    assert not EXPERIMENTS.get("p3-table16").supported
 
 
 @pytest.mark.parametrize("budget", ["quick", "full"])
 def test_every_experiment_plans(budget, tmp_path):
     """Recipes are found and every override resolves to a valid config, in both budgets."""
     configs = find_configs_dir()
-    for name in SUPPORTED:
+    for name in NAMES:
         plan = make_plan(EXPERIMENTS.get(name), budget, tmp_path, configs)
         assert plan.all_runs() and plan.all_evals()
         for section in plan.experiment.sections:
@@ -95,7 +90,6 @@ def test_shared_models_share_a_run_directory(tmp_path):
     [
         (["reproduce", "p3-nope"], "unknown experiment 'p3-nope'; valid: bnn-fig1"),
         (["reproduce"], "or use --list; valid:"),
-        (["reproduce", "p3-table16"], "not supported yet"),
         (["reproduce", "p3-table1", "--configs", "/nonexistent/configs"], "not a recipe directory"),
     ],
 )
@@ -182,7 +176,7 @@ def test_batch_statistics_at_test_time(capsys, smoke_out, data_dir):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [n for n in SUPPORTED if n not in FAST + ["p3-table10"]])
+@pytest.mark.parametrize("name", [n for n in NAMES if n not in FAST + ["p3-table10"]])
 def test_smoke_every_experiment(capsys, smoke_out, data_dir, name):
     _smoke(capsys, smoke_out, data_dir, name)
     results = _check_report(smoke_out, name)

@@ -201,6 +201,22 @@ def test_pattbet_same_errors_every_step():
     assert not torch.equal(first, other.errors_at(0).apply(codes, 8))
 
 
+def test_pattbet_on_a_profiled_chip_uses_its_persistent_errors_at_offset_0():
+    from bitrobust.bit_errors.profiled import ProfiledBitErrors
+    from bitrobust.bit_errors.synthetic import paper_chip
+
+    s = Harness(tiny(), "pattbet", {"profiled": "chip1_0.866"}).strategy
+    persistent = paper_chip("chip1_0.866").persistent()
+    assert s.rate_at(0) == pytest.approx(persistent.stats().p) and 0.003 < s.rate_at(0) < 0.005  # p_sa = 0.393 %
+    codes = torch.randint(0, 256, (40000,), dtype=torch.uint8)  # more bits than the chip: wraps around
+    first = s.errors_at(0).apply(codes, 8)
+    assert torch.equal(first, s.errors_at(77).apply(codes, 8))  # the same pattern every step
+    assert torch.equal(first, ProfiledBitErrors(persistent, offset=0).apply(codes, 8))
+    assert not torch.equal(first, ProfiledBitErrors(paper_chip("chip1_0.866"), offset=0).apply(codes, 8))
+    with pytest.raises(BitrobustError, match="unknown strategy.params.profiled chip 'chip9'"):
+        validate_strategy(StrategySection(name="pattbet", params={"profiled": "chip9"}))
+
+
 def test_curricular_rate_ramps_from_p_over_20_to_p_in_first_half():
     s = Harness(tiny(), "curricular_randbet", {"p": 0.02}, steps_per_epoch=50, epochs=4).strategy
     assert isinstance(s, CurricularRandBET) and s.total_steps == 200

@@ -1,7 +1,6 @@
 """``bitrobust reproduce NAME``: train, evaluate and report one table or figure of the papers.
 
-``--list`` shows every experiment with what it reproduces, whether it is supported and
-its estimated runtime. A run trains the models that are missing (resuming unfinished
+``--list`` shows every experiment with what it reproduces and its estimated runtime. A run trains the models that are missing (resuming unfinished
 ones), evaluates what is missing, and writes ``OUT/NAME/report.md`` with tables and
 figures (see docs/reproduce.md).
 """
@@ -40,13 +39,11 @@ def list_text(configs_dir=None) -> str:
     from bitrobust.experiments import all_experiments
     from bitrobust.experiments.runner import estimate_text
 
-    head = ("NAME", "REPRODUCES", "SUPPORTED", "QUICK (estimate)", "FULL (estimate)", "TITLE")
+    head = ("NAME", "REPRODUCES", "QUICK (estimate)", "FULL (estimate)", "TITLE")
     rows = []
     for exp in all_experiments():
         est = estimate_text(exp, configs_dir)
-        title = exp.title if exp.supported else f"{exp.title} -- not supported: {exp.reason}"
-        rows.append((exp.name, f"{exp.paper}: {exp.reproduces}", "yes" if exp.supported else "no",
-                     est["quick"], est["full"], title))
+        rows.append((exp.name, f"{exp.paper}: {exp.reproduces}", est["quick"], est["full"], exp.title))
     widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head) - 1)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1] for r in [head] + rows]
     lines.append("")
@@ -72,8 +69,6 @@ def run(args: argparse.Namespace) -> int:
         raise BitrobustError("name an experiment (bitrobust reproduce NAME) or use --list; valid: "
                              + ", ".join(EXPERIMENTS.names()))
     exp = EXPERIMENTS.get(args.name)
-    if not exp.supported:
-        raise BitrobustError(f"experiment {exp.name} is not supported yet: {exp.reason}")
     if args.dry_run:
         from bitrobust.experiments.runner import _eval_summary, default_out
 

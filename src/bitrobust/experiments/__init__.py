@@ -5,8 +5,7 @@ definition of one table or figure: the training runs (recipes under ``configs/``
 overrides, per budget), how each run is evaluated and what the report shows.
 :func:`~bitrobust.experiments.runner.reproduce` trains what is missing, evaluates what
 is missing and writes the report, so an interrupted reproduction resumes where it
-stopped. ``EXPERIMENTS`` lists them all, including the ones not supported yet (with the
-reason), in paper order.
+stopped. ``EXPERIMENTS`` lists them all in paper order.
 """
 
 from __future__ import annotations

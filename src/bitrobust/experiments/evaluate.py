@@ -3,7 +3,8 @@
 The robustness kinds quantize the checkpoint the way it was trained (its ``quant``
 metadata, as ``bitrobust eval`` does) unless the evaluation names another scheme or
 precision, then call :func:`~bitrobust.evaluation.evaluate_robustness` with persistent
-random chips, transient reads or a synthetic profiled chip (paper 3, App. C.1), or
+random chips, transient reads or a synthetic profiled chip (paper 3, App. C.1; optionally
+only its persistent errors, Tab. 16), or
 :func:`~bitrobust.evaluation.evaluate_linf_noise`. ``bnn_metrics`` computes T^b, T-bar,
 Pi and VAR(Pi) as ``bitrobust metrics`` does (papers 1, 2). ``weights`` computes the
 statistics of paper 3's Fig. 10 (App. G.3) on the clean quantized weights:
@@ -112,6 +113,8 @@ def _robustness(ev: PlannedEval, data_dir, progress: bool) -> str:
             from bitrobust.bit_errors.synthetic import paper_chip
 
             chip = paper_chip(s["chip"], seed=s["chip_seed"])
+            if s.get("persistent"):  # only the cells that flip on every read (Tab. 16)
+                chip = chip.persistent()
             source = ProfiledOffsets(chip, tuple(chip_offsets(chip, s["offsets"])))
             rates = [source.rate]
             info["chip"] = {"name": s["chip"], "label": chip.name, **_chip_stats(chip)}

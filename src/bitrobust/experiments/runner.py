@@ -299,6 +299,8 @@ def eval_settings(spec: EvalSpec, run: PlannedRun, budget: str, smoke: bool) -> 
     chips = list(spec.paper_chips)
     if smoke:
         offsets, chips = min(offsets, 2), chips[:2]
+    if spec.persistent:
+        base["persistent"] = True
     return [dict(base, chip=name, chip_seed=spec.chip_seed, offsets=offsets) for name in chips]
 
 
@@ -306,8 +308,6 @@ def make_plan(exp: Experiment, budget: str, out: str | os.PathLike, configs_dir:
     """Resolve the runs and evaluations ``exp`` needs for ``budget`` (see the module docstring)."""
     if budget not in BUDGETS:
         raise BitrobustError(f"unknown budget {budget!r}; valid: {', '.join(BUDGETS)}")
-    if not exp.supported:
-        raise BitrobustError(f"experiment {exp.name} is not supported yet: {exp.reason}")
     plan = Plan(exp, budget, smoke, Path(out), configs_dir)
     wanted = set(exp.smoke_runs) if smoke and exp.smoke_runs else None
     dirs: dict[str, Path] = {}
@@ -551,9 +551,6 @@ def estimate_text(exp: Experiment, configs_dir: Path | None) -> dict[str, str]:
     """{"quick": "~25 min CPU (estimate)", "full": "~30 h GPU (estimate)"} (or "?" without recipes)."""
     out = {}
     for budget, device in (("quick", "cpu"), ("full", "gpu")):
-        if not exp.supported:
-            out[budget] = "-"
-            continue
         try:
             if configs_dir is None:
                 raise BitrobustError("no recipes")

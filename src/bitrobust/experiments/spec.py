@@ -75,7 +75,8 @@ class EvalSpec:
     (post-training quantization). ``batch_stats`` evaluates with the normalization
     layers in training mode (batch statistics at test time, Tab. 10). ``scale_to``
     scales the conv/linear weights and biases globally so their largest magnitude is
-    ``scale_to`` before quantizing (Tab. 11).
+    ``scale_to`` before quantizing (Tab. 11). ``persistent`` reads a profiled chip's
+    persistent errors only (Tab. 16).
     """
 
     key: str
@@ -90,6 +91,7 @@ class EvalSpec:
     bits: int | None = None
     batch_stats: bool = False
     scale_to: float | None = None
+    persistent: bool = False
     test_subset: Any = field(default_factory=lambda: {"quick": 2000, "full": None})
     bs: tuple[float, ...] = (2, 4, 8, 16, 32, 64)
 
@@ -143,8 +145,7 @@ def rows(*keys: str, eval: str | None = None) -> tuple[Row, ...]:
 class Experiment:
     """One reproducible table or figure (see the module docstring).
 
-    ``supported=False`` keeps an experiment in the registry (``--list`` shows it) with
-    ``reason`` saying what is missing. ``notes`` list deviations from the paper.
+    ``notes`` list deviations from the paper.
     ``smoke_runs`` restricts ``--smoke`` to a few representative runs (default: all).
     """
 
@@ -156,14 +157,10 @@ class Experiment:
     runs: tuple[RunSpec, ...] = ()
     evals: tuple[EvalSpec, ...] = ()
     sections: tuple[Section, ...] = ()
-    supported: bool = True
-    reason: str = ""
     notes: tuple[str, ...] = ()
     smoke_runs: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if not self.supported:
-            return
         runs = [r.key for r in self.runs]
         evals = [e.key for e in self.evals]
         for what, keys in (("run", runs), ("evaluation", evals), ("section", [s.key for s in self.sections])):

@@ -116,12 +116,24 @@ class PattBETParams(RandBETParams):
 
     ``chip`` is a default chip number (the same chips evaluation uses, so evaluating on
     chip ``chip`` is Tab. 3's "same pattern" row); ``seed`` picks any other chip seed.
+    ``profiled`` names a synthetic profiled chip of App. C.1 (``PAPER_CHIPS``, drawn with
+    ``seed``, default 0) instead: training then sees only its persistent errors, mapped
+    without offset (Tab. 16, App. G.5), and ``p`` is ignored (the chip fixes the errors;
+    the logged rate is the chip's).
     """
 
     chip: int = 0
     seed: int | None = None
+    profiled: str | None = None
 
     def __post_init__(self) -> None:
+        if self.profiled is not None:
+            from bitrobust.bit_errors.synthetic import PAPER_CHIPS
+
+            if self.profiled not in PAPER_CHIPS:
+                raise BitrobustError(f"unknown strategy.params.profiled chip {self.profiled!r}; valid: {', '.join(PAPER_CHIPS)}")
+            if self.p is None:  # p is ignored for a profiled pattern
+                object.__setattr__(self, "p", 0.0)
         super().__post_init__()
         if self.chip < 0:
             raise BitrobustError(f"strategy.params.chip must be >= 0, got {self.chip!r}")
@@ -375,11 +387,28 @@ class AlternatingRandBET(RandBET):
 
 
 class PattBET(RandBET):
-    """PattBET (Sec. 5.3, Tab. 3): training on one fixed bit error pattern (a fixed chip)."""
+    """PattBET (Sec. 5.3, Tab. 3): training on one fixed bit error pattern (a fixed chip), or on
+    the persistent errors of a profiled chip at offset 0 (Tab. 16)."""
 
     Params = PattBETParams
 
-    def errors_at(self, step: int) -> RandomBitErrors:
+    def __init__(self, trainer: "Trainer") -> None:
+        super().__init__(trainer)
+        self.profiled, self.profiled_rate = None, 0.0
+        if self.params.profiled is not None:
+            from bitrobust.bit_errors.profiled import ProfiledBitErrors
+            from bitrobust.bit_errors.synthetic import paper_chip
+
+            chip = paper_chip(self.params.profiled, seed=self.params.seed or 0).persistent()
+            self.profiled = ProfiledBitErrors(chip, offset=0)
+            self.profiled_rate = min(1.0, float(chip.stats().p))
+
+    def rate_at(self, step: int) -> float:
+        return self.params.p if self.profiled is None else self.profiled_rate
+
+    def errors_at(self, step: int):
+        if self.profiled is not None:
+            return self.profiled
         return RandomBitErrors(self.rate_at(step), chip=self.params.chip, seed=self.params.seed)
 
 
