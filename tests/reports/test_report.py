@@ -135,3 +135,11 @@ def test_linf_results_are_labelled_and_never_mixed(tmp_path):
     with pytest.raises(BitrobustError, match="cannot compare L-inf"):
         write_report([linf, load_run(RUNS[0])], tmp_path)
     assert not any(tmp_path.iterdir())
+
+
+def test_series_styles_are_distinct_for_100_series():
+    from bitrobust.reports.figures import series_style
+
+    styles = {tuple(sorted(series_style(i).items())) for i in range(100)}
+    assert len(styles) == 100
+    assert series_style(0)["color"] == series_style(10)["color"] and series_style(0) != series_style(10)

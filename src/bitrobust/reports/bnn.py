@@ -15,8 +15,7 @@ from typing import Mapping, Sequence
 import torch
 
 from bitrobust.io import atomic_path
-
-_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+from bitrobust.reports.figures import series_style
 
 
 def _pyplot():
@@ -53,7 +52,7 @@ def plot_tolerance(
         bs, values = [float(b) for b in bs], [float(v) for v in values]
         all_bs.update(bs)
         t_bar = sum(values) / len(values) if values else float("nan")
-        ax.plot(bs, values, marker=_MARKERS[i % len(_MARKERS)], color=f"C{i % 10}", label=f"{name} ($\\bar{{T}}$ = {t_bar:.3f})")
+        ax.plot(bs, values, **series_style(i), label=f"{name} ($\\bar{{T}}$ = {t_bar:.3f})")
     positive = sorted(b for b in all_bs if b > 0)
     if positive:
         ax.set_xscale("log", base=2)
@@ -100,7 +99,7 @@ def plot_importance(
             values = _values(layer)
             size = 18 if len(values) <= 64 else (8 if len(values) <= 512 else 3)
             axes[j].scatter(
-                range(len(values)), values, s=size, marker=_MARKERS[i % len(_MARKERS)], color=f"C{i % 10}",
+                range(len(values)), values, s=size, color=series_style(i)["color"], marker=series_style(i)["marker"],
                 alpha=0.75, linewidths=0, label=label if j == 0 else None,
             )
     for j, ax in enumerate(axes):

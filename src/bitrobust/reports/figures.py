@@ -30,8 +30,10 @@ def _pyplot():
 
 
 def series_style(i: int) -> dict:
-    """Colour, marker and line style of the i-th series; after 10 series the dashes change."""
-    return {"color": f"C{i % 10}", "marker": _MARKERS[i % len(_MARKERS)], "linestyle": _LINESTYLES[(i // 10) % len(_LINESTYLES)]}
+    """Colour, marker and line style of the i-th series; after 10 series the dashes and the
+    colour-marker pairing change, so no two of the first 100 series look alike."""
+    return {"color": f"C{i % 10}", "marker": _MARKERS[(i + i // 10) % len(_MARKERS)],
+            "linestyle": _LINESTYLES[(i // 10) % len(_LINESTYLES)]}
 
 
 def _log_p_axis(ax, runs: Sequence[Run]) -> None:
