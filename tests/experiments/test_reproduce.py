@@ -230,3 +230,19 @@ def test_a_claimed_directory_waits_for_its_holder(tmp_path):
     assert acquired.wait(10)
     waiter.join()
     assert (tmp_path / "runs" / "a.quick-0123abcd.lock").is_file()
+
+
+def test_a_run_created_under_another_name_after_planning_is_reused(tmp_path):
+    from bitrobust.experiments.runner import _adopt_twin
+
+    plan = make_plan(EXPERIMENTS.get("p3-table11"), "quick", tmp_path, find_configs_dir(), smoke=True)
+    run = plan.unique_runs()[0]
+    twin = run.run_dir.parent / f"other-experiment-key.quick-{run.digest}"  # made by another process
+    twin.mkdir(parents=True)
+    (twin / "trainer_state.json").write_text("{}")
+    _adopt_twin(run)
+    assert run.run_dir.is_symlink() and (run.run_dir / "trainer_state.json").read_text() == "{}"
+    _adopt_twin(run)  # idempotent
+    other = plan.unique_runs()[1]
+    _adopt_twin(other)  # no twin: nothing created
+    assert not other.run_dir.exists()

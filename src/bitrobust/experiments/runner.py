@@ -12,9 +12,10 @@ that several experiments share is trained once, and changing a recipe or an over
 trains a new model instead of resuming a different one. Training resumes after the last
 finished epoch (``Trainer.fit(resume=True)``) and is skipped when all epochs are done;
 an evaluation is skipped when its result file exists. Several ``reproduce`` processes may share
-one output directory: each training run and evaluation is claimed with an exclusive file lock
-(``<dir>.lock``, POSIX only), so a run two experiments need is trained once, by whichever
-process reaches it first, while the other waits and then skips it. ``smoke=True`` shrinks everything
+one output directory: each training config (``runs/<hash>.lock``) and evaluation
+(``<dir>.lock``) is claimed with an exclusive file lock (POSIX only), so a run two experiments
+need is trained once, by whichever process reaches it first, while the other waits and then
+skips it (linking its planned directory to the other's if their names differ). ``smoke=True`` shrinks everything
 (200 training and 100 test images, 1 epoch of 2 steps, 2 chips, 2 rates) to exercise the
 whole pipeline in seconds.
 """
@@ -102,10 +103,15 @@ class PlannedRun:
         except (ValueError, OSError):
             return False
 
+    @property
+    def digest(self) -> str:
+        """The config hash that ends the directory name."""
+        return self.run_dir.name.rsplit("-", 1)[-1]
+
     def describe(self) -> dict:
         return {
             "key": self.key, "label": self.label, "recipe": str(self.recipe), "overrides": list(self.overrides),
-            "seed": self.config.seed, "run_dir": str(self.run_dir), "config_hash": self.run_dir.name.rsplit("-", 1)[-1],
+            "seed": self.config.seed, "run_dir": str(self.run_dir), "config_hash": self.digest,
         }
 
 
@@ -378,12 +384,23 @@ def claimed(directory: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _adopt_twin(run: PlannedRun) -> None:
+    """If another process created a directory for the same config (under another experiment's
+    key) after this plan was made, link ``run.run_dir`` to it, so the model is trained once."""
+    if os.path.lexists(run.run_dir):
+        return
+    twins = [d for d in sorted(run.run_dir.parent.glob(f"*-{run.digest}")) if d.is_dir()]
+    if twins:
+        run.run_dir.symlink_to(twins[0].name, target_is_directory=True)
+
+
 def train(run: PlannedRun, data_dir=None, progress: bool = True) -> bool:
     """Train (or finish training) ``run``; False if it was already finished (perhaps by another
-    process, which held the run while this one waited)."""
+    process, which held the config's lock while this one waited)."""
     from bitrobust.training import Trainer
 
-    with claimed(run.run_dir):
+    with claimed(run.run_dir.parent / run.digest):
+        _adopt_twin(run)
         if run.finished:
             return False
         with _data_env(data_dir):
