@@ -450,7 +450,7 @@ FIG10 = Experiment(
     sections=(Section("weights", "Weight distributions and redundancy (Fig. 10)", "weights", kind="weights"),),
     notes=("The paper gives no formula for the 'relative absolute error' (bottom right); we report "
            "mean_c sum_x ||z_c(x) - z(x)||_1 / sum_x ||z(x)||_1 over 10 chips c at p = 1 % (z: logits). "
-           "Not reproduced: the scaled-model histograms (bottom left, see p3-table11).",)
+           "Not reproduced: the scaled-model histograms (bottom left, see p3-table11).",),
     smoke_runs=("rquant", "clip0.1"),
 )
 
