@@ -10,6 +10,7 @@ each report section kind computed, and that a second run trains nothing.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -223,26 +224,34 @@ def test_a_claimed_directory_waits_for_its_holder(tmp_path):
         with claimed(run_dir):
             acquired.set()
 
-    with claimed(run_dir):
+    with claimed(run_dir) as held:
+        assert held
         waiter = threading.Thread(target=second)
         waiter.start()
         assert not acquired.wait(0.3)  # blocked while the first holder trains
+        with claimed(run_dir, wait=False) as held_too:
+            assert not held_too  # without waiting: told at once
     assert acquired.wait(10)
     waiter.join()
     assert (tmp_path / "runs" / "a.quick-0123abcd.lock").is_file()
 
 
-def test_a_run_created_under_another_name_after_planning_is_reused(tmp_path):
-    from bitrobust.experiments.runner import _adopt_twin
+def test_a_run_finished_under_another_name_after_planning_is_reused(tmp_path):
+    from bitrobust.experiments.runner import _adopt_twin, train
 
     plan = make_plan(EXPERIMENTS.get("p3-table11"), "quick", tmp_path, find_configs_dir(), smoke=True)
-    run = plan.unique_runs()[0]
+    run, other = plan.unique_runs()[:2]
     twin = run.run_dir.parent / f"other-experiment-key.quick-{run.digest}"  # made by another process
     twin.mkdir(parents=True)
-    (twin / "trainer_state.json").write_text("{}")
-    _adopt_twin(run)
-    assert run.run_dir.is_symlink() and (run.run_dir / "trainer_state.json").read_text() == "{}"
+    (twin / "model.safetensors").write_bytes(b"")
+    (twin / "trainer_state.json").write_text(json.dumps({"epoch": run.config.epochs}))
+    assert train(run) is False  # finished: nothing trained
+    assert run.run_dir.is_symlink() and run.finished
     _adopt_twin(run)  # idempotent
-    other = plan.unique_runs()[1]
+    assert run.run_dir.resolve() == twin.resolve()
     _adopt_twin(other)  # no twin: nothing created
-    assert not other.run_dir.exists()
+    assert not os.path.lexists(other.run_dir)
+    other.run_dir.parent.mkdir(parents=True, exist_ok=True)
+    other.run_dir.symlink_to("deleted-twin")  # a dangling link is dropped
+    _adopt_twin(other)
+    assert not os.path.lexists(other.run_dir)

@@ -1,8 +1,9 @@
 """``bitrobust reproduce NAME``: train, evaluate and report one table or figure of the papers.
 
-``--list`` shows every experiment with what it reproduces and its estimated runtime. A run trains the models that are missing (resuming unfinished
-ones), evaluates what is missing, and writes ``OUT/NAME/report.md`` with tables and
-figures (see docs/reproduce.md).
+``--list`` shows every experiment with what it reproduces and its estimated runtime. A
+run trains the models that are missing (resuming unfinished ones), evaluates what is
+missing, and writes ``OUT/NAME/report.md`` with tables and figures (see
+docs/reproduce.md).
 """
 
 from __future__ import annotations

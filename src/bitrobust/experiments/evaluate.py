@@ -241,13 +241,15 @@ def relative_logit_error(model: nn.Module, state, data, source, p: float) -> lis
     xs = [x for x, _ in data]
     clean = [model(x).float() for x in xs]
     norm = sum(float(z.abs().sum()) for z in clean)
+    if norm == 0:
+        raise BitrobustError("the relative logit error is undefined: the clean logits are all zero")
     flat = state.flat_codes()
     out = []
     try:
         for c in range(source.trials):
             load_tensors(model, state.with_flat_codes(source.errors(c, p).apply(flat, state.bits)).dequantize())
             diff = sum(float((model(x).float() - z).abs().sum()) for x, z in zip(xs, clean))
-            out.append(diff / norm if norm > 0 else float("inf"))
+            out.append(diff / norm)
     finally:
         load_tensors(model, state.dequantize())
         model.train(was_training)

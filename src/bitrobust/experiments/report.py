@@ -399,14 +399,17 @@ def _weights_section(plan: Plan, section: Section, out: Path) -> tuple[list[str]
     groups = {label: _weight_groups(st) for label, _, st in rows}
     names = list(dict.fromkeys(g for gs in groups.values() for g in gs))
     rel_cols = [g for g in names if g != "normalization parameters"]
-    head = ["Model", "reference", "weight relevance (all)"] + [f"weight relevance ({g})" for g in rel_cols] + ["ReLU relevance in %", "relative error at p=1% in %"]
+    head = ["Model", "reference", "weight relevance (all)"] + [f"weight relevance ({g})" for g in rel_cols] + ["ReLU relevance in %"]
+    rae_p = next((st["relative_error_p"] for _, _, st in rows if "relative_error_p" in st), None)
+    if rae_p is not None:
+        head.append(f"relative logit error at p={100 * rae_p:g}% in %")
     body = []
     for label, _, st in rows:
         ref = f"{'w_max' if st['reference_is_w_max'] else 'max abs w'} = {st['reference']:.4g}"
         rels = [f"{groups[label][g][1]:.3f}" if g in groups[label] and groups[label][g][1] is not None else "-" for g in rel_cols]
         relu = "n/a" if st["relu_relevance"] is None else pct(st["relu_relevance"], 1)
-        rae = pct(st["relative_error"], 1) if "relative_error" in st else "-"
-        body.append([label, ref, f"{st['weight_relevance_fraction']:.3f}"] + rels + [relu, rae])
+        rae = [pct(st["relative_error"], 1) if "relative_error" in st else "-"] if rae_p is not None else []
+        body.append([label, ref, f"{st['weight_relevance_fraction']:.3f}"] + rels + [relu] + rae)
     out.mkdir(parents=True, exist_ok=True)
     table = _table(head, body, "---|---|" + "---:|" * (len(head) - 2))
     explain = ("Weight relevance: sum_i abs(w_i) / max_i abs(w_i) per tensor, divided by the number of weights (1 = all "
@@ -442,19 +445,22 @@ def _weights_section(plan: Plan, section: Section, out: Path) -> tuple[list[str]
     axes[0][0].legend(fontsize=7)
     fig.suptitle(section.title, fontsize=10)
     _save(fig, out / "weights.png")
-    fig, ax = plt.subplots(figsize=(6.4, 3.8), dpi=120)
-    x = range(len(rows))
-    measures = (("weight_relevance_fraction", "weight relevance / #weights"), ("relu_relevance", "ReLU relevance"),
-                ("relative_error", "relative logit error, p = 1%"))
-    for k, (key, name) in enumerate(measures):
-        ax.bar([i + 0.27 * (k - 1) for i in x], [st.get(key) or 0 for _, _, st in rows], 0.27, label=name)
-    ax.set_xticks(list(x))
-    ax.set_xticklabels([label for label, _, _ in rows], fontsize=7, rotation=15)
-    ax.set_ylim(0, max([1.0] + [st.get("relative_error") or 0 for _, _, st in rows]) * 1.05)
+    fig, (ax, ax_err) = plt.subplots(1, 2, figsize=(10, 3.8), dpi=120, gridspec_kw={"width_ratios": [2, 1]})
+    x = list(range(len(rows)))
+    labels = [label for label, _, _ in rows]
+    ax.bar([i - 0.2 for i in x], [st["weight_relevance_fraction"] for _, _, st in rows], 0.4, label="weight relevance / #weights")
+    ax.bar([i + 0.2 for i in x], [st["relu_relevance"] or 0 for _, _, st in rows], 0.4, label="ReLU relevance")
+    ax.set_ylim(0, 1)
     ax.set_ylabel("fraction")
-    ax.grid(True, axis="y", alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title("redundancy measures (Fig. 10 bottom right)", fontsize=10)
+    ax_err.bar(x, [100 * (st.get("relative_error") or 0) for _, _, st in rows], 0.6, color="C3")
+    ax_err.set_ylabel("relative logit error in %")
+    ax_err.set_title(f"random bit errors, p = {100 * (rae_p or 0):g}%", fontsize=10)
+    for a in (ax, ax_err):
+        a.set_xticks(x)
+        a.set_xticklabels(labels, fontsize=7, rotation=20, ha="right")
+        a.grid(True, axis="y", alpha=0.3)
     _save(fig, out / "redundancy.png")
     lines = [explain, ""] + table + ["", f"Files: [{out.name}/redundancy.md]({out.name}/redundancy.md), `weights.csv` "
                                      "(per tensor), `redundancy.json` (with histograms).", "",

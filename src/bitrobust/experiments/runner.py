@@ -266,7 +266,7 @@ def plan_run(spec: RunSpec, budget: str, out: Path, configs_dir: Path, smoke: bo
     dirs = {} if dirs is None else dirs
     if digest not in dirs:
         root = out / "runs"
-        existing = sorted(root.glob(f"*-{digest}")) if root.is_dir() else []
+        existing = [d for d in sorted(root.glob(f"*-{digest}")) if d.is_dir()] if root.is_dir() else []
         name = spec.key + ("" if seed_index is None else f"-seed{seed_index}") + f".{budget}-{digest}"
         dirs[digest] = existing[0] if existing else root / name
     return PlannedRun(spec, key, label, seed_index, recipe, tuple(overrides), config, config_dict, dirs[digest])
@@ -367,19 +367,25 @@ def _data_env(data_dir: str | os.PathLike | None):
 
 
 @contextlib.contextmanager
-def claimed(directory: Path):
-    """Hold an exclusive lock on ``directory`` (file ``<directory>.lock``) for the ``with`` block;
-    a no-op where ``fcntl`` is missing (Windows)."""
+def claimed(directory: Path, wait: bool = True):
+    """Hold an exclusive lock on ``directory`` (file ``<directory>.lock``) for the ``with`` block,
+    which receives True; with ``wait=False`` it receives False at once if another process holds
+    the lock. Locks are per process (flock), for ``reproduce`` runs side by side, not for the
+    ranks of one torchrun job; a no-op (always True) where ``fcntl`` is missing (Windows)."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not POSIX
-        yield
+        yield True
         return
     directory.parent.mkdir(parents=True, exist_ok=True)
     with open(directory.parent / f"{directory.name}.lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
         try:
-            yield
+            fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
@@ -387,6 +393,8 @@ def claimed(directory: Path):
 def _adopt_twin(run: PlannedRun) -> None:
     """If another process created a directory for the same config (under another experiment's
     key) after this plan was made, link ``run.run_dir`` to it, so the model is trained once."""
+    if run.run_dir.is_symlink() and not run.run_dir.exists():  # its twin was deleted
+        run.run_dir.unlink()
     if os.path.lexists(run.run_dir):
         return
     twins = [d for d in sorted(run.run_dir.parent.glob(f"*-{run.digest}")) if d.is_dir()]
@@ -394,18 +402,32 @@ def _adopt_twin(run: PlannedRun) -> None:
         run.run_dir.symlink_to(twins[0].name, target_is_directory=True)
 
 
-def train(run: PlannedRun, data_dir=None, progress: bool = True) -> bool:
-    """Train (or finish training) ``run``; False if it was already finished (perhaps by another
-    process, which held the config's lock while this one waited)."""
+def train(run: PlannedRun, data_dir=None, progress: bool = True, wait: bool = True,
+          announce: Callable[[], None] | None = None) -> bool | None:
+    """Train (or finish training) ``run``: True when trained, False when it was already finished
+    (perhaps by another process that held the config's lock meanwhile), None when ``wait`` is
+    False and another process holds the lock. ``announce`` is called just before training."""
     from bitrobust.training import Trainer
 
-    with claimed(run.run_dir.parent / run.digest):
+    with claimed(run.run_dir.parent / run.digest, wait) as held:
+        if not held:
+            return None
         _adopt_twin(run)
         if run.finished:
             return False
+        if announce is not None:
+            announce()
         with _data_env(data_dir):
             Trainer(run.config, run.run_dir, progress=progress).fit(resume=True)
     return True
+
+
+def _busy_last(items: list, attempt: Callable[[object, bool], bool]) -> None:
+    """``attempt(item, wait)`` for every item; items another process holds (attempt returns
+    False without waiting) are retried at the end, then waiting for them."""
+    later = [item for item in items if not attempt(item, False)]
+    for item in later:
+        attempt(item, True)
 
 
 def reproduce(
@@ -418,7 +440,9 @@ def reproduce(
     progress: bool = True,
     log: Log = print,
 ) -> Plan:
-    """Train and evaluate what is missing for ``exp`` and write its report; returns the plan."""
+    """Train and evaluate what is missing for ``exp`` and write its report; returns the plan.
+
+    Runs and evaluations that another ``reproduce`` process is working on are left for last."""
     from bitrobust.experiments.evaluate import evaluate
     from bitrobust.experiments.report import write_experiment_report
     from bitrobust.io import write_text
@@ -432,26 +456,50 @@ def reproduce(
     log(f"{exp.name}: {exp.reproduces} -- {exp.title}")
     log(f"budget {budget}{' (smoke)' if smoke else ''}: {len(runs)} runs, {len(evals)} evaluations; output in {out}")
     start = time.perf_counter()
-    for i, run in enumerate(runs, 1):
+
+    def train_one(item, wait: bool) -> bool:
+        i, run = item
         head = f"[train {i}/{len(runs)}] {run.label}: {run.run_dir.name}"
-        if run.finished:
-            log(f"{head} -- finished earlier, skipped")
-            continue
+        resuming = ", resuming" if (run.run_dir / "trainer_state.json").exists() else ""
         epochs = f"{run.config.epochs} epoch{'s' if run.config.epochs != 1 else ''}"
-        log(f"{head} ({epochs}{', resuming' if (run.run_dir / 'trainer_state.json').exists() else ''})")
         t0 = time.perf_counter()
-        trained = train(run, data_dir, progress)
-        log(f"    {'trained' if trained else 'finished by another process'} in {_duration(time.perf_counter() - t0)}")
-    for i, ev in enumerate(evals, 1):
+        outcome = train(run, data_dir, progress, wait, lambda: log(f"{head} ({epochs}{resuming})"))
+        if outcome is None:
+            log(f"{head} -- another process is training it; later")
+            return False
+        log(f"    trained in {_duration(time.perf_counter() - t0)}" if outcome else f"{head} -- finished by another process")
+        return True
+
+    def evaluate_one(item, wait: bool) -> bool:
+        i, ev = item
         head = f"[eval {i}/{len(evals)}] {ev.run.label}: {_eval_summary(ev.settings)}"
-        if ev.done:
-            log(f"{head} -- done earlier, skipped")
-            continue
-        log(head)
         t0 = time.perf_counter()
-        with claimed(ev.out_dir):
-            line = "done by another process" if ev.done else evaluate(ev, data_dir=data_dir, progress=progress)
+        with claimed(ev.out_dir, wait) as held:
+            if not held:
+                log(f"{head} -- another process is running it; later")
+                return False
+            if ev.done:
+                log(f"{head} -- done by another process")
+                return True
+            log(head)
+            line = evaluate(ev, data_dir=data_dir, progress=progress)
         log(f"    {line} ({_duration(time.perf_counter() - t0)})")
+        return True
+
+    todo = []
+    for i, run in enumerate(runs, 1):
+        if run.finished:
+            log(f"[train {i}/{len(runs)}] {run.label}: {run.run_dir.name} -- finished earlier, skipped")
+        else:
+            todo.append((i, run))
+    _busy_last(todo, train_one)
+    todo = []
+    for i, ev in enumerate(evals, 1):
+        if ev.done:
+            log(f"[eval {i}/{len(evals)}] {ev.run.label}: {_eval_summary(ev.settings)} -- done earlier, skipped")
+        else:
+            todo.append((i, ev))
+    _busy_last(todo, evaluate_one)
     paths = write_experiment_report(plan)
     log(f"report: {paths[0]} ({_duration(time.perf_counter() - start)} in all)")
     return plan
@@ -476,7 +524,8 @@ def _eval_summary(s: dict) -> str:
         unit = {"random": "chip", "transient": "read", "linf": "trial"}[kind] + ("s" if s["chips"] != 1 else "")
         return f"{kind} {sym}={rates} x {s['chips']} {unit}{first}{extra}{n}"
     if kind == "profiled":
-        return f"profiled chip {s['chip']} x {s['offsets']} offsets{extra}{n}"
+        persistent = ", persistent errors only" if s.get("persistent") else ""
+        return f"profiled chip {s['chip']} x {s['offsets']} offsets{persistent}{extra}{n}"
     if kind == "bnn_metrics":
         return f"T^b, Pi, VAR(Pi){n}"
     return f"weight statistics{extra}{n}"

@@ -95,11 +95,12 @@ def plot_importance(
         mean = sum(flat) / len(flat) if flat else 0.0
         var = sum((v - mean) ** 2 for v in flat) / len(flat) if flat else float("nan")
         label = f"{name}: VAR($\\Pi$) = {var:.3g} ({len(flat)} neurons)"
+        style = series_style(i)
         for j, layer in enumerate(layers):
             values = _values(layer)
             size = 18 if len(values) <= 64 else (8 if len(values) <= 512 else 3)
             axes[j].scatter(
-                range(len(values)), values, s=size, color=series_style(i)["color"], marker=series_style(i)["marker"],
+                range(len(values)), values, s=size, color=style["color"], marker=style["marker"],
                 alpha=0.75, linewidths=0, label=label if j == 0 else None,
             )
     for j, ax in enumerate(axes):

@@ -135,12 +135,14 @@ class Trainer:
         tensors = {f"optim.{i}.{k}": v for i, s in opt["state"].items() for k, v in s.items() if torch.is_tensor(v)}
         scalars = {str(i): {k: v for k, v in s.items() if not torch.is_tensor(v)} for i, s in opt["state"].items()}
         tensors.update({f"model.{k}": v for k, v in self.model.state_dict().items()})
+        # trainer_state.json last: its epoch marks the epoch done (resume, `reproduce` skipping
+        # finished runs) only once the model and the tensors of that epoch are on disk
+        save_checkpoint(self.run_dir / "model.safetensors", self.model, self.meta(metrics))
         save_tensors(self.run_dir / "trainer_state.safetensors", tensors)
         write_json(
             self.run_dir / "trainer_state.json",
             {"epoch": self.epoch, "param_groups": opt["param_groups"], "optim_scalars": scalars, "strategy": self.strategy.state()},
         )
-        save_checkpoint(self.run_dir / "model.safetensors", self.model, self.meta(metrics))
 
     def _load_state(self) -> None:
         info = read_json(self.run_dir / "trainer_state.json", "trainer state")
