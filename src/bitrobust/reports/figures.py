@@ -16,7 +16,7 @@ from typing import Sequence
 from bitrobust.io import atomic_path
 from bitrobust.reports.runs import Run
 
-_LINESTYLES = ("-", "--", ":", "-.")
+_LINESTYLES = ("-", (0, (5, 2)), (0, (1, 1.5)), (0, (7, 2, 1.5, 2)))  # solid, dashed, dotted, dash-dot
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
 
 
@@ -56,9 +56,10 @@ def _save(fig, ax, path: str | Path) -> None:
     plt = _pyplot()
     handles, labels = ax.get_legend_handles_labels()
     if len(handles) > 4:
-        ax.legend(handles, labels, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+        ax.legend(handles, labels, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0,
+                  handlelength=3.5)
     else:
-        ax.legend(handles, labels, fontsize=8)
+        ax.legend(handles, labels, fontsize=8, handlelength=3.5)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
