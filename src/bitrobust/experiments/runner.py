@@ -460,6 +460,9 @@ def reproduce(
     def train_one(item, wait: bool) -> bool:
         i, run = item
         head = f"[train {i}/{len(runs)}] {run.label}: {run.run_dir.name}"
+        if not wait and run.finished:
+            log(f"{head} -- finished earlier, skipped")
+            return True
         resuming = ", resuming" if (run.run_dir / "trainer_state.json").exists() else ""
         epochs = f"{run.config.epochs} epoch{'s' if run.config.epochs != 1 else ''}"
         t0 = time.perf_counter()
@@ -473,6 +476,9 @@ def reproduce(
     def evaluate_one(item, wait: bool) -> bool:
         i, ev = item
         head = f"[eval {i}/{len(evals)}] {ev.run.label}: {_eval_summary(ev.settings)}"
+        if not wait and ev.done:
+            log(f"{head} -- done earlier, skipped")
+            return True
         t0 = time.perf_counter()
         with claimed(ev.out_dir, wait) as held:
             if not held:
@@ -486,20 +492,8 @@ def reproduce(
         log(f"    {line} ({_duration(time.perf_counter() - t0)})")
         return True
 
-    todo = []
-    for i, run in enumerate(runs, 1):
-        if run.finished:
-            log(f"[train {i}/{len(runs)}] {run.label}: {run.run_dir.name} -- finished earlier, skipped")
-        else:
-            todo.append((i, run))
-    _busy_last(todo, train_one)
-    todo = []
-    for i, ev in enumerate(evals, 1):
-        if ev.done:
-            log(f"[eval {i}/{len(evals)}] {ev.run.label}: {_eval_summary(ev.settings)} -- done earlier, skipped")
-        else:
-            todo.append((i, ev))
-    _busy_last(todo, evaluate_one)
+    _busy_last(list(enumerate(runs, 1)), train_one)
+    _busy_last(list(enumerate(evals, 1)), evaluate_one)
     paths = write_experiment_report(plan)
     log(f"report: {paths[0]} ({_duration(time.perf_counter() - start)} in all)")
     return plan
