@@ -1,8 +1,11 @@
-"""What the benchmarks record about the machine they ran on (printed and stored with --json)."""
+"""What the benchmarks record about the machine they ran on (printed and stored with --json), and the
+--json writer they share."""
 
 from __future__ import annotations
 
+import argparse
 import datetime
+import json
 import os
 import platform
 from pathlib import Path
@@ -27,3 +30,15 @@ def machine_info() -> dict:
         "python": platform.python_version(),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
+
+
+def save_results(path: Path, benchmark: str, args: argparse.Namespace, machine: dict, **fields) -> None:
+    """Write ``{"benchmark", "args", "machine", **fields}`` as indented JSON to ``path`` (--json)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {
+        "benchmark": benchmark,
+        "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "machine": machine,
+        **fields,
+    }
+    path.write_text(json.dumps(record, indent=2))

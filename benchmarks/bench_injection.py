@@ -21,13 +21,12 @@ a subset of the one at a higher rate. Target: sparse >= 5x faster at p <= 1%.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from pathlib import Path
 
 import torch
-from _machine import machine_info
+from _machine import machine_info, save_results
 
 from bitrobust.bit_errors import RandomBitErrors
 from bitrobust.models import build_model
@@ -196,25 +195,14 @@ def main() -> None:
     print(f"target (>= {args.target:g}x at p <= {100 * args.target_max_rate:g}%): {'met' if met else 'MISSED'}")
 
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(
-            json.dumps(
-                {
-                    "benchmark": "injection",
-                    "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-                    "machine": info,
-                    "weights": n_words,
-                    "verify": check and {**check, "flips": {str(k): v for k, v in check["flips"].items()}},
-                    "rows": rows,
-                    "target_met": met,
-                    "raw": {
-                        str(p): {"sparse_s": sparse_t[p], "dense_s": dense_t[p], "flips": flips[p]} for p in args.rates
-                    },
-                },
-                indent=2,
-            )
+        save_results(
+            args.json, "injection", args, info,
+            weights=n_words,
+            verify=check and {**check, "flips": {str(k): v for k, v in check["flips"].items()}},
+            rows=rows,
+            target_met=met,
+            raw={str(p): {"sparse_s": sparse_t[p], "dense_s": dense_t[p], "flips": flips[p]} for p in args.rates},
         )
-
 
 if __name__ == "__main__":
     main()

@@ -36,14 +36,13 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import statistics
 import sys
 import time
 from pathlib import Path
 
 import torch
-from _machine import machine_info
+from _machine import machine_info, save_results
 
 from bitrobust.bit_errors.random_chips import flip_bits
 from bitrobust.data import Loader, load_dataset
@@ -272,25 +271,16 @@ def main() -> None:
         print(f"| {row['p']:g} | " + " | ".join(f"{row[k]:.2f}" for k in keys) + " |")
 
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(
-            json.dumps(
-                {
-                    "benchmark": "sweep",
-                    "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-                    "machine": info,
-                    "weights": n_weights,
-                    "test_images": len(test),
-                    "interleaved": interleaved,
-                    "blocks": blocks,
-                    "median_ratio": summary,
-                    "target_met": {k: v <= args.target for k, v in summary.items()},
-                    "injection_breakdown_ms": breakdown,
-                },
-                indent=2,
-            )
+        save_results(
+            args.json, "sweep", args, info,
+            weights=n_weights,
+            test_images=len(test),
+            interleaved=interleaved,
+            blocks=blocks,
+            median_ratio=summary,
+            target_met={k: v <= args.target for k, v in summary.items()},
+            injection_breakdown_ms=breakdown,
         )
-
 
 if __name__ == "__main__":
     main()
