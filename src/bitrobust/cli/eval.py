@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     from bitrobust.io import checkpoint_paths, load_checkpoint, write_json
     from bitrobust.quantization import FixedPointQuantizer
     from bitrobust.reports.robustness import write_robustness
-    from bitrobust.training.trainer import resolve_device
+    from bitrobust.device import resolve_device
 
     rates = parse_rates(args.rates)
     source = error_source(args.errors, args.chips, args.offsets, args.first_chip)

@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     from bitrobust.metrics.tolerance import ToleranceMetric
     from bitrobust.models.bnn import BNN
     from bitrobust.reports.bnn import plot_importance, plot_tolerance
-    from bitrobust.training.trainer import resolve_device
+    from bitrobust.device import resolve_device
 
     bs = parse_bs(args.bs)
     device = resolve_device(args.device)

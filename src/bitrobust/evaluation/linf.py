@@ -18,7 +18,7 @@ from torch import nn
 
 from bitrobust.bit_errors.hashing import derive_key
 from bitrobust.evaluation.robustness import Batches, RateResult, RobustnessResult, evaluate_pass
-from bitrobust.quantization import FixedPointQuantizer, load_tensors, quantize_model
+from bitrobust.quantization import FixedPointQuantizer, load_tensors, quantize_model, restored
 
 
 def linf_noise(
@@ -43,10 +43,8 @@ def evaluate_linf_noise(
     exclude: Iterable[str] = (),
 ) -> RobustnessResult:
     """Err and the error under relative L-inf noise per eps (reported as ``rates``)."""
-    was_training = model.training
-    model.eval()
-    original = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    try:
+    with restored(model):
+        model.eval()
         state = quantize_model(model, quantizer, exclude=exclude)
         clean_weights = state.dequantize()
         widths = {name: qt.qrange[1] - qt.qrange[0] for name, qt in state.tensors.items()}
@@ -60,9 +58,6 @@ def evaluate_linf_noise(
                 load_tensors(model, linf_noise(clean_weights, widths, float(eps), g))
                 passes.append(evaluate_pass(model, data))
             per_eps.append(RateResult(float(eps), tuple(r.error for r in passes), tuple(r.confidence for r in passes)))
-    finally:
-        model.load_state_dict(original)
-        model.train(was_training)
     return RobustnessResult(
         err=clean.error,
         confidence=clean.confidence,

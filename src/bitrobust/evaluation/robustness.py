@@ -19,7 +19,7 @@ from torch import nn
 
 from bitrobust.bit_errors import check_rate
 from bitrobust.evaluation.sources import ErrorSource, RandomChips
-from bitrobust.quantization import FixedPointQuantizer, QuantizedState, load_tensors, quantize_model
+from bitrobust.quantization import FixedPointQuantizer, QuantizedState, load_tensors, quantize_model, restored
 
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
 
@@ -138,12 +138,9 @@ def _gather(local: dict[tuple[int, float], PassResult]) -> dict[tuple[int, float
     return merged
 
 
-def perturbed_pass(
-    model: nn.Module, state: QuantizedState, flat_codes: torch.Tensor, errors, data: Batches
-) -> PassResult:
+def perturbed_pass(model: nn.Module, state: QuantizedState, errors, data: Batches) -> PassResult:
     """Inject ``errors`` into the words, load the dequantized weights, run one pass."""
-    noisy = errors.apply(flat_codes, state.bits)
-    load_tensors(model, state.with_flat_codes(noisy).dequantize())
+    load_tensors(model, state.with_errors(errors).dequantize())
     return evaluate_pass(model, data)
 
 
@@ -169,28 +166,22 @@ def evaluate_robustness(
     """
     source = RandomChips(chips) if isinstance(chips, int) else chips
     rates = [check_rate(p) for p in rates]
-    was_training = model.training
-    model.eval()
-    if batch_stats:
-        _batch_norms_in_training_mode(model)
-    original = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    try:
+    with restored(model):
+        model.eval()
+        if batch_stats:
+            _batch_norms_in_training_mode(model)
         state = quantize_model(model, quantizer, exclude=exclude)
-        flat = state.flat_codes()
         load_tensors(model, state.dequantize())
         clean = evaluate_pass(model, data)
         jobs = [(t, p) for t in _trials_of_this_rank(source.trials) for p in rates]
         local: dict[tuple[int, float], PassResult] = {}
         bar = _progress(len(jobs), progress, f"RErr ({source.name})")
         for t, p in jobs:
-            local[(t, p)] = clean if p == 0 else perturbed_pass(model, state, flat, source.errors(t, p), data)
+            local[(t, p)] = clean if p == 0 else perturbed_pass(model, state, source.errors(t, p), data)
             bar.update(1)
             bar.set_postfix(p=p, rerr=f"{100 * local[(t, p)].error:.2f}%")
         bar.close()
         results = _gather(local)
-    finally:
-        model.load_state_dict(original)
-        model.train(was_training)
     per_rate = tuple(
         RateResult(
             p,

@@ -88,7 +88,7 @@ def scale_weights(model: nn.Module, target: float) -> float:
 def _robustness(ev: PlannedEval, data_dir, progress: bool) -> str:
     from bitrobust.evaluation import ProfiledOffsets, RandomChips, TransientReads, evaluate_linf_noise, evaluate_robustness
     from bitrobust.io import load_checkpoint
-    from bitrobust.training.trainer import resolve_device
+    from bitrobust.device import resolve_device
 
     s = ev.settings
     device = resolve_device("auto")
@@ -144,7 +144,7 @@ def _bnn_metrics(ev: PlannedEval, data_dir) -> str:
     from bitrobust.metrics.importance import NeuronImportance
     from bitrobust.metrics.tolerance import ToleranceMetric
     from bitrobust.models.bnn import BNN
-    from bitrobust.training.trainer import resolve_device
+    from bitrobust.device import resolve_device
 
     s = ev.settings
     device = resolve_device("auto")
@@ -243,11 +243,10 @@ def relative_logit_error(model: nn.Module, state, data, source, p: float) -> lis
     norm = sum(float(z.abs().sum()) for z in clean)
     if norm == 0:
         raise BitrobustError("the relative logit error is undefined: the clean logits are all zero")
-    flat = state.flat_codes()
     out = []
     try:
         for c in range(source.trials):
-            load_tensors(model, state.with_flat_codes(source.errors(c, p).apply(flat, state.bits)).dequantize())
+            load_tensors(model, state.with_errors(source.errors(c, p)).dequantize())
             diff = sum(float((model(x).float() - z).abs().sum()) for x, z in zip(xs, clean))
             out.append(diff / norm)
     finally:
@@ -260,7 +259,7 @@ def _weights(ev: PlannedEval, data_dir) -> str:
     from bitrobust.evaluation import RandomChips
     from bitrobust.io import load_checkpoint
     from bitrobust.quantization import load_tensors, quantize_model
-    from bitrobust.training.trainer import resolve_device
+    from bitrobust.device import resolve_device
 
     s = ev.settings
     device = resolve_device("auto")

@@ -16,6 +16,7 @@ from bitrobust.quantization.model import (
     quantizable_tensors,
     quantize_model,
     quantize_tensors,
+    restored,
 )
 
 __all__ = [
@@ -32,4 +33,5 @@ __all__ = [
     "quantize_codes",
     "quantize_model",
     "quantize_tensors",
+    "restored",
 ]

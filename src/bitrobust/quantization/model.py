@@ -10,10 +10,11 @@ Nothing here knows about layer types, so any model works.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Iterable, Mapping
+from typing import Iterable, Iterator, Mapping, Protocol
 
 import torch
 from torch import nn
@@ -34,6 +35,12 @@ def quantizable_tensors(
         for name, t in items
         if t.is_floating_point() and not any(fnmatch.fnmatchcase(name, p) for p in patterns)
     )
+
+
+class ErrorModel(Protocol):
+    """Anything that flips stored words: ``apply(codes, bits, word_offset=0) -> codes``."""
+
+    def apply(self, codes: torch.Tensor, bits: int, word_offset: int = 0) -> torch.Tensor: ...
 
 
 @dataclass(frozen=True)
@@ -75,6 +82,18 @@ class QuantizedState:
             pos += n
         return QuantizedState(out, self.bits)
 
+    def with_errors(self, errors: ErrorModel) -> "QuantizedState":
+        """The state as read from a faulty memory: ``errors`` applied to all words in layout order.
+
+        >>> import torch
+        >>> from bitrobust.quantization import FixedPointQuantizer
+        >>> from bitrobust.bit_errors import RandomBitErrors
+        >>> state = quantize_tensors({"w": torch.linspace(-1, 1, 64)}, FixedPointQuantizer(8))
+        >>> state.with_errors(RandomBitErrors(0.0, chip=0)).flat_codes().equal(state.flat_codes())
+        True
+        """
+        return self.with_flat_codes(errors.apply(self.flat_codes(), self.bits))
+
 
 def quantize_tensors(tensors: Mapping[str, torch.Tensor], quantizer: FixedPointQuantizer) -> QuantizedState:
     """Quantize named tensors; ``global`` schemes share one range over all of them."""
@@ -103,6 +122,28 @@ def fake_quantize_tensors(
     if quantizer.scheme.range == "global":
         shared = merge_ranges([quantizer.range_of(t) for t in tensors.values()])
     return {name: quantizer.fake_quantize(t, shared) for name, t in tensors.items()}
+
+
+@contextlib.contextmanager
+def restored(model: nn.Module) -> Iterator[nn.Module]:
+    """Run the ``with`` block on ``model`` and give it back as it was: every parameter and buffer
+    bit for bit, and its training mode (also when the block raises).
+
+    >>> import torch
+    >>> lin = torch.nn.Linear(2, 2)
+    >>> before = lin.weight.detach().clone()
+    >>> with restored(lin):
+    ...     load_tensors(lin, {"weight": torch.zeros(2, 2)})
+    >>> bool(lin.weight.equal(before))
+    True
+    """
+    original = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    was_training = model.training
+    try:
+        yield model
+    finally:
+        model.load_state_dict(original)
+        model.train(was_training)
 
 
 @torch.no_grad()

@@ -224,8 +224,7 @@ class RandBET(Strategy):
 
     def perturbed_weights(self, state: QuantizedState, errors) -> dict[str, torch.Tensor]:
         """w~ = Q^-1(BErr_p(Q(w))) with straight-through gradients: errors act on the flat words."""
-        noisy = errors.apply(state.flat_codes(), state.bits)
-        return self._straight_through(state.with_flat_codes(noisy).dequantize())
+        return self._straight_through(state.with_errors(errors).dequantize())
 
     def forward_perturbed(self, x: torch.Tensor, weights: dict[str, torch.Tensor]) -> torch.Tensor:
         """Logits with perturbed weights; running statistics (BN) are left to the clean pass."""

@@ -23,31 +23,14 @@ from tqdm.auto import tqdm
 
 from bitrobust.config import dump_yaml, load_yaml, to_dict
 from bitrobust.data import AugmentConfig, Loader, load_dataset
+from bitrobust.device import init_distributed, resolve_device
 from bitrobust.errors import BitrobustError
 from bitrobust.evaluation.robustness import evaluate_pass
 from bitrobust.io import load_tensors_file, read_json, save_checkpoint, save_tensors, write_json
 from bitrobust.models import build_model
-from bitrobust.quantization import FixedPointQuantizer, load_tensors, quantizable_tensors, quantize_model
+from bitrobust.quantization import FixedPointQuantizer, load_tensors, quantizable_tensors, quantize_model, restored
 from bitrobust.training.config import TrainConfig
 from bitrobust.training.strategies import STRATEGIES
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise BitrobustError(f"device {name!r} requested but CUDA is not available")
-    return torch.device(name)
-
-
-def init_distributed(device: torch.device) -> tuple[int, int]:
-    """(rank, world size); initializes the process group under torchrun."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return 0, 1
-    if not torch.distributed.is_initialized():
-        torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return torch.distributed.get_rank(), torch.distributed.get_world_size()
 
 
 class Trainer:
@@ -192,13 +175,10 @@ class Trainer:
         self.model.eval()
         if self.quantizer is None:
             return evaluate_pass(self.model, self.test_loader).error
-        original = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-        try:
+        with restored(self.model):
             state = quantize_model(self.model, self.quantizer, exclude=self.config.quant.exclude)
             load_tensors(self.model, state.dequantize())
             return evaluate_pass(self.model, self.test_loader).error
-        finally:
-            self.model.load_state_dict(original)
 
     def fit(self, resume: bool = False) -> dict:
         """Train the remaining epochs; returns the last epoch's metrics."""
