@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from bitrobust.errors import BitrobustError
-from bitrobust.io import atomic_path, load_checkpoint, save_checkpoint
+from bitrobust.io import atomic_path
+from bitrobust.models.checkpoint import load_checkpoint, save_checkpoint
 from bitrobust.models import build_model
 
 META = {"model": {"name": "mlp", "kwargs": {"num_classes": 10, "hidden": [16]}}}

@@ -10,7 +10,7 @@ import yaml
 
 from bitrobust.cli import main
 from bitrobust.data import Loader, load_dataset
-from bitrobust.io import load_checkpoint, save_checkpoint
+from bitrobust.models.checkpoint import load_checkpoint, save_checkpoint
 from bitrobust.metrics.importance import neuron_importance
 from bitrobust.metrics.tolerance import tolerance
 from bitrobust.models import build_model

@@ -13,7 +13,7 @@ from bitrobust.bit_errors import RandomBitErrors
 from bitrobust.errors import BitrobustError
 from bitrobust.evaluation.robustness import evaluate_pass, evaluate_robustness
 from bitrobust.evaluation.sources import RandomChips, TransientReads
-from bitrobust.io import load_checkpoint
+from bitrobust.models.checkpoint import load_checkpoint
 from bitrobust.models import build_model
 from bitrobust.nn.binary import binarize
 from bitrobust.nn.flip import binary_layers, binary_weight_codes, binary_weights_override, signs_to_codes

@@ -7,7 +7,7 @@ import torch
 from bitrobust.cli.quickstart import QUICKSTART
 from bitrobust.config import from_dict, load_yaml
 from bitrobust.errors import BitrobustError
-from bitrobust.io import load_checkpoint
+from bitrobust.models.checkpoint import load_checkpoint
 from bitrobust.training import TrainConfig, Trainer
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"

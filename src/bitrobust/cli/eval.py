@@ -56,7 +56,8 @@ def error_source(spec: str, chips: int, offsets: int, first_chip: int = 0):
 def run(args: argparse.Namespace) -> int:
     from bitrobust.data import Loader, load_dataset
     from bitrobust.evaluation.robustness import evaluate_robustness
-    from bitrobust.io import checkpoint_paths, load_checkpoint, write_json
+    from bitrobust.io import write_json
+    from bitrobust.models.checkpoint import checkpoint_paths, load_checkpoint
     from bitrobust.quantization import FixedPointQuantizer
     from bitrobust.reports.robustness import write_robustness
     from bitrobust.device import resolve_device

@@ -57,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from bitrobust.data import Loader, load_dataset
-    from bitrobust.io import checkpoint_paths, load_checkpoint, write_json
+    from bitrobust.io import write_json
+    from bitrobust.models.checkpoint import checkpoint_paths, load_checkpoint
     from bitrobust.metrics.importance import NeuronImportance
     from bitrobust.metrics.tolerance import ToleranceMetric
     from bitrobust.models.bnn import BNN

@@ -87,7 +87,7 @@ def scale_weights(model: nn.Module, target: float) -> float:
 
 def _robustness(ev: PlannedEval, data_dir, progress: bool) -> str:
     from bitrobust.evaluation import ProfiledOffsets, RandomChips, TransientReads, evaluate_linf_noise, evaluate_robustness
-    from bitrobust.io import load_checkpoint
+    from bitrobust.models.checkpoint import load_checkpoint
     from bitrobust.device import resolve_device
 
     s = ev.settings
@@ -140,7 +140,7 @@ def _chip_stats(chip) -> dict:
 
 
 def _bnn_metrics(ev: PlannedEval, data_dir) -> str:
-    from bitrobust.io import load_checkpoint
+    from bitrobust.models.checkpoint import load_checkpoint
     from bitrobust.metrics.importance import NeuronImportance
     from bitrobust.metrics.tolerance import ToleranceMetric
     from bitrobust.models.bnn import BNN
@@ -257,7 +257,7 @@ def relative_logit_error(model: nn.Module, state, data, source, p: float) -> lis
 
 def _weights(ev: PlannedEval, data_dir) -> str:
     from bitrobust.evaluation import RandomChips
-    from bitrobust.io import load_checkpoint
+    from bitrobust.models.checkpoint import load_checkpoint
     from bitrobust.quantization import load_tensors, quantize_model
     from bitrobust.device import resolve_device
 

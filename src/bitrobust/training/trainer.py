@@ -26,7 +26,8 @@ from bitrobust.data import AugmentConfig, Loader, load_dataset
 from bitrobust.device import init_distributed, resolve_device
 from bitrobust.errors import BitrobustError
 from bitrobust.evaluation.robustness import evaluate_pass
-from bitrobust.io import load_tensors_file, read_json, save_checkpoint, save_tensors, write_json
+from bitrobust.io import load_tensors_file, read_json, save_tensors, write_json
+from bitrobust.models.checkpoint import save_checkpoint
 from bitrobust.models import build_model
 from bitrobust.quantization import FixedPointQuantizer, load_tensors, quantizable_tensors, quantize_model, restored
 from bitrobust.training.config import TrainConfig
