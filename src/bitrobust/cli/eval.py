@@ -1,33 +1,50 @@
-"""``bitrobust eval RUN_DIR``: robust test error of a saved model under bit errors."""
+"""``bitrobust eval RUN_DIR``: evaluate a saved model -- RErr under bit errors, or any other evaluation kind."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from bitrobust.cli.common import DEFAULT_RATES, parse_rates, positive_int
+from bitrobust.cli.common import nonnegative_int, parse_rates, positive_int
 from bitrobust.errors import BitrobustError
+
+KINDS = ("random", "transient", "profiled", "linf", "weights", "bnn_metrics")
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "eval",
-        help="robust test error (RErr) of a saved model under bit errors",
+        help="robust test error (RErr) of a saved model under bit errors, or another evaluation kind",
         description="Quantize a saved model, inject bit errors into its weight memory and report Err and "
         "RErr (mean/std/min/max over chips) per bit error rate. Writes robustness.json, .csv, .md and "
-        ".png plus the resolved eval_config.json to --out (default: the run directory).",
+        ".png plus the resolved eval_config.json to --out (default: the run directory). Other kinds: "
+        "profiled chip maps, L-inf weight noise, weight statistics (weights.json), BNN metrics (metrics.json).",
     )
     p.add_argument("model", help="run directory or model.safetensors/.json checkpoint")
-    p.add_argument("--rates", default=DEFAULT_RATES, help=f"comma-separated rates p, as fractions or with %% (default {DEFAULT_RATES})")
-    p.add_argument("--chips", type=positive_int, default=50, help="number of persistent chips / trials (default 50)")
-    p.add_argument("--first-chip", type=int, default=0,
+    p.add_argument("--kind", choices=KINDS, default=None,
+                   help="random: persistent chips (default); transient: fresh flips per trial; profiled: a chip map "
+                   "(--chip); linf: uniform weight noise, --rates are then noise sizes relative to each tensor's "
+                   "range; weights: weight statistics and redundancy (paper 3, Fig. 10); bnn_metrics: T^b, Pi, "
+                   "VAR(Pi) of a BNN (as bitrobust metrics, without plots)")
+    p.add_argument("--errors", help=argparse.SUPPRESS)  # before --kind: random, transient, linf or profiled:FILE
+    p.add_argument("--rates", help="comma-separated rates p, as fractions or with %% (default: the eval section of "
+                   "the run's recipe, else 0.01%%,0.05%%,0.1%%,0.5%%,1%%,5%%,10%%,15%%)")
+    p.add_argument("--chips", type=positive_int,
+                   help="number of persistent chips / trials (default: the run's recipe, else 50)")
+    p.add_argument("--first-chip", type=nonnegative_int,
                    help="number of the first chip (default 0; e.g. 1 to leave out chip 0, the pattern PattBET trains on)")
-    p.add_argument("--errors", default="random",
-                   help="random (persistent chips), transient (fresh flips per trial), profiled:FILE (.npy/.npz "
-                   "chip map) or linf (uniform weight noise; --rates are then noise sizes relative to each tensor's range)")
-    p.add_argument("--offsets", type=positive_int, default=10, help="offsets into a profiled chip map (default 10)")
+    p.add_argument("--chip", help="profiled: a chip map file (.npy/.npz) or a row of paper 3's App. C.1 table "
+                   "(a synthetic chip with its statistics, e.g. chip1_2.744)")
+    p.add_argument("--chip-seed", type=nonnegative_int, help="profiled: seed of a synthetic chip (default 0)")
+    p.add_argument("--offsets", type=positive_int, help="profiled: offsets into the chip map (default 10)")
+    p.add_argument("--persistent", action="store_const", const=True,
+                   help="profiled: only the cells that flip on every read (paper 3, Tab. 16)")
     p.add_argument("--bits", type=int, help="precision m (default: the model's training precision)")
     p.add_argument("--scheme", help="quantization scheme (default: the model's; e.g. normal, rquant)")
+    p.add_argument("--batch-stats", action="store_const", const=True,
+                   help="normalize with the statistics of each test batch (paper 3, Tab. 10)")
+    p.add_argument("--scale-to", type=float,
+                   help="scale conv/linear weights so their largest magnitude is this before quantizing (Tab. 11)")
     p.add_argument("--data-dir", help="dataset directory (default: $BITROBUST_DATA or the user cache)")
     p.add_argument("--test-subset", type=positive_int, help="evaluate on a stratified subset of the test set")
     p.add_argument("--batch-size", type=positive_int, default=1000)
@@ -37,66 +54,67 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def error_source(spec: str, chips: int, offsets: int, first_chip: int = 0):
-    from bitrobust.evaluation.sources import RandomChips, TransientReads
+def _kind_and_chip(args: argparse.Namespace) -> tuple[str, str | None]:
+    """The evaluation kind and chip from --kind/--chip, or from the older --errors spelling."""
+    if args.errors is None:
+        return args.kind or "random", args.chip
+    if args.kind is not None:
+        raise BitrobustError("give --kind (or the older --errors), not both")
+    kind, _, chip = args.errors.partition(":")
+    if kind not in ("random", "transient", "linf", "profiled") or bool(chip) != (kind == "profiled"):
+        raise BitrobustError(f"unknown --errors {args.errors!r}; valid: random, transient, linf, profiled:FILE")
+    return kind, chip or args.chip
 
-    if spec == "linf":
-        return None
-    if spec == "random":
-        return RandomChips(chips, first=first_chip)
-    if spec == "transient":
-        return TransientReads(chips, seed=first_chip)
-    if spec.startswith("profiled:"):
-        from bitrobust.evaluation.sources import ProfiledOffsets
 
-        return ProfiledOffsets.from_file(spec.split(":", 1)[1], offsets)
-    raise BitrobustError(f"unknown --errors {spec!r}; valid: random, transient, profiled:FILE")
+def settings_from_args(args: argparse.Namespace, recipe_eval: dict | None = None):
+    """The frozen settings of the chosen evaluation kind from the command line (unset flags: the run's
+    recipe or the kind's defaults)."""
+    from bitrobust.evaluation import EVAL_KINDS
+
+    kind, chip = _kind_and_chip(args)
+    values = {
+        "rates": parse_rates(args.rates) if args.rates is not None else None, "chips": args.chips,
+        "first_chip": args.first_chip, "scheme": args.scheme, "bits": args.bits, "batch_stats": args.batch_stats,
+        "scale_to": args.scale_to, "test_subset": args.test_subset, "chip_seed": args.chip_seed,
+        "offsets": args.offsets, "persistent": args.persistent,
+    }
+    if chip is not None:
+        from bitrobust.bit_errors.synthetic import PAPER_CHIPS
+
+        values["chip" if chip in PAPER_CHIPS else "chip_file"] = chip
+    return EVAL_KINDS.get(kind).settings(values, recipe_eval)
+
+
+def output_dir(args: argparse.Namespace) -> Path:
+    """--out, else the directory of the checkpoint; an existing non-directory is an error."""
+    from bitrobust.models.checkpoint import checkpoint_paths
+
+    out = Path(args.out) if args.out else checkpoint_paths(args.model)[0].parent
+    if out.exists() and not out.is_dir():
+        raise BitrobustError(f"--out {out} exists and is not a directory")
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
-    from bitrobust.data import Loader, load_dataset
-    from bitrobust.evaluation.robustness import evaluate_robustness
-    from bitrobust.io import write_json
-    from bitrobust.models.checkpoint import checkpoint_paths, load_checkpoint
-    from bitrobust.quantization import FixedPointQuantizer
+    from bitrobust.evaluation import EVAL_KINDS, evaluate, load_run
     from bitrobust.reports.robustness import write_robustness
-    from bitrobust.device import resolve_device
 
-    rates = parse_rates(args.rates)
-    source = error_source(args.errors, args.chips, args.offsets, args.first_chip)
-    if source is not None and hasattr(source, "rate"):  # a profiled chip map has its own rate
-        rates = [source.rate]
-    device = resolve_device(args.device)
-    model, meta = load_checkpoint(args.model, device)
-    quant = meta.get("quant") or {}
-    bits = args.bits if args.bits is not None else quant.get("bits")
-    if bits is None:
-        raise BitrobustError("the model was trained without quantization: pass --bits")
-    quantizer = FixedPointQuantizer(bits, args.scheme or quant.get("scheme", "rquant"), **(quant.get("overrides") or {}))
-    data_meta = meta.get("data", {})
-    test = load_dataset(data_meta.get("name", "mnist"), "test", data_dir=args.data_dir)
-    if args.test_subset:
-        test = test.subset(args.test_subset)
-    loader = Loader(  # the input convention of training (normalized, [0, 1] or raw pixels 0..255)
-        test, batch_size=args.batch_size, device=device,
-        normalize=data_meta.get("normalize", True), raw=data_meta.get("raw", False),
-    )
-    exclude = quant.get("exclude", ())
-    if source is None:
-        from bitrobust.evaluation.linf import evaluate_linf_noise
-
-        result = evaluate_linf_noise(model, loader, quantizer, rates, args.chips, exclude=exclude)
+    settings_from_args(args)  # validate the flags before loading anything
+    out = output_dir(args)
+    loaded = load_run(args.model, args.device)
+    settings = settings_from_args(args, loaded.recipe_eval)
+    kind = EVAL_KINDS.get(settings.kind)
+    outcome = evaluate(loaded, settings, out, data_dir=args.data_dir, progress=not args.no_progress,
+                       batch_size=args.batch_size)
+    paths = [out / "eval_config.json", out / kind.result_file]
+    if kind.result_file == "robustness.json":
+        result = outcome.native
+        paths = [paths[0]] + write_robustness(result, out, name=loaded.name)
+        print(f"Err {100 * result.err:.2f}%")
+        for r in result.rates:
+            print(f"p={100 * r.p:g}%: RErr {100 * r.mean:.2f} ± {100 * r.std:.2f}% "
+                  f"(min {100 * r.min:.2f}, max {100 * r.max:.2f})")
     else:
-        result = evaluate_robustness(model, loader, quantizer, rates, source, exclude=exclude, progress=not args.no_progress)
-    out = Path(args.out) if args.out else checkpoint_paths(args.model)[0].parent
-    write_json(out / "eval_config.json", {
-        "model": str(args.model), "rates": rates, "errors": args.errors, "trials": args.chips if source is None else source.trials,
-        "first_chip": args.first_chip,
-        "bits": bits, "scheme": quantizer.scheme.__dict__, "dataset": data_meta.get("name"), "test_subset": args.test_subset,
-    })
-    paths = write_robustness(result, out, name=meta["model"]["name"])
-    print(f"Err {100 * result.err:.2f}%")
-    for r in result.rates:
-        print(f"p={100 * r.p:g}%: RErr {100 * r.mean:.2f} ± {100 * r.std:.2f}% (min {100 * r.min:.2f}, max {100 * r.max:.2f})")
+        print(kind.summary(outcome, settings))
     print("wrote " + ", ".join(str(p) for p in paths))
     return 0

@@ -54,77 +54,28 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
-    from bitrobust.data import Loader, load_dataset
-    from bitrobust.io import write_json
-    from bitrobust.models.checkpoint import checkpoint_paths, load_checkpoint
-    from bitrobust.metrics.importance import NeuronImportance
-    from bitrobust.metrics.tolerance import ToleranceMetric
-    from bitrobust.models.bnn import BNN
+    from bitrobust.evaluation import EVAL_KINDS, evaluate, load_run
     from bitrobust.reports.bnn import plot_importance, plot_tolerance
-    from bitrobust.device import resolve_device
 
-    bs = parse_bs(args.bs)
-    device = resolve_device(args.device)
-    model, meta = load_checkpoint(args.model, device)
-    name = meta["model"]["name"]
-    if not isinstance(model, BNN):
-        raise BitrobustError(f"bitrobust metrics needs a binarized network (bnn, bnn_fc, ...); {name!r} is not one")
-    if model.num_hidden_neurons() == 0:
-        raise BitrobustError(f"BNN {model.arch!r} has no hidden layer: T^b and Pi are defined on hidden neurons")
-    data_meta = meta.get("data", {})
-    if not data_meta.get("raw", False):
-        raise BitrobustError(
-            "T^b and Pi need the integer pixel inputs 0..255 BNNs are trained on, but this model was trained "
-            "on scaled inputs (data.raw: false); retrain with data.raw: true, data.normalize: false"
-        )
-    model.eval()
-    test = load_dataset(data_meta.get("name", "mnist"), "test", data_dir=args.data_dir)
-    if args.test_subset:
-        test = test.subset(args.test_subset)
-    loader = Loader(test, batch_size=args.batch_size, device=device, raw=True)
-    xs, ys = zip(*loader)
-    x, y = torch.cat(xs), torch.cat(ys)
-
+    settings = EVAL_KINDS.get("bnn_metrics").settings({"bs": parse_bs(args.bs), "test_subset": args.test_subset})
+    out = Path(args.out) if args.out else None
+    if out is not None and out.exists() and not out.is_dir():
+        raise BitrobustError(f"--out {out} exists and is not a directory")
+    loaded = load_run(args.model, args.device)
+    out = out or loaded.directory
     start = time.perf_counter()
-    with torch.no_grad():
-        correct = sum(int((model(x[i : i + args.batch_size]).argmax(1) == y[i : i + args.batch_size]).sum())
-                      for i in range(0, len(x), args.batch_size))
-    tol = ToleranceMetric(bs, args.batch_size).measure(model, x)
-    imp = NeuronImportance(batch_size=args.batch_size).measure(model, x, y)
+    outcome = evaluate(loaded, settings, out, data_dir=args.data_dir, batch_size=args.batch_size)
     seconds = time.perf_counter() - start
-
+    result, (tol, imp) = outcome.result, outcome.native
+    model = loaded.model
     layer_names = [f"layer {i + 1}: {spec.notation()}" for i, spec in enumerate(model.specs[:-1])]
-    per_layer = imp.per_layer()
-    result = {
-        "model": str(args.model),
-        "name": name,
-        "arch": model.arch,
-        "dataset": data_meta.get("name"),
-        "test_subset": args.test_subset,
-        "n_examples": len(y),
-        "test_error": 1 - correct / len(y),
-        "bs": list(bs),
-        "T": list(tol.values),
-        "T_bar": tol.mean,
-        "var_pi": imp.variance,
-        "layers": [
-            {"layer": i + 1, "name": spec.notation(), "neurons": len(pi), "pi": pi.tolist(), "mean_pi": float(pi.mean()),
-             "var_pi": float(pi.to(torch.float64).var(unbiased=False))}
-            for i, (spec, pi) in enumerate(zip(model.specs[:-1], per_layer))
-        ],
-        "seconds": seconds,
-    }
-    out = Path(args.out) if args.out else checkpoint_paths(args.model)[0].parent
-    out.mkdir(parents=True, exist_ok=True)
-    paths = [out / "metrics.json", out / "tolerance.png", out / "importance.png"]
-    write_json(paths[0], result)
-    label = f"{name} {model.arch}" if name != "bnn" else model.arch
-    plot_tolerance({label: (bs, tol.values)}, paths[1], title=f"Neuron-level bit error tolerance $T^b$ ({data_meta.get('name')} test set)")
-    plot_importance({label: per_layer}, paths[2], layer_names)
-    print(f"Err {100 * result['test_error']:.2f}% on {len(y)} test examples")
-    print("T = (" + ", ".join(f"T^{b:g}={v:.4f}" for b, v in zip(bs, tol.values)) + f"), T-bar {tol.mean:.4f}")
+    paths = [out / "eval_config.json", out / "metrics.json", out / "tolerance.png", out / "importance.png"]
+    label = f"{loaded.name} {model.arch}" if loaded.name != "bnn" else model.arch
+    plot_tolerance({label: (settings.bs, tol.values)}, paths[2],
+                   title=f"Neuron-level bit error tolerance $T^b$ ({loaded.dataset} test set)")
+    plot_importance({label: imp.per_layer()}, paths[3], layer_names)
+    print(f"Err {100 * result['test_error']:.2f}% on {result['n_examples']} test examples ({seconds:.1f} s)")
+    print("T = (" + ", ".join(f"T^{b:g}={v:.4f}" for b, v in zip(settings.bs, tol.values)) + f"), T-bar {tol.mean:.4f}")
     print(f"VAR(Pi) {imp.variance:.4g} over {len(imp.pi)} hidden neurons ({', '.join(layer_names)})")
     print("wrote " + ", ".join(str(p) for p in paths))
     return 0

@@ -38,6 +38,7 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     import dataclasses
 
+    from bitrobust.cli import build_parser
     from bitrobust.cli import eval as eval_cmd
     from bitrobust.training import Trainer
 
@@ -49,10 +50,6 @@ def run(args: argparse.Namespace) -> int:
         data=dataclasses.replace(QUICKSTART.data, data_dir=args.data_dir),
     )
     Trainer(config, args.out, progress=not args.no_progress).fit(resume=True)
-    return eval_cmd.run(
-        argparse.Namespace(
-            model=args.out, rates=",".join(map(str, rates)), chips=args.chips, first_chip=0, errors="random", offsets=1,
-            bits=None, scheme=None, data_dir=args.data_dir, test_subset=None, batch_size=1000,
-            device=args.device, out=args.out, no_progress=args.no_progress,
-        )
-    )
+    eval_args = ["eval", args.out, "--rates", ",".join(map(str, rates)), "--chips", str(args.chips),
+                 "--device", args.device, "--out", args.out] + (["--data-dir", args.data_dir] if args.data_dir else [])
+    return eval_cmd.run(build_parser().parse_args(eval_args + (["--no-progress"] if args.no_progress else [])))

@@ -38,7 +38,7 @@ def add_parser(sub) -> None:
 
 def list_text(configs_dir=None) -> str:
     from bitrobust.experiments import all_experiments
-    from bitrobust.experiments.runner import estimate_text
+    from bitrobust.experiments.estimate import estimate_text
 
     head = ("NAME", "REPRODUCES", "QUICK (estimate)", "FULL (estimate)", "TITLE")
     rows = []
@@ -55,7 +55,9 @@ def list_text(configs_dir=None) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from bitrobust.experiments import EXPERIMENTS
-    from bitrobust.experiments.runner import find_configs_dir, make_plan, reproduce
+    from bitrobust.experiments.plan import default_out, make_plan
+    from bitrobust.experiments.recipes import find_configs_dir
+    from bitrobust.experiments.schedule import reproduce
 
     if args.list:
         try:
@@ -71,8 +73,6 @@ def run(args: argparse.Namespace) -> int:
                              + ", ".join(EXPERIMENTS.names()))
     exp = EXPERIMENTS.get(args.name)
     if args.dry_run:
-        from bitrobust.experiments.runner import _eval_summary, default_out
-
         out = args.out or default_out(args.budget, args.smoke)
         plan = make_plan(exp, args.budget, out, find_configs_dir(args.configs), args.smoke)
         print(f"{exp.name}: {exp.reproduces} -- {exp.title} ({args.budget}{', smoke' if args.smoke else ''})")
@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
             state = "finished" if r.finished else "to train"
             print(f"run  {r.label}: {r.recipe.name} {' '.join(r.overrides)} -> {r.run_dir} [{state}]")
         for e in plan.all_evals():
-            print(f"eval {e.run.label}: {_eval_summary(e.settings)} -> {e.out_dir} [{'done' if e.done else 'to run'}]")
+            print(f"eval {e.run.label}: {e.kind.describe(e.settings)} -> {e.out_dir} [{'done' if e.done else 'to run'}]")
         print(f"report -> {plan.report_dir}")
         return 0
     reproduce(exp, args.budget, args.out, args.configs, smoke=args.smoke, data_dir=args.data_dir,

@@ -3,9 +3,11 @@
 Each experiment (:class:`~bitrobust.experiments.spec.Experiment`) is a small declarative
 definition of one table or figure: the training runs (recipes under ``configs/`` plus
 overrides, per budget), how each run is evaluated and what the report shows.
-:func:`~bitrobust.experiments.runner.reproduce` trains what is missing, evaluates what
+:mod:`~bitrobust.experiments.plan` resolves what an experiment needs,
+:func:`~bitrobust.experiments.schedule.reproduce` trains what is missing, evaluates what
 is missing and writes the report, so an interrupted reproduction resumes where it
-stopped. ``EXPERIMENTS`` lists them all in paper order.
+stopped, and :mod:`~bitrobust.experiments.estimate` predicts its runtime.
+``EXPERIMENTS`` lists them all in paper order.
 """
 
 from __future__ import annotations

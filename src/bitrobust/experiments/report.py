@@ -26,7 +26,7 @@ from pathlib import Path
 
 from bitrobust import __version__
 from bitrobust.evaluation.robustness import RobustnessResult
-from bitrobust.experiments.runner import Plan, PlannedEval, PlannedRun
+from bitrobust.experiments.plan import Plan, PlannedEval, PlannedRun
 from bitrobust.experiments.spec import Section
 from bitrobust.io import atomic_path, read_json, write_json, write_text
 from bitrobust.reports.figures import series_style
@@ -156,7 +156,7 @@ def _profiled_section(plan: Plan, section: Section, out: Path) -> tuple[list[str
             res = _result(ev)
             err = res.err
             r = res.rates[0]
-            name = ev.settings["chip"]
+            name = ev.settings.chip
             if name not in [c for c, _ in chips]:
                 chips.append((name, r.p))
             cells[name] = r

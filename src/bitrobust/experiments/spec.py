@@ -16,15 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from bitrobust.errors import BitrobustError
+from bitrobust.evaluation import EVAL_KINDS
 
 BUDGETS = ("quick", "full")
-
-EVAL_KINDS = ("random", "transient", "profiled", "linf", "bnn_metrics", "weights")
-"""random: persistent chips first_chip, first_chip+1, ... (a single chip is a fixed pattern);
-transient: fresh i.i.d. flips per trial; profiled: synthetic chips with the statistics of
-App. C.1's table (``PAPER_CHIPS``) read at several offsets; linf: uniform weight noise
-relative to each tensor's range (Fig. 9); bnn_metrics: T^b, T-bar, Pi, VAR(Pi) of a BNN
-(papers 1, 2); weights: weight histograms and redundancy measures (Fig. 10)."""
 
 SECTION_KINDS = ("rerr", "profiled", "bnn_curves", "bnn_importance", "bnn_table", "weights")
 
@@ -67,7 +61,8 @@ class RunSpec:
 
 @dataclass(frozen=True)
 class EvalSpec:
-    """How runs are evaluated (see ``EVAL_KINDS``).
+    """How runs are evaluated: ``kind`` names an evaluation kind of
+    :data:`bitrobust.evaluation.EVAL_KINDS` (random, transient, profiled, linf, weights, bnn_metrics).
 
     ``rates``/``chips`` default to the recipe's ``eval`` section; ``test_subset`` to the
     whole test set in the full budget and a stratified 2000 examples in the quick one.
@@ -96,8 +91,7 @@ class EvalSpec:
     bs: tuple[float, ...] = (2, 4, 8, 16, 32, 64)
 
     def __post_init__(self) -> None:
-        if self.kind not in EVAL_KINDS:
-            raise BitrobustError(f"unknown evaluation kind {self.kind!r}; valid: {', '.join(EVAL_KINDS)}")
+        EVAL_KINDS.get(self.kind)  # an unknown kind raises, listing the valid ones
 
 
 @dataclass(frozen=True)

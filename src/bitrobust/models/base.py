@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Mapping
 
 import torch
 from torch import nn
@@ -20,6 +20,40 @@ from bitrobust.registry import Registry
 
 ModelFactory = Callable[..., nn.Module]
 MODELS: Registry[ModelFactory] = Registry("model")
+
+
+@dataclass(frozen=True)
+class ModelCost:
+    """Runtime metadata of an architecture, kept with its registration (timm keeps per-model metadata
+    the same way): seconds per training step (the recipe's batch) and per pass over 10,000 test
+    images, on one CPU thread and on one GPU (None: unknown), at the reference size; a model of
+    relative size s costs s times as much."""
+
+    cpu: tuple[float, float] | None = None
+    gpu: tuple[float, float] | None = None
+    note: str = ""
+
+    def at(self, device: str) -> tuple[float, float] | None:
+        return self.cpu if device == "cpu" else self.gpu
+
+
+CostFn = Callable[[Mapping[str, object]], tuple[ModelCost, float]]
+MODEL_COSTS: Registry[CostFn] = Registry("model cost")
+
+
+def width_squared(cost: ModelCost) -> CostFn:
+    """Cost function of a CNN whose cost grows with the square of its ``width`` multiplier."""
+    return lambda kwargs: (cost, float(kwargs.get("width", 1.0)) ** 2)  # type: ignore[arg-type]
+
+
+def model_cost(name: str, kwargs: Mapping[str, object]) -> tuple[ModelCost, float] | None:
+    """(cost at the reference size, relative size) of model ``name`` built with ``kwargs``; None if unknown.
+
+    >>> cost, size = model_cost("cnn_small", {"width": 0.5})
+    >>> size
+    0.25
+    """
+    return MODEL_COSTS.get(name)(kwargs) if name in MODEL_COSTS else None
 
 
 def build_model(

@@ -16,7 +16,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from bitrobust.models.base import MODELS, he_init, scaled
+from bitrobust.models.base import MODEL_COSTS, MODELS, ModelCost, he_init, scaled, width_squared
 from bitrobust.nn.norm import make_norm
 
 # Layer plans as (channel multiple of the base width c, kernel size), "P" = 2x2 max pool.
@@ -100,3 +100,8 @@ def simplenet_mnist(
                       in_channels=in_channels, norm=norm)
     he_init(model, generator=generator)
     return model
+
+
+# GPU: rough guesses for one data-centre GPU, batch 128 (not measured).
+MODEL_COSTS.add("simplenet_mnist", width_squared(ModelCost(gpu=(0.012, 0.3))))
+MODEL_COSTS.add("simplenet_cifar", width_squared(ModelCost(gpu=(0.025, 0.8))))

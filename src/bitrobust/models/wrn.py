@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bitrobust.errors import BitrobustError
-from bitrobust.models.base import MODELS, he_init, scaled
+from bitrobust.models.base import MODEL_COSTS, MODELS, ModelCost, he_init, scaled, width_squared
 from bitrobust.nn.norm import make_norm
 
 
@@ -84,3 +84,7 @@ def wrn28_10(
                        in_channels=in_channels, norm=norm)
     he_init(model, mode="fan_out", generator=generator)
     return model
+
+
+# GPU: rough guesses for one data-centre GPU, batch 128 (not measured).
+MODEL_COSTS.add("wrn28_10", width_squared(ModelCost(gpu=(0.10, 2.5))))

@@ -1,0 +1,99 @@
+"""A trained run as evaluation sees it: the model, its metadata, its test data and its weight format.
+
+:func:`load_run` is the one place that turns a run directory (or a ``model.safetensors`` /
+``model.json`` checkpoint) into these: the model is rebuilt from the checkpoint, the test
+set is the dataset named in the metadata, read in the input convention the model was
+trained with (normalized, scaled to [0, 1] or raw pixels), and the quantizer is the one
+training used (paper 3, Sec. 4.1) unless an evaluation asks for another precision or
+scheme (post-training quantization). A run whose metadata names no dataset is an error.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from bitrobust.data import Loader, load_dataset
+from bitrobust.device import resolve_device
+from bitrobust.errors import BitrobustError
+from bitrobust.models.checkpoint import checkpoint_paths, load_checkpoint
+from bitrobust.quantization import FixedPointQuantizer
+
+
+@dataclass
+class LoadedRun:
+    """A checkpoint loaded for evaluation (see the module docstring)."""
+
+    path: Path
+    model: nn.Module
+    meta: dict
+    device: torch.device
+
+    @property
+    def name(self) -> str:
+        """The registered model name."""
+        return self.meta["model"]["name"]
+
+    @property
+    def directory(self) -> Path:
+        """The directory that holds the checkpoint (the default output directory)."""
+        return checkpoint_paths(self.path)[0].parent
+
+    @property
+    def dataset(self) -> str:
+        name = (self.meta.get("data") or {}).get("name")
+        if not isinstance(name, str) or not name:
+            raise BitrobustError(f"{self.path}: the checkpoint metadata names no dataset (data.name), "
+                                 "so the test set is unknown")
+        return name
+
+    @property
+    def recipe_eval(self) -> dict:
+        """The ``eval`` section of the recipe the run was trained with ({} if unknown)."""
+        section = (self.meta.get("config") or {}).get("eval")
+        return section if isinstance(section, dict) else {}
+
+    def quantizer(self, bits: int | None = None, scheme: str | None = None) -> tuple[FixedPointQuantizer, tuple[str, ...]]:
+        """(quantizer, excluded tensor globs): training's precision and scheme, unless ``bits``/``scheme``
+        name others. The trained scheme's overrides apply only when the scheme is the trained one."""
+        quant = self.meta.get("quant") or {}
+        bits = bits if bits is not None else quant.get("bits")
+        if bits is None:
+            raise BitrobustError("the model was trained without quantization and the evaluation sets no precision "
+                                 "(pass --bits)")
+        trained = quant.get("scheme", "rquant")
+        scheme = scheme or trained
+        overrides = (quant.get("overrides") or {}) if scheme == trained else {}
+        return FixedPointQuantizer(bits, scheme, **overrides), tuple(quant.get("exclude", ()))
+
+    def test_data(self, data_dir: str | os.PathLike | None = None, test_subset: int | None = None,
+                  batch_size: int = 1000) -> Loader:
+        """The test set in the input convention of training, on the model's device."""
+        data = self.meta.get("data") or {}
+        test = load_dataset(self.dataset, "test", data_dir=data_dir, progress=False)
+        if test_subset:
+            test = test.subset(test_subset)
+        return Loader(test, batch_size=batch_size, device=self.device, normalize=data.get("normalize", True),
+                      raw=data.get("raw", False))
+
+
+def load_run(path: str | os.PathLike, device: str | torch.device = "auto") -> LoadedRun:
+    """Load the run directory or checkpoint ``path`` onto ``device`` ("auto": CUDA if present).
+
+    >>> import tempfile, torch
+    >>> from bitrobust.models import build_model
+    >>> from bitrobust.models.checkpoint import save_checkpoint
+    >>> d = tempfile.mkdtemp()
+    >>> _ = save_checkpoint(d, build_model("cnn_small"), {"model": {"name": "cnn_small", "kwargs": {}},
+    ...                     "data": {"name": "mnist"}, "quant": {"bits": 8, "scheme": "rquant"}})
+    >>> run = load_run(d, "cpu")
+    >>> run.name, run.dataset, run.quantizer()[0].bits
+    ('cnn_small', 'mnist', 8)
+    """
+    device = device if isinstance(device, torch.device) else resolve_device(device)
+    model, meta = load_checkpoint(path, device)
+    return LoadedRun(Path(path), model, meta, device)

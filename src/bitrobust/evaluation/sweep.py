@@ -1,0 +1,276 @@
+"""The RErr sweeps: robust test error over rates and trials (paper 3, Sec. 5; contract 3).
+
+Four evaluation kinds share one shape -- quantize the run's weights, inject errors trial by
+trial, one pass over the test set each -- and differ only in where the errors come from:
+
+- ``random``: persistent random chips ``first_chip, first_chip + 1, ...`` (a single chip is a
+  fixed pattern, paper 3 Tab. 3);
+- ``transient``: fresh i.i.d. flips per trial (papers 1, 2);
+- ``profiled``: a profiled chip map read at several weight-to-memory offsets (App. C.1, G.5):
+  a map file, or a synthetic chip with the statistics of a row of App. C.1's table; optionally
+  only its persistent errors (Tab. 16); the chip fixes its own rate p;
+- ``linf``: uniform weight noise relative to each tensor's range (App. G.3, Fig. 9); the
+  "rates" are the noise sizes eps.
+
+Options shared by all: another precision or scheme than training's (post-training
+quantization), batch statistics at test time (``batch_stats``, Tab. 10), and scaling the
+conv/linear weights so their largest magnitude is ``scale_to`` before quantizing (Tab. 11).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from bitrobust.bit_errors import check_rate
+from bitrobust.bit_errors.profiled import chip_offsets, load_chip
+from bitrobust.bit_errors.synthetic import PAPER_CHIPS, paper_chip
+from bitrobust.errors import BitrobustError
+from bitrobust.evaluation.kind import EvalKind, Outcome, on_test_set, register_kind
+from bitrobust.evaluation.linf import evaluate_linf_noise
+from bitrobust.evaluation.robustness import RobustnessResult, evaluate_robustness
+from bitrobust.evaluation.run import LoadedRun
+from bitrobust.evaluation.sources import ProfiledOffsets, RandomChips, TransientReads
+
+DEFAULT_RATES = (0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.15)
+DEFAULT_CHIPS = 50
+
+
+def _count(value: Any, what: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise BitrobustError(f"{what} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class QuantOptions:
+    """How the weights are put in memory for a sweep (see the module docstring)."""
+
+    scheme: str | None = None
+    bits: int | None = None
+    batch_stats: bool = False
+    scale_to: float | None = None
+
+    def quant_dict(self) -> dict:
+        out: dict = {"scheme": self.scheme, "bits": self.bits}
+        if self.batch_stats:
+            out["batch_stats"] = True
+        if self.scale_to is not None:
+            out["scale_to"] = float(self.scale_to)
+        return out
+
+
+@dataclass(frozen=True)
+class SweepSettings(QuantOptions):
+    """``random``, ``transient`` or ``linf``: ``rates`` x ``chips`` trials (``first_chip``: the first chip
+    number, or the seed of the transient reads; linf always starts at 0)."""
+
+    kind: str = "random"
+    rates: tuple[float, ...] = ()
+    chips: int = 10
+    first_chip: int = 0
+    test_subset: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.rates:
+            raise BitrobustError("no bit error rates given")
+        for p in self.rates:
+            check_rate(p)
+        _count(self.chips, "the number of chips")
+        _count(self.first_chip, "the first chip", 0)
+        if self.kind == "linf" and self.first_chip:
+            raise BitrobustError("linf noise has no chips to start from (first_chip must be 0)")
+
+    def to_dict(self) -> dict:
+        out: dict = {"kind": self.kind, "test_subset": self.test_subset, "rates": [float(p) for p in self.rates],
+                     "chips": int(self.chips)}
+        if self.kind != "linf":
+            out["first_chip"] = self.first_chip
+        return {**out, **self.quant_dict()}
+
+
+@dataclass(frozen=True)
+class ProfiledSettings(QuantOptions):
+    """``profiled``: chip ``chip`` (a row of App. C.1, synthesized with ``chip_seed``) or the map file
+    ``chip_file``, read at ``offsets`` offsets; ``persistent`` keeps only the always-flipping cells."""
+
+    kind: str = "profiled"
+    chip: str | None = None
+    chip_file: str | None = None
+    chip_seed: int = 0
+    offsets: int = 10
+    persistent: bool = False
+    test_subset: int | None = None
+
+    def __post_init__(self) -> None:
+        if (self.chip is None) == (self.chip_file is None):
+            raise BitrobustError("a profiled evaluation needs a chip: a row of App. C.1 ("
+                                 + ", ".join(PAPER_CHIPS) + ") or a chip map file")
+        if self.chip is not None and self.chip not in PAPER_CHIPS:
+            raise BitrobustError(f"unknown profiled chip {self.chip!r}; valid: {', '.join(PAPER_CHIPS)} or a "
+                                 ".npy/.npz chip map file")
+        _count(self.offsets, "the number of offsets")
+
+    def to_dict(self) -> dict:
+        out: dict = {"kind": self.kind, "test_subset": self.test_subset, **self.quant_dict()}
+        if self.persistent:
+            out["persistent"] = True
+        if self.chip_file is not None:
+            return {**out, "chip_file": self.chip_file, "offsets": self.offsets}
+        return {**out, "chip": self.chip, "chip_seed": self.chip_seed, "offsets": self.offsets}
+
+    def source(self) -> ProfiledOffsets:
+        chip = load_chip(self.chip_file) if self.chip_file is not None else paper_chip(self.chip, seed=self.chip_seed)
+        if self.persistent:
+            chip = chip.persistent()
+        return ProfiledOffsets(chip, tuple(chip_offsets(chip, self.offsets)))
+
+
+@torch.no_grad()
+def scale_weights(model: nn.Module, target: float) -> float:
+    """Scale every conv/linear weight and bias by s so that their largest magnitude is ``target``; returns s.
+
+    A conv followed by group/batch norm computes the same normalized output for s*W, s*b,
+    and scaling the last linear layer only scales the logits, so for such models the
+    predictions are unchanged (paper 3, Tab. 11: RQUANT -> CLIPPING_0.25).
+
+    >>> lin = nn.Linear(2, 1)
+    >>> with torch.no_grad():
+    ...     _ = lin.weight.copy_(torch.tensor([[0.5, -2.0]])); _ = lin.bias.fill_(1.0)
+    >>> scale_weights(lin, 0.25), lin.weight.tolist()
+    (0.125, [[0.0625, -0.25]])
+    """
+    params = [p for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear)) for p in m.parameters(recurse=False)]
+    if not params:
+        raise BitrobustError("the model has no conv or linear layers to scale")
+    largest = max(float(p.abs().max()) for p in params)
+    if largest == 0:
+        raise BitrobustError("all conv/linear weights are zero; cannot scale them")
+    s = float(target) / largest
+    for p in params:
+        p.mul_(s)
+    return s
+
+
+def _chip_stats(chip) -> dict:
+    st = chip.stats()
+    return {key: float(getattr(st, key)) for key in ("p", "p_0t1", "p_1t0", "p_sa") if hasattr(st, key)}
+
+
+class _Sweep(EvalKind):
+    """Shared run/describe/summary of the sweep kinds."""
+
+    unit = "chip"
+
+    settings_type = SweepSettings
+
+    def resolve(self, given: dict, recipe_eval: Mapping[str, Any]) -> dict:
+        rates = given.pop("rates", None) or recipe_eval.get("rates") or DEFAULT_RATES
+        chips = given.pop("chips", None) or recipe_eval.get("chips") or DEFAULT_CHIPS
+        return {"kind": self.name, "rates": tuple(float(p) for p in rates), "chips": chips, **given}
+
+    def source(self, s):
+        raise NotImplementedError
+
+    def run(self, run: LoadedRun, s, data_dir: str | os.PathLike | None = None, progress: bool = False,
+            batch_size: int | None = None) -> Outcome:
+        quantizer, exclude = run.quantizer(s.bits, s.scheme)
+        loader = run.test_data(data_dir, s.test_subset, batch_size or 1000)
+        info: dict = {}
+        if s.scale_to is not None:
+            info["err_before_scaling"] = evaluate_robustness(run.model, loader, quantizer, [], RandomChips(1),
+                                                             exclude=exclude).err
+            info["scale_factor"] = scale_weights(run.model, s.scale_to)
+        result = self.sweep(run, s, loader, quantizer, exclude, info, progress)
+        info.update(scheme_used=result.scheme, bits_used=result.bits)
+        return Outcome(result.to_dict(), info, result)
+
+    def sweep(self, run, s, loader, quantizer, exclude, info, progress) -> RobustnessResult:
+        source, rates = self.source(s), list(s.rates)
+        return evaluate_robustness(run.model, loader, quantizer, rates, source, exclude=exclude, progress=progress,
+                                   batch_stats=s.batch_stats)
+
+    def describe(self, s) -> str:
+        return self.what(s) + _quant_text(s) + on_test_set(s.test_subset)
+
+    def what(self, s) -> str:
+        rates = ",".join(f"{100 * p:g}%" for p in s.rates)
+        first = f" from chip {s.first_chip}" if s.first_chip else ""
+        unit = self.unit + ("s" if s.chips != 1 else "")
+        return f"{self.name} p={rates} x {s.chips} {unit}{first}"
+
+    def summary(self, outcome: Outcome, s) -> str:
+        result = outcome.native or RobustnessResult.from_dict(outcome.result)
+        sym = "eps" if self.name == "linf" else "p"
+        return ", ".join([f"Err {100 * result.err:.2f}%"] + [f"{sym}={100 * r.p:.3g}%: {100 * r.mean:.2f}%"
+                                                            for r in result.rates if r.p > 0])
+
+    def passes(self, s) -> float:
+        return 1 + s.chips * len([p for p in s.rates if p > 0])
+
+
+def _quant_text(s) -> str:
+    parts = (("scheme", f"scheme {s.scheme}"), ("bits", f"m={s.bits}"), ("batch_stats", "batch statistics"),
+             ("scale_to", f"scaled to {s.scale_to}"))
+    return "".join(f", {label}" for key, label in parts if getattr(s, key))
+
+
+@register_kind
+class RandomKind(_Sweep):
+    name = "random"
+
+    def source(self, s) -> RandomChips:
+        return RandomChips(s.chips, first=s.first_chip)
+
+
+@register_kind
+class TransientKind(_Sweep):
+    name = "transient"
+    unit = "read"
+
+    def source(self, s) -> TransientReads:
+        return TransientReads(s.chips, seed=s.first_chip)
+
+
+@register_kind
+class LinfKind(_Sweep):
+    name = "linf"
+    unit = "trial"
+
+    def sweep(self, run, s, loader, quantizer, exclude, info, progress) -> RobustnessResult:
+        return evaluate_linf_noise(run.model, loader, quantizer, list(s.rates), s.chips, exclude=exclude)
+
+    def what(self, s) -> str:
+        rates = ",".join(f"{100 * p:g}%" for p in s.rates)
+        return f"linf eps={rates} x {s.chips} trial{'s' if s.chips != 1 else ''}"
+
+    def passes(self, s) -> float:
+        return 1 + s.chips * len(s.rates)
+
+
+@register_kind
+class ProfiledKind(_Sweep):
+    name = "profiled"
+
+    settings_type = ProfiledSettings
+
+    def resolve(self, given: dict, recipe_eval: Mapping[str, Any]) -> dict:
+        return given  # the chip fixes its own rate; no rates or chips
+
+    def sweep(self, run, s, loader, quantizer, exclude, info, progress) -> RobustnessResult:
+        source = s.source()
+        label = s.chip if s.chip is not None else s.chip_file
+        info["chip"] = {"name": label, "label": source.chip.name, **_chip_stats(source.chip)}
+        return evaluate_robustness(run.model, loader, quantizer, [source.rate], source, exclude=exclude,
+                                   progress=progress, batch_stats=s.batch_stats)
+
+    def what(self, s) -> str:
+        persistent = ", persistent errors only" if s.persistent else ""
+        return f"profiled chip {s.chip or s.chip_file} x {s.offsets} offsets{persistent}"
+
+    def passes(self, s) -> float:
+        return 1 + s.offsets
