@@ -70,7 +70,7 @@ def test_eval_a_trained_bnn(tmp_path, bnn_run, data_dir, capsys, errors):
     assert result["rates"][0]["rerr_mean"] == result["err"]
     assert result["rates"][2]["rerr_mean"] > result["err"]
     assert (out_dir / "robustness.png").read_bytes()[:8] == PNG
-    assert json.loads((out_dir / "eval_config.json").read_text())["bits"] == 1
+    assert json.loads((out_dir / "eval_config.json").read_text())["bits_used"] == 1
 
 
 def test_metrics_of_a_trained_bnn(tmp_path, bnn_run, data_dir, capsys):

@@ -35,7 +35,7 @@ def test_eval_writes_results(tmp_path, tiny_run, data_dir, capsys):
     assert (out_dir / "robustness.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "RErr p=1%" in (out_dir / "robustness.md").read_text()
     assert (out_dir / "robustness.csv").read_text().startswith("p,trial,rerr,confidence")
-    assert json.loads((out_dir / "eval_config.json").read_text())["bits"] == 8
+    assert json.loads((out_dir / "eval_config.json").read_text())["bits_used"] == 8
 
 
 def test_eval_transient_and_profiled(tmp_path, tiny_run, data_dir, capsys):

@@ -18,7 +18,8 @@ import yaml
 
 from bitrobust.cli import main
 from bitrobust.experiments import EXPERIMENTS, EvalSpec, Experiment, RunSpec, Section, all_experiments
-from bitrobust.experiments.runner import find_configs_dir, make_plan
+from bitrobust.experiments.plan import make_plan
+from bitrobust.experiments.recipes import find_configs_dir
 
 NAMES = [e.name for e in all_experiments()]
 # every evaluation kind and section kind, sharing models (one output directory); with
@@ -188,23 +189,6 @@ def test_smoke_every_experiment(capsys, smoke_out, data_dir, name):
         assert {r["trials"] for r in sections[1]["rows"]} == {2}
 
 
-def test_fast_recipe_resolution_agrees_with_config_module():
-    from bitrobust.config import apply_overrides, load_yaml
-    from bitrobust.experiments.runner import _fast_recipe
-
-    configs = find_configs_dir()
-    seen = set()
-    for exp in all_experiments():
-        for spec in exp.runs:
-            for budget in spec.budgets:
-                item = (spec.recipe_path(budget), spec.budget_overrides(budget))
-                if item in seen:
-                    continue
-                seen.add(item)
-                path = configs / item[0]
-                assert _fast_recipe(path, item[1]) == apply_overrides(load_yaml(path), item[1]), item
-
-
 def test_docs_list_every_experiment():
     docs = (Path(__file__).resolve().parents[2] / "docs" / "reproduce.md").read_text()
     for exp in all_experiments():
@@ -215,7 +199,7 @@ def test_a_claimed_directory_waits_for_its_holder(tmp_path):
     """Two processes sharing an output directory never train the same run at once."""
     import threading
 
-    from bitrobust.experiments.runner import claimed
+    from bitrobust.experiments.schedule import claimed
 
     run_dir = tmp_path / "runs" / "a.quick-0123abcd"
     acquired = threading.Event()
@@ -237,7 +221,7 @@ def test_a_claimed_directory_waits_for_its_holder(tmp_path):
 
 
 def test_a_run_finished_under_another_name_after_planning_is_reused(tmp_path):
-    from bitrobust.experiments.runner import _adopt_twin, train
+    from bitrobust.experiments.schedule import _adopt_twin, train
 
     plan = make_plan(EXPERIMENTS.get("p3-table11"), "quick", tmp_path, find_configs_dir(), smoke=True)
     run, other = plan.unique_runs()[:2]

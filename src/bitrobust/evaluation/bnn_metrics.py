@@ -63,7 +63,7 @@ class BnnMetricsKind(EvalKind):
             progress: bool = False, batch_size: int | None = None) -> Outcome:
         model = run.model
         if not isinstance(model, BNN):
-            raise BitrobustError(f"T^b and Pi need a binarized network (bnn, bnn_fc, ...); {run.name!r} is not one")
+            raise BitrobustError(f"T^b and Pi: bnn_metrics needs a binarized network (bnn, bnn_fc, ...); {run.name!r} is not one")
         if model.num_hidden_neurons() == 0:
             raise BitrobustError(f"BNN {model.arch!r} has no hidden layer: T^b and Pi are defined on hidden neurons")
         if not (run.meta.get("data") or {}).get("raw", False):

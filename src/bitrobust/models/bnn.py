@@ -41,7 +41,7 @@ import torch
 from torch import nn
 
 from bitrobust.errors import BitrobustError
-from bitrobust.models.base import MODELS
+from bitrobust.models.base import MODEL_COSTS, MODELS, ModelCost
 from bitrobust.nn.binary import (
     BinaryConv2d,
     BinaryLayer,
@@ -409,3 +409,17 @@ def bnn_from_arch(
 for _name, _factory_fn in BNN_FACTORIES.items():
     MODELS.add(_name, _factory_fn)
 MODELS.add("bnn", bnn_from_arch)
+
+
+def _bnn_cost(kwargs) -> tuple[ModelCost, float]:
+    """Cost of ``bnn`` by its first layer: measured for FC256-FC256-10 (scales ~ width) and
+    C16-MP2-C16-MP2-FC512-10 (scales ~ conv width) on Fashion-MNIST, one CPU thread of the
+    project's 2-core machine; GPU: rough guesses (not measured)."""
+    first = str(kwargs.get("arch", "")).split("-")[0]
+    width = int("".join(ch for ch in first if ch.isdigit()) or 1)
+    if first.startswith("C"):
+        return ModelCost(cpu=(0.077, 3.0), gpu=(0.006, 0.15)), width / 16
+    return ModelCost(cpu=(0.023, 0.31), gpu=(0.004, 0.05)), width / 256
+
+
+MODEL_COSTS.add("bnn", _bnn_cost)

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from bitrobust.evaluation import RandomChips, evaluate_robustness
-from bitrobust.experiments.evaluate import relative_logit_error, scale_weights, weight_statistics
+from bitrobust.evaluation.sweep import scale_weights
+from bitrobust.evaluation.weights import relative_logit_error, weight_statistics
 from bitrobust.models import build_model
 from bitrobust.quantization import FixedPointQuantizer, load_tensors, quantize_model
 
