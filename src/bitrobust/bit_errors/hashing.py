@@ -9,7 +9,10 @@ int64; right shifts are made logical by masking.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
+
+from bitrobust.errors import BitrobustError
 
 _M64 = (1 << 64) - 1
 
@@ -64,6 +67,29 @@ def hash_keys(key: int, *counters: torch.Tensor | int) -> torch.Tensor:
         h = mix64(c + key) if h is None else mix64(h * _GOLDEN + c)
     assert h is not None, "hash_keys needs at least one counter"
     return h
+
+
+def hash_uniform(key: int, *counters: torch.Tensor | int) -> torch.Tensor:
+    """u(key, counters) in [0, 1): the top 53 bits of :func:`hash_keys` as float64, exact.
+
+    >>> u = hash_uniform(derive_key(0, 1), torch.arange(4))
+    >>> u.dtype, bool(((u >= 0) & (u < 1)).all())
+    (torch.float64, True)
+    """
+    return srl(hash_keys(key, *counters), 11).to(torch.float64) * 2.0**-53
+
+
+def int_seed(seed: int | torch.Generator) -> int:
+    """An int seed as is; a ``torch.Generator`` gives a fresh one in [0, 2^62) per call.
+
+    >>> int_seed(7), int_seed(torch.Generator().manual_seed(0)) == int_seed(torch.Generator().manual_seed(0))
+    (7, True)
+    """
+    if isinstance(seed, torch.Generator):
+        return int(torch.randint(0, 2**62, (1,), generator=seed))
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise BitrobustError(f"seed must be an int or a torch.Generator, got {seed!r}")
+    return int(seed)
 
 
 def popcount64(x: torch.Tensor) -> torch.Tensor:

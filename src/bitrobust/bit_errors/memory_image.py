@@ -10,7 +10,7 @@ into a :class:`~bitrobust.quantization.QuantizedState`, e.g. after it went throu
 real low-voltage memory.
 
 Files: ``<prefix>.bin`` (the image) and ``<prefix>.json`` (the manifest), both written
-through temporary files and ``os.replace``; a failed export leaves neither behind.
+atomically (:func:`bitrobust.io.atomic_path`); a failed export leaves neither behind.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from typing import Any
 import torch
 
 from bitrobust.errors import BitrobustError
+from bitrobust.io import atomic_path
 from bitrobust.quantization.fixed_point import QuantizedTensor, QuantScheme, check_bits
 from bitrobust.quantization.model import QuantizedState
 
@@ -246,26 +246,14 @@ def _paths(path_prefix: str | os.PathLike) -> tuple[Path, Path]:
     return Path(prefix + ".bin"), Path(prefix + ".json")
 
 
-def _temp_write(folder: Path, name: str, data: bytes) -> str:
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    return tmp
-
-
 def export_memory_image(state: QuantizedState, path_prefix: str | os.PathLike) -> tuple[Path, Path]:
     """Write ``<prefix>.bin`` (the packed words of ``state``) and ``<prefix>.json`` (its manifest).
 
-    Both are first written to temporary files in the target folder and then moved into
-    place with ``os.replace`` (the image first, the manifest last); on any failure the
-    temporary files are removed, and so is the new image if its manifest could not be
-    moved, so no image is left without its manifest. Returns (bin path, json path).
+    Both are written with :func:`bitrobust.io.atomic_path` (a temporary file in the target
+    folder, then ``os.replace``), the image moved into place first and the manifest last;
+    on any failure the temporary files are removed, and so is the new image if its
+    manifest could not be moved, so no image is left without its manifest. Returns
+    (bin path, json path).
     """
     bin_path, json_path = _paths(path_prefix)
     image = pack_bits(state.flat_codes(), check_bits(state.bits)).cpu()
@@ -273,23 +261,16 @@ def export_memory_image(state: QuantizedState, path_prefix: str | os.PathLike) -
         text = _manifest_text(build_manifest(state, image))
     except ValueError as exc:  # NaN / infinite range
         raise BitrobustError(f"cannot export memory image: {exc}") from None
-    folder = bin_path.parent
-    folder.mkdir(parents=True, exist_ok=True)
-    temps: list[str] = []
     moved_bin = False
     try:
-        temps.append(_temp_write(folder, bin_path.name, image.numpy().tobytes()))
-        temps.append(_temp_write(folder, json_path.name, (text + "\n").encode("utf-8")))
-        os.replace(temps[0], bin_path)
-        moved_bin = True
-        os.replace(temps[1], json_path)
+        with atomic_path(json_path) as tmp_json:
+            tmp_json.write_bytes((text + "\n").encode("utf-8"))
+            with atomic_path(bin_path) as tmp_bin:
+                tmp_bin.write_bytes(image.numpy().tobytes())
+            moved_bin = True
     except BaseException:
-        # never leave a new image without its manifest, nor temporary files
-        for tmp in temps + ([str(bin_path)] if moved_bin else []):
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
+        if moved_bin:  # never leave a new image without its manifest
+            bin_path.unlink(missing_ok=True)
         raise
     return bin_path, json_path
 

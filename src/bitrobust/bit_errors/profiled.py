@@ -23,18 +23,17 @@ File formats (always read with ``np.load(..., allow_pickle=False)``):
 from __future__ import annotations
 
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
 
-from bitrobust.bit_errors.hashing import derive_key, hash_keys, srl
+from bitrobust.bit_errors.hashing import derive_key, hash_uniform, int_seed
 from bitrobust.bit_errors.random_chips import flip_bits
 from bitrobust.errors import BitrobustError
+from bitrobust.io import atomic_path
 from bitrobust.quantization.fixed_point import check_bits
 
 _PURPOSE_READ = 0x50524F46  # "PROF": the hash stream of transient reads
@@ -240,30 +239,13 @@ class ProfiledChip:
         if self.stuck_at is not None:
             arrays["stuck_at"] = self.stuck_at.numpy()
         arrays["name"] = np.array(self.name)  # a 0-d unicode array, loadable without pickle
-        _atomic_write(path, lambda f: np.savez_compressed(f, **arrays))
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            np.savez_compressed(f, **arrays)
         return path
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "ProfiledChip":
         return load_chip(path)
-
-
-def _atomic_write(path: Path, write) -> None:
-    """Write via a temporary file in the same folder, then os.replace; nothing is left on failure."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def chip_from_code_map(codes, name: str = "") -> ProfiledChip:
@@ -333,19 +315,6 @@ def _chip_from_array(arr: np.ndarray, name: str, where: str) -> ProfiledChip:
 # ----------------------------------------------------------------------------- reading words
 
 
-def _uniform(key: int, addresses: torch.Tensor) -> torch.Tensor:
-    """u(seed, a) in [0, 1), float64 with 53 random bits: a pure function of (seed, a)."""
-    return srl(hash_keys(key, addresses), 11).to(torch.float64) * 2.0**-53
-
-
-def _seed_of(seed: int | torch.Generator) -> int:
-    if isinstance(seed, torch.Generator):
-        return int(torch.randint(0, 2**62, (1,), generator=seed))
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise BitrobustError(f"seed must be an int or a torch.Generator, got {seed!r}")
-    return int(seed)
-
-
 def cell_occurrences(
     cells: torch.Tensor, offset: int, num_cells: int, start: int, stop: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -383,14 +352,11 @@ class ProfiledBitErrors:
             raise BitrobustError(f"offset must be an integer number of bits, got {offset!r}")
         self.chip = chip
         self.offset = int(offset) % chip.num_cells
-        self.seed = seed if isinstance(seed, torch.Generator) else _seed_of(seed)
+        self.seed = seed if isinstance(seed, torch.Generator) else int_seed(seed)
 
     def __repr__(self) -> str:
         seed = "generator" if isinstance(self.seed, torch.Generator) else self.seed
         return f"ProfiledBitErrors(chip={self.chip.name!r}, offset={self.offset}, seed={seed})"
-
-    def with_offset(self, offset: int) -> "ProfiledBitErrors":
-        return ProfiledBitErrors(self.chip, offset, self.seed)
 
     def flip_addresses(self, codes: torch.Tensor, bits: int, word_offset: int = 0) -> torch.Tensor:
         """Absolute bit addresses that read wrong when ``codes`` are stored at ``word_offset`` (int64)."""
@@ -410,8 +376,8 @@ class ProfiledBitErrors:
         flip = q >= 1.0
         drawn = (q > 0.0) & (q < 1.0)
         if bool(drawn.any()):
-            key = derive_key(_seed_of(self.seed), _PURPOSE_READ)
-            flip[drawn] = _uniform(key, addr[drawn]) < q[drawn]
+            key = derive_key(int_seed(self.seed), _PURPOSE_READ)
+            flip[drawn] = hash_uniform(key, addr[drawn]) < q[drawn]
         return addr[flip]
 
     def apply(self, codes: torch.Tensor, bits: int, word_offset: int = 0) -> torch.Tensor:
@@ -421,7 +387,7 @@ class ProfiledBitErrors:
         flat = codes.reshape(-1)
         # one seed per call, so a Generator-driven read is one consistent draw
         reader = self if not isinstance(self.seed, torch.Generator) else ProfiledBitErrors(
-            self.chip, self.offset, _seed_of(self.seed)
+            self.chip, self.offset, int_seed(self.seed)
         )
         addr = reader.flip_addresses(flat, bits, word_offset)
         return flip_bits(flat, bits, addr - int(word_offset) * bits).view(codes.shape)
@@ -452,16 +418,9 @@ def chip_offsets(
     if mode == "even":
         return [(k * num // n) // align * align for k in range(n)]
     if mode == "random":
-        gen = seed if isinstance(seed, torch.Generator) else torch.Generator().manual_seed(_seed_of(seed))
+        gen = seed if isinstance(seed, torch.Generator) else torch.Generator().manual_seed(int_seed(seed))
         return [int(v) * align for v in torch.randint(0, slots, (n,), generator=gen)]
     raise BitrobustError(f"unknown offset mode {mode!r}; valid: even, random")
-
-
-def profiled_errors(
-    chip: ProfiledChip, offsets: Sequence[int], seed: int | torch.Generator = 0
-) -> list[ProfiledBitErrors]:
-    """One :class:`ProfiledBitErrors` per offset (the same read seed), for averaging RErr."""
-    return [ProfiledBitErrors(chip, o, seed) for o in offsets]
 
 
 __all__ = [
@@ -472,5 +431,4 @@ __all__ = [
     "chip_from_code_map",
     "chip_offsets",
     "load_chip",
-    "profiled_errors",
 ]

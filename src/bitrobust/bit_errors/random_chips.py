@@ -20,8 +20,9 @@ Each u is then uniform on [0, 1) (to 2^-32 within its level) and independent of 
 others, and the faulty set at rate p only needs the ranks below N_j for
 rate_(j+1) <= p < rate_j: about 2 p 4096 candidates per block instead of 4096 draws.
 
-Transient errors (the BNN papers' model) are fresh i.i.d. flips at every read: a
-chip with a fresh seed drawn from a ``torch.Generator`` each time.
+Transient errors (the BNN papers' model) are fresh i.i.d. flips at every read: each
+read is a chip nobody has seen before, ``RandomBitErrors(p, seed=fresh_seed)``
+(:class:`bitrobust.evaluation.TransientReads` derives one seed per trial and rate).
 """
 
 from __future__ import annotations
@@ -156,9 +157,6 @@ class RandomBitErrors:
     def __repr__(self) -> str:
         return f"RandomBitErrors(p={self.p}, chip={self.chip}, seed={self.seed})"
 
-    def with_rate(self, p: float) -> "RandomBitErrors":
-        return RandomBitErrors(p, self.chip, self.seed)
-
     def flip_addresses(self, start: int, stop: int, device: torch.device | str = "cpu") -> torch.Tensor:
         """Bit addresses a in [start, stop) with u(a) < p, in no particular order (int64)."""
         if self.p == 0.0 or stop <= start:
@@ -230,21 +228,3 @@ def flip_bits(codes: torch.Tensor, bits: int, addresses: torch.Tensor) -> torch.
     xor = torch.zeros(codes.numel(), dtype=acc, device=codes.device)
     xor.index_add_(0, words, masks.to(acc))
     return codes ^ xor.to(codes.dtype)
-
-
-class TransientBitErrors:
-    """Fresh i.i.d. bit flips at rate p on every read (the BNN papers' error model)."""
-
-    def __init__(self, p: float, generator: torch.Generator | None = None, seed: int = 0) -> None:
-        self.p = check_rate(p)
-        self.generator = generator if generator is not None else torch.Generator().manual_seed(seed)
-
-    def __repr__(self) -> str:
-        return f"TransientBitErrors(p={self.p})"
-
-    def next_chip(self) -> RandomBitErrors:
-        seed = int(torch.randint(0, 2**62, (1,), generator=self.generator))
-        return RandomBitErrors(self.p, seed=seed)
-
-    def apply(self, codes: torch.Tensor, bits: int, word_offset: int = 0) -> torch.Tensor:
-        return self.next_chip().apply(codes, bits, word_offset)

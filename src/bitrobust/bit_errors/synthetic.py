@@ -37,8 +37,8 @@ from typing import Mapping
 
 import torch
 
-from bitrobust.bit_errors.hashing import derive_key, hash_keys, srl
-from bitrobust.bit_errors.profiled import ProfiledChip, _seed_of
+from bitrobust.bit_errors.hashing import derive_key, hash_uniform, int_seed
+from bitrobust.bit_errors.profiled import ProfiledChip
 from bitrobust.errors import BitrobustError
 
 LAYOUTS = ("uniform", "column_aligned")
@@ -119,20 +119,16 @@ class SyntheticChipSpec:
         return (c * self.cols / self.num_weak + (1.0 - c), 1.0 - c)
 
 
-def _uniform(key: int, idx: torch.Tensor) -> torch.Tensor:
-    return srl(hash_keys(key, idx), 11).to(torch.float64) * 2.0**-53
-
-
 def weak_columns(spec: SyntheticChipSpec, seed: int) -> torch.Tensor:
     """The weak columns of a column-aligned chip: the n_w columns with the smallest hash of (seed, column)."""
     cols = torch.arange(spec.cols, dtype=torch.int64)
-    order = torch.argsort(_uniform(derive_key(seed, _PURPOSE_COLUMNS), cols), stable=True)
+    order = torch.argsort(hash_uniform(derive_key(seed, _PURPOSE_COLUMNS), cols), stable=True)
     return torch.sort(order[: spec.num_weak]).values
 
 
 def synthetic_chip(spec: SyntheticChipSpec, seed: int | torch.Generator = 0, name: str | None = None) -> ProfiledChip:
     """Draw a chip from ``spec`` (cell model in the module docstring)."""
-    seed = _seed_of(seed)
+    seed = int_seed(seed)
     n = spec.rows * spec.cols
     cells = torch.arange(n, dtype=torch.int64)
     col_mult = torch.ones(spec.cols, dtype=torch.float64)
@@ -142,13 +138,13 @@ def synthetic_chip(spec: SyntheticChipSpec, seed: int | torch.Generator = 0, nam
         col_mult[weak_columns(spec, seed)] = m_weak
     f = spec.faulty_fraction
     # faulty iff u1(c) < f m_col(c)   (u1 does not depend on the rates: nested across rates)
-    faulty = _uniform(derive_key(seed, _PURPOSE_FAULT), cells) < f * col_mult[cells % spec.cols]
+    faulty = hash_uniform(derive_key(seed, _PURPOSE_FAULT), cells) < f * col_mult[cells % spec.cols]
     p01 = torch.zeros(n, dtype=torch.float32)
     p10 = torch.zeros(n, dtype=torch.float32)
     if f > 0.0:
         # kind from u2(c): [0, sa01) [sa01, +sa10) [.., +t01) [.., 1) after dividing by f
         bounds = torch.tensor(list(_cumulative(spec.kind_rates(), f)), dtype=torch.float64)
-        kind = torch.bucketize(_uniform(derive_key(seed, _PURPOSE_KIND), cells), bounds, right=True)
+        kind = torch.bucketize(hash_uniform(derive_key(seed, _PURPOSE_KIND), cells), bounds, right=True)
         q = spec.transient_prob
         p01[faulty & (kind == 0)] = 1.0
         p10[faulty & (kind == 1)] = 1.0
@@ -248,7 +244,7 @@ def paper_chip(name: str, seed: int | torch.Generator = 0, **overrides) -> Profi
     """A synthetic chip with the statistics of a ``PAPER_CHIPS`` row (``overrides`` go to the spec)."""
     if name not in PAPER_CHIPS:
         raise BitrobustError(f"unknown paper chip {name!r}; valid: {', '.join(PAPER_CHIPS)}")
-    seed = _seed_of(seed)
+    seed = int_seed(seed)
     return synthetic_chip(PAPER_CHIPS[name].spec(**overrides), seed, name=f"{name}/synthetic(seed={seed})")
 
 
