@@ -45,7 +45,11 @@ _TENSOR_KEYS = ("name", "shape", "dtype", "word_offset", "num_words", "q_min", "
 
 
 def num_image_bytes(num_words: int, bits: int) -> int:
-    """ceil(num_words * bits / 8): the image size in bytes."""
+    """ceil(num_words * bits / 8): the image size in bytes.
+
+    >>> num_image_bytes(3, 4)
+    2
+    """
     return (num_words * bits + 7) // 8
 
 
@@ -63,6 +67,9 @@ def pack_bits(flat_codes: torch.Tensor, bits: int) -> torch.Tensor:
 
     byte[a // 8] bit (a % 8) = bit j of word i, with a = i m + j; the last byte is
     padded with zero bits.
+
+    >>> pack_bits(torch.tensor([1, 2, 3]), bits=4).tolist()  # 0x21, then 3 and 4 zero bits
+    [33, 3]
     """
     check_bits(bits)
     codes = _check_codes(flat_codes.reshape(-1), bits)
@@ -85,6 +92,9 @@ def unpack_bits(data: torch.Tensor | bytes | bytearray, bits: int, num_words: in
     """The ``num_words`` m-bit words (uint8) of a byte image; the inverse of :func:`pack_bits`.
 
     ``data`` must hold exactly ceil(num_words * bits / 8) bytes; padding bits are ignored.
+
+    >>> unpack_bits(bytes([33, 3]), bits=4, num_words=3).tolist()
+    [1, 2, 3]
     """
     check_bits(bits)
     if isinstance(num_words, bool) or not isinstance(num_words, int) or num_words < 0:
@@ -119,7 +129,14 @@ def _dtype_name(dtype: torch.dtype) -> str:
 
 
 def build_manifest(state: QuantizedState, image: torch.Tensor | None = None) -> dict[str, Any]:
-    """The JSON manifest of ``state`` (``image``: its packed bytes, for the checksum)."""
+    """The JSON manifest of ``state`` (``image``: its packed bytes, for the checksum).
+
+    >>> from bitrobust.quantization import FixedPointQuantizer, quantize_model
+    >>> manifest = build_manifest(quantize_model(torch.nn.Linear(3, 2), FixedPointQuantizer(4)))
+    >>> manifest["num_words"], manifest["num_bytes"], [(t["name"], t["word_offset"]) for t in manifest["tensors"]]
+    (8, 4, [('weight', 0), ('bias', 6)])
+    >>> validate_manifest(manifest)  # no error: consistent
+    """
     bits = check_bits(state.bits)
     schemes = {qt.scheme for qt in state.tensors.values()}
     if len(schemes) > 1:
@@ -254,6 +271,17 @@ def export_memory_image(state: QuantizedState, path_prefix: str | os.PathLike) -
     on any failure the temporary files are removed, and so is the new image if its
     manifest could not be moved, so no image is left without its manifest. Returns
     (bin path, json path).
+
+    >>> import tempfile
+    >>> from bitrobust.quantization import FixedPointQuantizer, quantize_model
+    >>> state = quantize_model(torch.nn.Linear(3, 2), FixedPointQuantizer(4))
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     bin_path, json_path = export_memory_image(state, Path(d) / "linear")
+    ...     back = import_memory_image(Path(d) / "linear")
+    ...     bin_path.name, bin_path.stat().st_size, read_manifest(Path(d) / "linear")["bits"]
+    ('linear.bin', 4, 4)
+    >>> back.flat_codes().equal(state.flat_codes())
+    True
     """
     bin_path, json_path = _paths(path_prefix)
     image = pack_bits(state.flat_codes(), check_bits(state.bits)).cpu()

@@ -108,6 +108,9 @@ class ChipStats:
     - p_sa = mean(P01 == 1) + mean(P10 == 1): the persistent part of p (cells that
       flip that way on every read, stuck-at cells included), p_sa <= p;
     - faulty = fraction of cells with P01 > 0 or P10 > 0.
+
+    >>> chip_from_code_map([[0, 1], [2, 3]]).stats()
+    ChipStats(p=1.0, p_0t1=0.5, p_1t0=0.5, p_sa=1.0, faulty=0.75, rows=2, cols=2)
     """
 
     p: float
@@ -141,6 +144,12 @@ class ProfiledChip:
     0/1 integer maps allowed; numpy arrays or tensors). ``stuck_at`` (optional, int8: -1 none, 0/1 stuck value) overrides both
     maps: a stuck cell always reads its stuck value. Maps are stored as float32/int8
     CPU tensors.
+
+    >>> chip = ProfiledChip([[0.0, 1.0], [0.5, 0.0]], [[0.0, 0.0], [0.0, 1.0]], name="tiny")
+    >>> chip
+    ProfiledChip(name='tiny', rows=2, cols=2, p=62.5000%, p_0t1=37.5000%, p_1t0=25.0000%, p_sa=50.0000%)
+    >>> chip.faults().cells.tolist(), chip.persistent().stats().p
+    ([1, 2, 3], 0.5)
     """
 
     flip_0to1: torch.Tensor
@@ -249,7 +258,11 @@ class ProfiledChip:
 
 
 def chip_from_code_map(codes, name: str = "") -> ProfiledChip:
-    """A chip from a code map: 0 ok, 1 always 0->1, 2 always 1->0, 3 always both ways (see module)."""
+    """A chip from a code map: 0 ok, 1 always 0->1, 2 always 1->0, 3 always both ways (see module).
+
+    >>> chip_from_code_map([[0, 1], [2, 3]]).read_maps()[0].tolist()
+    [[0.0, 1.0], [0.0, 1.0]]
+    """
     arr = _as_numpy(codes, "code map")
     _check_2d(arr, "code map")
     if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
@@ -263,7 +276,14 @@ def chip_from_code_map(codes, name: str = "") -> ProfiledChip:
 
 
 def load_chip(path: str | os.PathLike) -> ProfiledChip:
-    """Load a chip from ``.npz`` or ``.npy`` (formats in the module docstring), never unpickling."""
+    """Load a chip from ``.npz`` or ``.npy`` (formats in the module docstring), never unpickling.
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = chip_from_code_map([[0, 1], [2, 3]], name="tiny").save(Path(d) / "tiny.npz")
+    ...     load_chip(path).stats().p_sa
+    1.0
+    """
     path = Path(path)
     if not path.is_file():
         raise BitrobustError(f"profiled chip map not found: {str(path)!r}")
@@ -322,6 +342,9 @@ def cell_occurrences(
 
     a = first + k n with first = start + ((cell - offset - start) mod n), k = 0, 1, ...
     Returns (index into ``cells``, address), both int64.
+
+    >>> cell_occurrences(torch.tensor([1]), offset=0, num_cells=4, start=0, stop=12)
+    (tensor([0, 0, 0]), tensor([1, 5, 9]))
     """
     n = num_cells
     first = start + torch.remainder(cells - offset - start, n)
@@ -343,6 +366,13 @@ class ProfiledBitErrors:
     int seed gives the same read every time (and for any split of the words into
     chunks); a ``torch.Generator`` draws a fresh seed per ``apply`` (transient reads).
     Costs O(faulty cells x laps), never a loop or a draw per bit.
+
+    >>> chip = chip_from_code_map([[0, 1], [2, 3]])  # cell 1 flips 0->1, 2 flips 1->0, 3 both
+    >>> read = ProfiledBitErrors(chip)
+    >>> read.apply(torch.tensor([0, 0, 0, 0], dtype=torch.uint8), bits=1).tolist()
+    [0, 1, 0, 1]
+    >>> read.apply(torch.tensor([1, 1, 1, 1], dtype=torch.uint8), bits=1).tolist()
+    [1, 1, 0, 0]
     """
 
     def __init__(self, chip: ProfiledChip, offset: int = 0, seed: int | torch.Generator = 0) -> None:
@@ -408,6 +438,9 @@ def chip_offsets(
     spread. ``mode="random"``: n independent uniform multiples of ``align`` in [0, N)
     drawn from ``seed``. ``align=bits`` keeps every word in whole cells of one row
     segment (word-aligned mappings); the default 1 allows any bit offset.
+
+    >>> chip_offsets(1000, 4), chip_offsets(1000, 4, align=8)
+    ([0, 250, 500, 750], [0, 248, 496, 744])
     """
     num = chip.num_cells if isinstance(chip, ProfiledChip) else int(chip)
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:

@@ -47,6 +47,11 @@ DEFAULT_CHIP_SALT = 20210407  # fixes the seeds of the default chips 0, 1, 2, ..
 
 
 def check_rate(p: float) -> float:
+    """``p`` as a float, or a BitrobustError if it is not a rate in [0, 1].
+
+    >>> check_rate(0.01)
+    0.01
+    """
     p = float(p)
     if math.isnan(p) or not 0.0 <= p <= 1.0:
         raise BitrobustError(f"bit error rate p must be in [0, 1], got {p}")
@@ -54,7 +59,11 @@ def check_rate(p: float) -> float:
 
 
 def chip_seed(chip: int, salt: int = DEFAULT_CHIP_SALT) -> int:
-    """The fixed seed of default chip number ``chip``."""
+    """The fixed seed of default chip number ``chip``.
+
+    >>> chip_seed(0) == RandomBitErrors(0.01, chip=0).seed
+    True
+    """
     return derive_key(salt, chip) & ((1 << 62) - 1)
 
 
@@ -147,6 +156,13 @@ class RandomBitErrors:
 
     ``RandomBitErrors(0.01, chip=3).apply(codes, bits=8)`` returns the words with the
     chip's faulty bits flipped; ``word_offset`` places the words in the chip's memory.
+
+    >>> chip = RandomBitErrors(0.01, chip=0)
+    >>> chip.flip_addresses(0, 1024).sort().values.tolist()
+    [0, 136, 249, 408, 438, 535, 578, 582, 655, 707, 984, 1013]
+    >>> noisy = chip.apply(torch.zeros(128, dtype=torch.uint8), bits=8)
+    >>> noisy.nonzero().flatten().tolist(), noisy[[0, 17, 31]].tolist()
+    ([0, 17, 31, 51, 54, 66, 72, 81, 88, 123, 126], [1, 1, 2])
     """
 
     def __init__(self, p: float, chip: int = 0, seed: int | None = None) -> None:
@@ -217,7 +233,11 @@ class RandomBitErrors:
 
 
 def flip_bits(codes: torch.Tensor, bits: int, addresses: torch.Tensor) -> torch.Tensor:
-    """Flip bit (a mod m) of word (a div m) for each (distinct) bit address a of flat ``codes``."""
+    """Flip bit (a mod m) of word (a div m) for each (distinct) bit address a of flat ``codes``.
+
+    >>> flip_bits(torch.tensor([0, 5], dtype=torch.uint8), 8, torch.tensor([0, 9])).tolist()
+    [1, 7]
+    """
     if addresses.numel() == 0:
         return codes.clone()
     words = torch.div(addresses, bits, rounding_mode="floor")

@@ -55,7 +55,12 @@ def _fraction(x: float, what: str) -> float:
 
 @dataclass(frozen=True)
 class SyntheticChipSpec:
-    """Settings of a synthetic chip (rates as fractions; see the module docstring)."""
+    """Settings of a synthetic chip (rates as fractions; see the module docstring).
+
+    >>> spec = SyntheticChipSpec(64, 32, p_0t1=0.01, p_1t0=0.005, p_sa=0.006)
+    >>> spec.kind_rates(), spec.faulty_fraction
+    ((0.004, 0.002, 0.012, 0.006), 0.024)
+    """
 
     rows: int
     cols: int
@@ -120,14 +125,22 @@ class SyntheticChipSpec:
 
 
 def weak_columns(spec: SyntheticChipSpec, seed: int) -> torch.Tensor:
-    """The weak columns of a column-aligned chip: the n_w columns with the smallest hash of (seed, column)."""
+    """The weak columns of a column-aligned chip: the n_w columns with the smallest hash of (seed, column).
+
+    >>> weak_columns(SyntheticChipSpec(64, 32, 0.01, 0.005, 0.006, "column_aligned"), seed=0).tolist()
+    [12, 15, 30]
+    """
     cols = torch.arange(spec.cols, dtype=torch.int64)
     order = torch.argsort(hash_uniform(derive_key(seed, _PURPOSE_COLUMNS), cols), stable=True)
     return torch.sort(order[: spec.num_weak]).values
 
 
 def synthetic_chip(spec: SyntheticChipSpec, seed: int | torch.Generator = 0, name: str | None = None) -> ProfiledChip:
-    """Draw a chip from ``spec`` (cell model in the module docstring)."""
+    """Draw a chip from ``spec`` (cell model in the module docstring).
+
+    >>> synthetic_chip(SyntheticChipSpec(64, 32, p_0t1=0.01, p_1t0=0.005, p_sa=0.006), seed=0)
+    ProfiledChip(name='uniform(seed=0)', rows=64, cols=32, p=1.6113%, p_0t1=1.0498%, p_1t0=0.5615%, p_sa=0.4395%)
+    """
     seed = int_seed(seed)
     n = spec.rows * spec.cols
     cells = torch.arange(n, dtype=torch.int64)
@@ -172,7 +185,11 @@ def uniform_chip(
     *,
     transient_prob: float = 0.5,
 ) -> ProfiledChip:
-    """Faults independent and uniform over the cells (like chip 1, Fig. 3 left); rates as fractions."""
+    """Faults independent and uniform over the cells (like chip 1, Fig. 3 left); rates as fractions.
+
+    >>> uniform_chip(64, 32, p_0t1=0.01, p_1t0=0.005, p_sa=0.006).stats().faulty
+    0.02783203125
+    """
     spec = SyntheticChipSpec(rows, cols, p_0t1, p_1t0, p_sa, "uniform", transient_prob=transient_prob)
     return synthetic_chip(spec, seed)
 
@@ -192,6 +209,9 @@ def column_aligned_chip(
     """Faults concentrated on weak columns (like chips 2 and 3, Fig. 3 right); rates as fractions.
 
     The 0->1 bias of chips 2 and 3 comes from p_0t1 > p_1t0 (see ``PAPER_CHIPS``).
+
+    >>> column_aligned_chip(64, 32, p_0t1=0.01, p_1t0=0.005, p_sa=0.006)
+    ProfiledChip(name='column_aligned(seed=0)', rows=64, cols=32, p=1.2207%, p_0t1=0.8301%, p_1t0=0.3906%, p_sa=0.3906%)
     """
     spec = SyntheticChipSpec(
         rows, cols, p_0t1, p_1t0, p_sa, "column_aligned", weak_fraction, concentration, transient_prob
@@ -201,7 +221,12 @@ def column_aligned_chip(
 
 @dataclass(frozen=True)
 class PaperChip:
-    """One row of App. C.1's table: rates **in %** as printed, plus the array size and layout."""
+    """One row of App. C.1's table: rates **in %** as printed, plus the array size and layout.
+
+    >>> row = PAPER_CHIPS["chip2_1.01"]
+    >>> row.p_0t1, row.spec().layout
+    (0.82, 'column_aligned')
+    """
 
     chip: int
     p: float
@@ -241,7 +266,11 @@ PAPER_CHIPS: Mapping[str, PaperChip] = MappingProxyType(
 
 
 def paper_chip(name: str, seed: int | torch.Generator = 0, **overrides) -> ProfiledChip:
-    """A synthetic chip with the statistics of a ``PAPER_CHIPS`` row (``overrides`` go to the spec)."""
+    """A synthetic chip with the statistics of a ``PAPER_CHIPS`` row (``overrides`` go to the spec).
+
+    >>> paper_chip("chip1_2.744", rows=64).stats().percent()
+    {'p': 2.7099609375, 'p_0t1': 1.15966796875, 'p_1t0': 1.55029296875, 'p_sa': 1.18408203125}
+    """
     if name not in PAPER_CHIPS:
         raise BitrobustError(f"unknown paper chip {name!r}; valid: {', '.join(PAPER_CHIPS)}")
     seed = int_seed(seed)
