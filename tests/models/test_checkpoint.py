@@ -1,3 +1,5 @@
+"""Model checkpoints (bitrobust.models.checkpoint): roundtrip and corrupt or foreign files."""
+
 import json
 
 import pytest
@@ -8,6 +10,7 @@ from bitrobust.models import build_model
 from bitrobust.models.checkpoint import load_checkpoint, save_checkpoint
 
 META = {"model": {"name": "mlp", "kwargs": {"num_classes": 10, "hidden": [16]}}}
+
 
 def test_checkpoint_roundtrip(tmp_path):
     model = build_model("mlp", hidden=[16], seed=3)
