@@ -21,6 +21,7 @@ from safetensors.torch import load_file, save_file
 
 from bitrobust.errors import BitrobustError
 
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -29,7 +30,17 @@ def _umask() -> int:
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; rename it to ``path`` if the block succeeds."""
+    """Yield a temporary path next to ``path``; rename it to ``path`` if the block succeeds.
+
+    The one atomic writer of bitrobust: everything that writes a file goes through it.
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     with atomic_path(Path(d) / "out.txt") as tmp:
+    ...         _ = tmp.write_text("done")
+    ...     sorted(p.name for p in Path(d).iterdir())
+    ['out.txt']
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -44,15 +55,25 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (parent folders are created)."""
     with atomic_path(path) as tmp:
         tmp.write_text(text)
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Write ``obj`` as indented JSON (keys in their order) atomically; :func:`read_json` reads it back.
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     write_json(Path(d) / "r.json", {"p": 0.01, "chips": [0, 1]})
+    ...     read_json(Path(d) / "r.json")
+    {'p': 0.01, 'chips': [0, 1]}
+    """
     write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
 def read_json(path: str | os.PathLike, what: str = "JSON file") -> Any:
+    """The JSON in ``path``; a missing or corrupt file is a BitrobustError naming ``what``."""
     path = Path(path)
     try:
         return json.loads(path.read_text())
@@ -63,11 +84,20 @@ def read_json(path: str | os.PathLike, what: str = "JSON file") -> Any:
 
 
 def save_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
+    """Write ``tensors`` (moved to the CPU) as safetensors atomically; :func:`load_tensors_file` reads them.
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     save_tensors(Path(d) / "t.safetensors", {"w": torch.arange(3)})
+    ...     load_tensors_file(Path(d) / "t.safetensors")
+    {'w': tensor([0, 1, 2])}
+    """
     with atomic_path(path) as tmp:
         save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata=metadata)
 
 
 def load_tensors_file(path: str | os.PathLike, what: str = "checkpoint") -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file (never unpickled); missing or corrupt: a BitrobustError."""
     path = Path(path)
     if not path.is_file():
         raise BitrobustError(f"{what} not found: {path}")

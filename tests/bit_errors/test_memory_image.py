@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -10,7 +12,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-import bitrobust.bit_errors.memory_image as mi
 from bitrobust.bit_errors.memory_image import (
     export_memory_image,
     import_memory_image,
@@ -210,26 +211,23 @@ def test_bad_files_are_refused(tmp_path):
         import_memory_image(tmp_path / "absent")
 
 
-@pytest.mark.parametrize("fail_at", ["write_bin", "write_json", "replace_json"])
+@pytest.mark.parametrize("fail_at", ["write_bin", "write_json", "replace_bin", "replace_json"])
 def test_failed_export_leaves_nothing(tmp_path, monkeypatch, fail_at):
     state = quantize_model(small_model(), FixedPointQuantizer(8, "rquant"))
-    real_write, real_replace = mi._temp_write, mi.os.replace
-    calls = {"write": 0, "replace": 0}
+    real_write, real_replace = Path.write_bytes, os.replace
 
-    def write(folder, name, data):
-        calls["write"] += 1
-        if (fail_at, calls["write"]) in (("write_bin", 1), ("write_json", 2)):
+    def write(self, data):
+        if fail_at == "write_bin" and ".m.bin." in self.name or fail_at == "write_json" and ".m.json." in self.name:
             raise OSError("disk full")
-        return real_write(folder, name, data)
+        return real_write(self, data)
 
     def replace(src, dst):
-        calls["replace"] += 1
-        if fail_at == "replace_json" and calls["replace"] == 2:
+        if fail_at == f"replace_{Path(dst).suffix[1:]}":
             raise OSError("device gone")
         return real_replace(src, dst)
 
-    monkeypatch.setattr(mi, "_temp_write", write)
-    monkeypatch.setattr(mi.os, "replace", replace)
+    monkeypatch.setattr(Path, "write_bytes", write)
+    monkeypatch.setattr(os, "replace", replace)
     with pytest.raises(OSError):
         export_memory_image(state, tmp_path / "m")
     assert list(tmp_path.iterdir()) == []

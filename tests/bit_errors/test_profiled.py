@@ -10,12 +10,11 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bitrobust.bit_errors.hashing import derive_key
+from bitrobust.bit_errors.hashing import derive_key, hash_uniform
 from bitrobust.bit_errors.profiled import (
     _PURPOSE_READ,
     ProfiledBitErrors,
     ProfiledChip,
-    _uniform,
     cell_occurrences,
     chip_from_code_map,
     chip_offsets,
@@ -45,7 +44,7 @@ def reference_read(chip: ProfiledChip, offset: int, seed: int, codes: list[int],
             c = (a + offset) % chip.num_cells
             stored = (w >> j) & 1
             q = p10[c] if stored else p01[c]
-            u = float(_uniform(key, torch.tensor([a]))[0])
+            u = float(hash_uniform(key, torch.tensor([a]))[0])
             if u < q:
                 w ^= 1 << j
         out.append(w)

@@ -6,7 +6,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bitrobust.bit_errors import RandomBitErrors, TransientBitErrors, flip_bits
+from bitrobust.bit_errors import RandomBitErrors, flip_bits
 from bitrobust.bit_errors.hashing import mix64, mix64_int, popcount64
 from bitrobust.bit_errors.random_chips import BLOCK_BITS, _first_level_table
 from bitrobust.errors import BitrobustError
@@ -118,14 +118,3 @@ def test_flip_bits_multiple_bits_per_word():
 def test_bad_rates(p):
     with pytest.raises(BitrobustError, match="p must be in"):
         RandomBitErrors(p)
-
-
-def test_transient_errors_are_fresh_each_read():
-    errors = TransientBitErrors(0.02, seed=1)
-    codes = torch.zeros(100_000, dtype=torch.uint8)
-    a, b = errors.apply(codes, 8), errors.apply(codes, 8)
-    assert not torch.equal(a, b)
-    flipped = sum(int(((a >> j) & 1).sum()) for j in range(8))
-    assert z_score(flipped, 800_000, 0.02) < 4.5
-    again = TransientBitErrors(0.02, seed=1).apply(codes, 8)
-    assert torch.equal(a, again)

@@ -18,11 +18,9 @@ from bitrobust.bit_errors.profiled import (
     chip_from_code_map,
     chip_offsets,
     load_chip,
-    profiled_errors,
 )
 from bitrobust.bit_errors.random_chips import (
     RandomBitErrors,
-    TransientBitErrors,
     check_rate,
     chip_seed,
     flip_bits,
@@ -45,7 +43,6 @@ __all__ = [
     "ProfiledChip",
     "RandomBitErrors",
     "SyntheticChipSpec",
-    "TransientBitErrors",
     "check_rate",
     "chip_from_code_map",
     "chip_offsets",
@@ -57,7 +54,6 @@ __all__ = [
     "load_chip",
     "pack_bits",
     "paper_chip",
-    "profiled_errors",
     "read_manifest",
     "synthetic_chip",
     "uniform_chip",

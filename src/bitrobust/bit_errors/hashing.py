@@ -9,7 +9,10 @@ int64; right shifts are made logical by masking.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
+
+from bitrobust.errors import BitrobustError
 
 _M64 = (1 << 64) - 1
 
@@ -25,12 +28,20 @@ _GOLDEN = _signed(0x9E3779B97F4A7C15)
 
 
 def srl(x: torch.Tensor, s: int) -> torch.Tensor:
-    """Logical right shift of int64 words (torch's >> is arithmetic)."""
+    """Logical right shift of int64 words (torch's >> is arithmetic).
+
+    >>> srl(torch.tensor([-1]), 60).tolist()
+    [15]
+    """
     return (x >> s) & ((1 << (64 - s)) - 1)
 
 
 def mix64(x: torch.Tensor) -> torch.Tensor:
-    """SplitMix64 finalizer: a bijection on 64-bit words with good avalanche."""
+    """SplitMix64 finalizer: a bijection on 64-bit words with good avalanche.
+
+    >>> mix64(torch.tensor([1])).tolist() == [mix64_int(1)]
+    True
+    """
     x = x ^ srl(x, 30)
     x = x * _C1
     x = x ^ srl(x, 27)
@@ -39,7 +50,11 @@ def mix64(x: torch.Tensor) -> torch.Tensor:
 
 
 def mix64_int(x: int) -> int:
-    """The same finalizer on a Python int (reference and scalar keys)."""
+    """The same finalizer on a Python int (reference and scalar keys).
+
+    >>> mix64_int(1)
+    6238072747940578789
+    """
     x &= _M64
     x ^= x >> 30
     x = (x * 0xBF58476D1CE4E5B9) & _M64
@@ -49,7 +64,11 @@ def mix64_int(x: int) -> int:
 
 
 def derive_key(*parts: int) -> int:
-    """A 64-bit key (as signed int64 value) from integers, e.g. (seed, stream id)."""
+    """A 64-bit key (as signed int64 value) from integers, e.g. (seed, stream id).
+
+    >>> derive_key(0, 1) == mix64_int(1), derive_key(0, 1) != derive_key(1, 0)
+    (True, True)
+    """
     h = 0
     for p in parts:
         h = mix64_int(h * 0x9E3779B97F4A7C15 + (p & _M64))
@@ -57,7 +76,11 @@ def derive_key(*parts: int) -> int:
 
 
 def hash_keys(key: int, *counters: torch.Tensor | int) -> torch.Tensor:
-    """64-bit hash of (key, counter_1, counter_2, ...), elementwise over broadcast tensors."""
+    """64-bit hash of (key, counter_1, counter_2, ...), elementwise over broadcast tensors.
+
+    >>> hash_keys(derive_key(0), torch.arange(2)).equal(mix64(torch.arange(2) + derive_key(0)))
+    True
+    """
     h = None
     for c in counters:
         c = torch.as_tensor(c, dtype=torch.int64)
@@ -66,8 +89,35 @@ def hash_keys(key: int, *counters: torch.Tensor | int) -> torch.Tensor:
     return h
 
 
+def hash_uniform(key: int, *counters: torch.Tensor | int) -> torch.Tensor:
+    """u(key, counters) in [0, 1): the top 53 bits of :func:`hash_keys` as float64, exact.
+
+    >>> u = hash_uniform(derive_key(0, 1), torch.arange(4))
+    >>> u.dtype, bool(((u >= 0) & (u < 1)).all())
+    (torch.float64, True)
+    """
+    return srl(hash_keys(key, *counters), 11).to(torch.float64) * 2.0**-53
+
+
+def int_seed(seed: int | torch.Generator) -> int:
+    """An int seed as is; a ``torch.Generator`` gives a fresh one in [0, 2^62) per call.
+
+    >>> int_seed(7), int_seed(torch.Generator().manual_seed(0)) == int_seed(torch.Generator().manual_seed(0))
+    (7, True)
+    """
+    if isinstance(seed, torch.Generator):
+        return int(torch.randint(0, 2**62, (1,), generator=seed))
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise BitrobustError(f"seed must be an int or a torch.Generator, got {seed!r}")
+    return int(seed)
+
+
 def popcount64(x: torch.Tensor) -> torch.Tensor:
-    """Number of set bits of each 64-bit word (SWAR)."""
+    """Number of set bits of each 64-bit word (SWAR).
+
+    >>> popcount64(torch.tensor([0, 7, -1])).tolist()
+    [0, 3, 64]
+    """
     x = x - (srl(x, 1) & 0x5555555555555555)
     x = (x & 0x3333333333333333) + (srl(x, 2) & 0x3333333333333333)
     x = (x + srl(x, 4)) & 0x0F0F0F0F0F0F0F0F
@@ -75,7 +125,11 @@ def popcount64(x: torch.Tensor) -> torch.Tensor:
 
 
 def low_bits_mask(n: torch.Tensor) -> torch.Tensor:
-    """Words with the lowest n bits set, n in [0, 64] (elementwise)."""
+    """Words with the lowest n bits set, n in [0, 64] (elementwise).
+
+    >>> low_bits_mask(torch.tensor([0, 3, 64])).tolist()
+    [0, 7, -1]
+    """
     n = n.to(torch.int64)
     full = n >= 64
     part = (torch.ones_like(n) << n.clamp(max=63)) - 1

@@ -10,7 +10,7 @@ into a :class:`~bitrobust.quantization.QuantizedState`, e.g. after it went throu
 real low-voltage memory.
 
 Files: ``<prefix>.bin`` (the image) and ``<prefix>.json`` (the manifest), both written
-through temporary files and ``os.replace``; a failed export leaves neither behind.
+atomically (:func:`bitrobust.io.atomic_path`); a failed export leaves neither behind.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from typing import Any
 import torch
 
 from bitrobust.errors import BitrobustError
+from bitrobust.io import atomic_path
 from bitrobust.quantization.fixed_point import QuantizedTensor, QuantScheme, check_bits
 from bitrobust.quantization.model import QuantizedState
 
@@ -45,7 +45,11 @@ _TENSOR_KEYS = ("name", "shape", "dtype", "word_offset", "num_words", "q_min", "
 
 
 def num_image_bytes(num_words: int, bits: int) -> int:
-    """ceil(num_words * bits / 8): the image size in bytes."""
+    """ceil(num_words * bits / 8): the image size in bytes.
+
+    >>> num_image_bytes(3, 4)
+    2
+    """
     return (num_words * bits + 7) // 8
 
 
@@ -63,6 +67,9 @@ def pack_bits(flat_codes: torch.Tensor, bits: int) -> torch.Tensor:
 
     byte[a // 8] bit (a % 8) = bit j of word i, with a = i m + j; the last byte is
     padded with zero bits.
+
+    >>> pack_bits(torch.tensor([1, 2, 3]), bits=4).tolist()  # 0x21, then 3 and 4 zero bits
+    [33, 3]
     """
     check_bits(bits)
     codes = _check_codes(flat_codes.reshape(-1), bits)
@@ -85,6 +92,9 @@ def unpack_bits(data: torch.Tensor | bytes | bytearray, bits: int, num_words: in
     """The ``num_words`` m-bit words (uint8) of a byte image; the inverse of :func:`pack_bits`.
 
     ``data`` must hold exactly ceil(num_words * bits / 8) bytes; padding bits are ignored.
+
+    >>> unpack_bits(bytes([33, 3]), bits=4, num_words=3).tolist()
+    [1, 2, 3]
     """
     check_bits(bits)
     if isinstance(num_words, bool) or not isinstance(num_words, int) or num_words < 0:
@@ -119,7 +129,14 @@ def _dtype_name(dtype: torch.dtype) -> str:
 
 
 def build_manifest(state: QuantizedState, image: torch.Tensor | None = None) -> dict[str, Any]:
-    """The JSON manifest of ``state`` (``image``: its packed bytes, for the checksum)."""
+    """The JSON manifest of ``state`` (``image``: its packed bytes, for the checksum).
+
+    >>> from bitrobust.quantization import FixedPointQuantizer, quantize_model
+    >>> manifest = build_manifest(quantize_model(torch.nn.Linear(3, 2), FixedPointQuantizer(4)))
+    >>> manifest["num_words"], manifest["num_bytes"], [(t["name"], t["word_offset"]) for t in manifest["tensors"]]
+    (8, 4, [('weight', 0), ('bias', 6)])
+    >>> validate_manifest(manifest)  # no error: consistent
+    """
     bits = check_bits(state.bits)
     schemes = {qt.scheme for qt in state.tensors.values()}
     if len(schemes) > 1:
@@ -246,26 +263,25 @@ def _paths(path_prefix: str | os.PathLike) -> tuple[Path, Path]:
     return Path(prefix + ".bin"), Path(prefix + ".json")
 
 
-def _temp_write(folder: Path, name: str, data: bytes) -> str:
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    return tmp
-
-
 def export_memory_image(state: QuantizedState, path_prefix: str | os.PathLike) -> tuple[Path, Path]:
     """Write ``<prefix>.bin`` (the packed words of ``state``) and ``<prefix>.json`` (its manifest).
 
-    Both are first written to temporary files in the target folder and then moved into
-    place with ``os.replace`` (the image first, the manifest last); on any failure the
-    temporary files are removed, and so is the new image if its manifest could not be
-    moved, so no image is left without its manifest. Returns (bin path, json path).
+    Both are written with :func:`bitrobust.io.atomic_path` (a temporary file in the target
+    folder, then ``os.replace``), the image moved into place first and the manifest last;
+    on any failure the temporary files are removed, and so is the new image if its
+    manifest could not be moved, so no image is left without its manifest. Returns
+    (bin path, json path).
+
+    >>> import tempfile
+    >>> from bitrobust.quantization import FixedPointQuantizer, quantize_model
+    >>> state = quantize_model(torch.nn.Linear(3, 2), FixedPointQuantizer(4))
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     bin_path, json_path = export_memory_image(state, Path(d) / "linear")
+    ...     back = import_memory_image(Path(d) / "linear")
+    ...     bin_path.name, bin_path.stat().st_size, read_manifest(Path(d) / "linear")["bits"]
+    ('linear.bin', 4, 4)
+    >>> back.flat_codes().equal(state.flat_codes())
+    True
     """
     bin_path, json_path = _paths(path_prefix)
     image = pack_bits(state.flat_codes(), check_bits(state.bits)).cpu()
@@ -273,23 +289,16 @@ def export_memory_image(state: QuantizedState, path_prefix: str | os.PathLike) -
         text = _manifest_text(build_manifest(state, image))
     except ValueError as exc:  # NaN / infinite range
         raise BitrobustError(f"cannot export memory image: {exc}") from None
-    folder = bin_path.parent
-    folder.mkdir(parents=True, exist_ok=True)
-    temps: list[str] = []
     moved_bin = False
     try:
-        temps.append(_temp_write(folder, bin_path.name, image.numpy().tobytes()))
-        temps.append(_temp_write(folder, json_path.name, (text + "\n").encode("utf-8")))
-        os.replace(temps[0], bin_path)
-        moved_bin = True
-        os.replace(temps[1], json_path)
+        with atomic_path(json_path) as tmp_json:
+            tmp_json.write_bytes((text + "\n").encode("utf-8"))
+            with atomic_path(bin_path) as tmp_bin:
+                tmp_bin.write_bytes(image.numpy().tobytes())
+            moved_bin = True
     except BaseException:
-        # never leave a new image without its manifest, nor temporary files
-        for tmp in temps + ([str(bin_path)] if moved_bin else []):
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
+        if moved_bin:  # never leave a new image without its manifest
+            bin_path.unlink(missing_ok=True)
         raise
     return bin_path, json_path
 

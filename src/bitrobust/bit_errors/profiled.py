@@ -23,18 +23,17 @@ File formats (always read with ``np.load(..., allow_pickle=False)``):
 from __future__ import annotations
 
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
 
-from bitrobust.bit_errors.hashing import derive_key, hash_keys, srl
+from bitrobust.bit_errors.hashing import derive_key, hash_uniform, int_seed
 from bitrobust.bit_errors.random_chips import flip_bits
 from bitrobust.errors import BitrobustError
+from bitrobust.io import atomic_path
 from bitrobust.quantization.fixed_point import check_bits
 
 _PURPOSE_READ = 0x50524F46  # "PROF": the hash stream of transient reads
@@ -109,6 +108,9 @@ class ChipStats:
     - p_sa = mean(P01 == 1) + mean(P10 == 1): the persistent part of p (cells that
       flip that way on every read, stuck-at cells included), p_sa <= p;
     - faulty = fraction of cells with P01 > 0 or P10 > 0.
+
+    >>> chip_from_code_map([[0, 1], [2, 3]]).stats()
+    ChipStats(p=1.0, p_0t1=0.5, p_1t0=0.5, p_sa=1.0, faulty=0.75, rows=2, cols=2)
     """
 
     p: float
@@ -142,6 +144,12 @@ class ProfiledChip:
     0/1 integer maps allowed; numpy arrays or tensors). ``stuck_at`` (optional, int8: -1 none, 0/1 stuck value) overrides both
     maps: a stuck cell always reads its stuck value. Maps are stored as float32/int8
     CPU tensors.
+
+    >>> chip = ProfiledChip([[0.0, 1.0], [0.5, 0.0]], [[0.0, 0.0], [0.0, 1.0]], name="tiny")
+    >>> chip
+    ProfiledChip(name='tiny', rows=2, cols=2, p=62.5000%, p_0t1=37.5000%, p_1t0=25.0000%, p_sa=50.0000%)
+    >>> chip.faults().cells.tolist(), chip.persistent().stats().p
+    ([1, 2, 3], 0.5)
     """
 
     flip_0to1: torch.Tensor
@@ -240,7 +248,8 @@ class ProfiledChip:
         if self.stuck_at is not None:
             arrays["stuck_at"] = self.stuck_at.numpy()
         arrays["name"] = np.array(self.name)  # a 0-d unicode array, loadable without pickle
-        _atomic_write(path, lambda f: np.savez_compressed(f, **arrays))
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            np.savez_compressed(f, **arrays)
         return path
 
     @classmethod
@@ -248,26 +257,12 @@ class ProfiledChip:
         return load_chip(path)
 
 
-def _atomic_write(path: Path, write) -> None:
-    """Write via a temporary file in the same folder, then os.replace; nothing is left on failure."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
 def chip_from_code_map(codes, name: str = "") -> ProfiledChip:
-    """A chip from a code map: 0 ok, 1 always 0->1, 2 always 1->0, 3 always both ways (see module)."""
+    """A chip from a code map: 0 ok, 1 always 0->1, 2 always 1->0, 3 always both ways (see module).
+
+    >>> chip_from_code_map([[0, 1], [2, 3]]).read_maps()[0].tolist()
+    [[0.0, 1.0], [0.0, 1.0]]
+    """
     arr = _as_numpy(codes, "code map")
     _check_2d(arr, "code map")
     if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
@@ -281,7 +276,14 @@ def chip_from_code_map(codes, name: str = "") -> ProfiledChip:
 
 
 def load_chip(path: str | os.PathLike) -> ProfiledChip:
-    """Load a chip from ``.npz`` or ``.npy`` (formats in the module docstring), never unpickling."""
+    """Load a chip from ``.npz`` or ``.npy`` (formats in the module docstring), never unpickling.
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = chip_from_code_map([[0, 1], [2, 3]], name="tiny").save(Path(d) / "tiny.npz")
+    ...     load_chip(path).stats().p_sa
+    1.0
+    """
     path = Path(path)
     if not path.is_file():
         raise BitrobustError(f"profiled chip map not found: {str(path)!r}")
@@ -333,19 +335,6 @@ def _chip_from_array(arr: np.ndarray, name: str, where: str) -> ProfiledChip:
 # ----------------------------------------------------------------------------- reading words
 
 
-def _uniform(key: int, addresses: torch.Tensor) -> torch.Tensor:
-    """u(seed, a) in [0, 1), float64 with 53 random bits: a pure function of (seed, a)."""
-    return srl(hash_keys(key, addresses), 11).to(torch.float64) * 2.0**-53
-
-
-def _seed_of(seed: int | torch.Generator) -> int:
-    if isinstance(seed, torch.Generator):
-        return int(torch.randint(0, 2**62, (1,), generator=seed))
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise BitrobustError(f"seed must be an int or a torch.Generator, got {seed!r}")
-    return int(seed)
-
-
 def cell_occurrences(
     cells: torch.Tensor, offset: int, num_cells: int, start: int, stop: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -353,6 +342,9 @@ def cell_occurrences(
 
     a = first + k n with first = start + ((cell - offset - start) mod n), k = 0, 1, ...
     Returns (index into ``cells``, address), both int64.
+
+    >>> cell_occurrences(torch.tensor([1]), offset=0, num_cells=4, start=0, stop=12)
+    (tensor([0, 0, 0]), tensor([1, 5, 9]))
     """
     n = num_cells
     first = start + torch.remainder(cells - offset - start, n)
@@ -374,6 +366,13 @@ class ProfiledBitErrors:
     int seed gives the same read every time (and for any split of the words into
     chunks); a ``torch.Generator`` draws a fresh seed per ``apply`` (transient reads).
     Costs O(faulty cells x laps), never a loop or a draw per bit.
+
+    >>> chip = chip_from_code_map([[0, 1], [2, 3]])  # cell 1 flips 0->1, 2 flips 1->0, 3 both
+    >>> read = ProfiledBitErrors(chip)
+    >>> read.apply(torch.tensor([0, 0, 0, 0], dtype=torch.uint8), bits=1).tolist()
+    [0, 1, 0, 1]
+    >>> read.apply(torch.tensor([1, 1, 1, 1], dtype=torch.uint8), bits=1).tolist()
+    [1, 1, 0, 0]
     """
 
     def __init__(self, chip: ProfiledChip, offset: int = 0, seed: int | torch.Generator = 0) -> None:
@@ -383,14 +382,11 @@ class ProfiledBitErrors:
             raise BitrobustError(f"offset must be an integer number of bits, got {offset!r}")
         self.chip = chip
         self.offset = int(offset) % chip.num_cells
-        self.seed = seed if isinstance(seed, torch.Generator) else _seed_of(seed)
+        self.seed = seed if isinstance(seed, torch.Generator) else int_seed(seed)
 
     def __repr__(self) -> str:
         seed = "generator" if isinstance(self.seed, torch.Generator) else self.seed
         return f"ProfiledBitErrors(chip={self.chip.name!r}, offset={self.offset}, seed={seed})"
-
-    def with_offset(self, offset: int) -> "ProfiledBitErrors":
-        return ProfiledBitErrors(self.chip, offset, self.seed)
 
     def flip_addresses(self, codes: torch.Tensor, bits: int, word_offset: int = 0) -> torch.Tensor:
         """Absolute bit addresses that read wrong when ``codes`` are stored at ``word_offset`` (int64)."""
@@ -410,8 +406,8 @@ class ProfiledBitErrors:
         flip = q >= 1.0
         drawn = (q > 0.0) & (q < 1.0)
         if bool(drawn.any()):
-            key = derive_key(_seed_of(self.seed), _PURPOSE_READ)
-            flip[drawn] = _uniform(key, addr[drawn]) < q[drawn]
+            key = derive_key(int_seed(self.seed), _PURPOSE_READ)
+            flip[drawn] = hash_uniform(key, addr[drawn]) < q[drawn]
         return addr[flip]
 
     def apply(self, codes: torch.Tensor, bits: int, word_offset: int = 0) -> torch.Tensor:
@@ -421,7 +417,7 @@ class ProfiledBitErrors:
         flat = codes.reshape(-1)
         # one seed per call, so a Generator-driven read is one consistent draw
         reader = self if not isinstance(self.seed, torch.Generator) else ProfiledBitErrors(
-            self.chip, self.offset, _seed_of(self.seed)
+            self.chip, self.offset, int_seed(self.seed)
         )
         addr = reader.flip_addresses(flat, bits, word_offset)
         return flip_bits(flat, bits, addr - int(word_offset) * bits).view(codes.shape)
@@ -442,6 +438,9 @@ def chip_offsets(
     spread. ``mode="random"``: n independent uniform multiples of ``align`` in [0, N)
     drawn from ``seed``. ``align=bits`` keeps every word in whole cells of one row
     segment (word-aligned mappings); the default 1 allows any bit offset.
+
+    >>> chip_offsets(1000, 4), chip_offsets(1000, 4, align=8)
+    ([0, 250, 500, 750], [0, 248, 496, 744])
     """
     num = chip.num_cells if isinstance(chip, ProfiledChip) else int(chip)
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
@@ -452,16 +451,9 @@ def chip_offsets(
     if mode == "even":
         return [(k * num // n) // align * align for k in range(n)]
     if mode == "random":
-        gen = seed if isinstance(seed, torch.Generator) else torch.Generator().manual_seed(_seed_of(seed))
+        gen = seed if isinstance(seed, torch.Generator) else torch.Generator().manual_seed(int_seed(seed))
         return [int(v) * align for v in torch.randint(0, slots, (n,), generator=gen)]
     raise BitrobustError(f"unknown offset mode {mode!r}; valid: even, random")
-
-
-def profiled_errors(
-    chip: ProfiledChip, offsets: Sequence[int], seed: int | torch.Generator = 0
-) -> list[ProfiledBitErrors]:
-    """One :class:`ProfiledBitErrors` per offset (the same read seed), for averaging RErr."""
-    return [ProfiledBitErrors(chip, o, seed) for o in offsets]
 
 
 __all__ = [
@@ -472,5 +464,4 @@ __all__ = [
     "chip_from_code_map",
     "chip_offsets",
     "load_chip",
-    "profiled_errors",
 ]

@@ -20,8 +20,9 @@ Each u is then uniform on [0, 1) (to 2^-32 within its level) and independent of 
 others, and the faulty set at rate p only needs the ranks below N_j for
 rate_(j+1) <= p < rate_j: about 2 p 4096 candidates per block instead of 4096 draws.
 
-Transient errors (the BNN papers' model) are fresh i.i.d. flips at every read: a
-chip with a fresh seed drawn from a ``torch.Generator`` each time.
+Transient errors (the BNN papers' model) are fresh i.i.d. flips at every read: each
+read is a chip nobody has seen before, ``RandomBitErrors(p, seed=fresh_seed)``
+(:class:`bitrobust.evaluation.TransientReads` derives one seed per trial and rate).
 """
 
 from __future__ import annotations
@@ -46,6 +47,11 @@ DEFAULT_CHIP_SALT = 20210407  # fixes the seeds of the default chips 0, 1, 2, ..
 
 
 def check_rate(p: float) -> float:
+    """``p`` as a float, or a BitrobustError if it is not a rate in [0, 1].
+
+    >>> check_rate(0.01)
+    0.01
+    """
     p = float(p)
     if math.isnan(p) or not 0.0 <= p <= 1.0:
         raise BitrobustError(f"bit error rate p must be in [0, 1], got {p}")
@@ -53,7 +59,11 @@ def check_rate(p: float) -> float:
 
 
 def chip_seed(chip: int, salt: int = DEFAULT_CHIP_SALT) -> int:
-    """The fixed seed of default chip number ``chip``."""
+    """The fixed seed of default chip number ``chip``.
+
+    >>> chip_seed(0) == RandomBitErrors(0.01, chip=0).seed
+    True
+    """
     return derive_key(salt, chip) & ((1 << 62) - 1)
 
 
@@ -146,6 +156,13 @@ class RandomBitErrors:
 
     ``RandomBitErrors(0.01, chip=3).apply(codes, bits=8)`` returns the words with the
     chip's faulty bits flipped; ``word_offset`` places the words in the chip's memory.
+
+    >>> chip = RandomBitErrors(0.01, chip=0)
+    >>> chip.flip_addresses(0, 1024).sort().values.tolist()
+    [0, 136, 249, 408, 438, 535, 578, 582, 655, 707, 984, 1013]
+    >>> noisy = chip.apply(torch.zeros(128, dtype=torch.uint8), bits=8)
+    >>> noisy.nonzero().flatten().tolist(), noisy[[0, 17, 31]].tolist()
+    ([0, 17, 31, 51, 54, 66, 72, 81, 88, 123, 126], [1, 1, 2])
     """
 
     def __init__(self, p: float, chip: int = 0, seed: int | None = None) -> None:
@@ -155,9 +172,6 @@ class RandomBitErrors:
 
     def __repr__(self) -> str:
         return f"RandomBitErrors(p={self.p}, chip={self.chip}, seed={self.seed})"
-
-    def with_rate(self, p: float) -> "RandomBitErrors":
-        return RandomBitErrors(p, self.chip, self.seed)
 
     def flip_addresses(self, start: int, stop: int, device: torch.device | str = "cpu") -> torch.Tensor:
         """Bit addresses a in [start, stop) with u(a) < p, in no particular order (int64)."""
@@ -219,7 +233,11 @@ class RandomBitErrors:
 
 
 def flip_bits(codes: torch.Tensor, bits: int, addresses: torch.Tensor) -> torch.Tensor:
-    """Flip bit (a mod m) of word (a div m) for each (distinct) bit address a of flat ``codes``."""
+    """Flip bit (a mod m) of word (a div m) for each (distinct) bit address a of flat ``codes``.
+
+    >>> flip_bits(torch.tensor([0, 5], dtype=torch.uint8), 8, torch.tensor([0, 9])).tolist()
+    [1, 7]
+    """
     if addresses.numel() == 0:
         return codes.clone()
     words = torch.div(addresses, bits, rounding_mode="floor")
@@ -230,21 +248,3 @@ def flip_bits(codes: torch.Tensor, bits: int, addresses: torch.Tensor) -> torch.
     xor = torch.zeros(codes.numel(), dtype=acc, device=codes.device)
     xor.index_add_(0, words, masks.to(acc))
     return codes ^ xor.to(codes.dtype)
-
-
-class TransientBitErrors:
-    """Fresh i.i.d. bit flips at rate p on every read (the BNN papers' error model)."""
-
-    def __init__(self, p: float, generator: torch.Generator | None = None, seed: int = 0) -> None:
-        self.p = check_rate(p)
-        self.generator = generator if generator is not None else torch.Generator().manual_seed(seed)
-
-    def __repr__(self) -> str:
-        return f"TransientBitErrors(p={self.p})"
-
-    def next_chip(self) -> RandomBitErrors:
-        seed = int(torch.randint(0, 2**62, (1,), generator=self.generator))
-        return RandomBitErrors(self.p, seed=seed)
-
-    def apply(self, codes: torch.Tensor, bits: int, word_offset: int = 0) -> torch.Tensor:
-        return self.next_chip().apply(codes, bits, word_offset)

@@ -37,8 +37,8 @@ from typing import Mapping
 
 import torch
 
-from bitrobust.bit_errors.hashing import derive_key, hash_keys, srl
-from bitrobust.bit_errors.profiled import ProfiledChip, _seed_of
+from bitrobust.bit_errors.hashing import derive_key, hash_uniform, int_seed
+from bitrobust.bit_errors.profiled import ProfiledChip
 from bitrobust.errors import BitrobustError
 
 LAYOUTS = ("uniform", "column_aligned")
@@ -55,7 +55,12 @@ def _fraction(x: float, what: str) -> float:
 
 @dataclass(frozen=True)
 class SyntheticChipSpec:
-    """Settings of a synthetic chip (rates as fractions; see the module docstring)."""
+    """Settings of a synthetic chip (rates as fractions; see the module docstring).
+
+    >>> spec = SyntheticChipSpec(64, 32, p_0t1=0.01, p_1t0=0.005, p_sa=0.006)
+    >>> spec.kind_rates(), spec.faulty_fraction
+    ((0.004, 0.002, 0.012, 0.006), 0.024)
+    """
 
     rows: int
     cols: int
@@ -119,20 +124,24 @@ class SyntheticChipSpec:
         return (c * self.cols / self.num_weak + (1.0 - c), 1.0 - c)
 
 
-def _uniform(key: int, idx: torch.Tensor) -> torch.Tensor:
-    return srl(hash_keys(key, idx), 11).to(torch.float64) * 2.0**-53
-
-
 def weak_columns(spec: SyntheticChipSpec, seed: int) -> torch.Tensor:
-    """The weak columns of a column-aligned chip: the n_w columns with the smallest hash of (seed, column)."""
+    """The weak columns of a column-aligned chip: the n_w columns with the smallest hash of (seed, column).
+
+    >>> weak_columns(SyntheticChipSpec(64, 32, 0.01, 0.005, 0.006, "column_aligned"), seed=0).tolist()
+    [12, 15, 30]
+    """
     cols = torch.arange(spec.cols, dtype=torch.int64)
-    order = torch.argsort(_uniform(derive_key(seed, _PURPOSE_COLUMNS), cols), stable=True)
+    order = torch.argsort(hash_uniform(derive_key(seed, _PURPOSE_COLUMNS), cols), stable=True)
     return torch.sort(order[: spec.num_weak]).values
 
 
 def synthetic_chip(spec: SyntheticChipSpec, seed: int | torch.Generator = 0, name: str | None = None) -> ProfiledChip:
-    """Draw a chip from ``spec`` (cell model in the module docstring)."""
-    seed = _seed_of(seed)
+    """Draw a chip from ``spec`` (cell model in the module docstring).
+
+    >>> synthetic_chip(SyntheticChipSpec(64, 32, p_0t1=0.01, p_1t0=0.005, p_sa=0.006), seed=0)
+    ProfiledChip(name='uniform(seed=0)', rows=64, cols=32, p=1.6113%, p_0t1=1.0498%, p_1t0=0.5615%, p_sa=0.4395%)
+    """
+    seed = int_seed(seed)
     n = spec.rows * spec.cols
     cells = torch.arange(n, dtype=torch.int64)
     col_mult = torch.ones(spec.cols, dtype=torch.float64)
@@ -142,13 +151,13 @@ def synthetic_chip(spec: SyntheticChipSpec, seed: int | torch.Generator = 0, nam
         col_mult[weak_columns(spec, seed)] = m_weak
     f = spec.faulty_fraction
     # faulty iff u1(c) < f m_col(c)   (u1 does not depend on the rates: nested across rates)
-    faulty = _uniform(derive_key(seed, _PURPOSE_FAULT), cells) < f * col_mult[cells % spec.cols]
+    faulty = hash_uniform(derive_key(seed, _PURPOSE_FAULT), cells) < f * col_mult[cells % spec.cols]
     p01 = torch.zeros(n, dtype=torch.float32)
     p10 = torch.zeros(n, dtype=torch.float32)
     if f > 0.0:
         # kind from u2(c): [0, sa01) [sa01, +sa10) [.., +t01) [.., 1) after dividing by f
         bounds = torch.tensor(list(_cumulative(spec.kind_rates(), f)), dtype=torch.float64)
-        kind = torch.bucketize(_uniform(derive_key(seed, _PURPOSE_KIND), cells), bounds, right=True)
+        kind = torch.bucketize(hash_uniform(derive_key(seed, _PURPOSE_KIND), cells), bounds, right=True)
         q = spec.transient_prob
         p01[faulty & (kind == 0)] = 1.0
         p10[faulty & (kind == 1)] = 1.0
@@ -176,7 +185,11 @@ def uniform_chip(
     *,
     transient_prob: float = 0.5,
 ) -> ProfiledChip:
-    """Faults independent and uniform over the cells (like chip 1, Fig. 3 left); rates as fractions."""
+    """Faults independent and uniform over the cells (like chip 1, Fig. 3 left); rates as fractions.
+
+    >>> uniform_chip(64, 32, p_0t1=0.01, p_1t0=0.005, p_sa=0.006).stats().faulty
+    0.02783203125
+    """
     spec = SyntheticChipSpec(rows, cols, p_0t1, p_1t0, p_sa, "uniform", transient_prob=transient_prob)
     return synthetic_chip(spec, seed)
 
@@ -196,6 +209,9 @@ def column_aligned_chip(
     """Faults concentrated on weak columns (like chips 2 and 3, Fig. 3 right); rates as fractions.
 
     The 0->1 bias of chips 2 and 3 comes from p_0t1 > p_1t0 (see ``PAPER_CHIPS``).
+
+    >>> column_aligned_chip(64, 32, p_0t1=0.01, p_1t0=0.005, p_sa=0.006)
+    ProfiledChip(name='column_aligned(seed=0)', rows=64, cols=32, p=1.2207%, p_0t1=0.8301%, p_1t0=0.3906%, p_sa=0.3906%)
     """
     spec = SyntheticChipSpec(
         rows, cols, p_0t1, p_1t0, p_sa, "column_aligned", weak_fraction, concentration, transient_prob
@@ -205,7 +221,12 @@ def column_aligned_chip(
 
 @dataclass(frozen=True)
 class PaperChip:
-    """One row of App. C.1's table: rates **in %** as printed, plus the array size and layout."""
+    """One row of App. C.1's table: rates **in %** as printed, plus the array size and layout.
+
+    >>> row = PAPER_CHIPS["chip2_1.01"]
+    >>> row.p_0t1, row.spec().layout
+    (0.82, 'column_aligned')
+    """
 
     chip: int
     p: float
@@ -245,10 +266,14 @@ PAPER_CHIPS: Mapping[str, PaperChip] = MappingProxyType(
 
 
 def paper_chip(name: str, seed: int | torch.Generator = 0, **overrides) -> ProfiledChip:
-    """A synthetic chip with the statistics of a ``PAPER_CHIPS`` row (``overrides`` go to the spec)."""
+    """A synthetic chip with the statistics of a ``PAPER_CHIPS`` row (``overrides`` go to the spec).
+
+    >>> paper_chip("chip1_2.744", rows=64).stats().percent()
+    {'p': 2.7099609375, 'p_0t1': 1.15966796875, 'p_1t0': 1.55029296875, 'p_sa': 1.18408203125}
+    """
     if name not in PAPER_CHIPS:
         raise BitrobustError(f"unknown paper chip {name!r}; valid: {', '.join(PAPER_CHIPS)}")
-    seed = _seed_of(seed)
+    seed = int_seed(seed)
     return synthetic_chip(PAPER_CHIPS[name].spec(**overrides), seed, name=f"{name}/synthetic(seed={seed})")
 
 
