@@ -6,7 +6,6 @@ import json
 
 import pytest
 import torch
-import yaml
 
 from bitrobust.cli import main
 from bitrobust.data import Loader, load_dataset
@@ -17,33 +16,10 @@ from bitrobust.models import build_model
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
-RECIPE = {
-    "model": {"name": "bnn", "kwargs": {"arch": "C4-MP2-FC16-10"}},
-    "data": {"name": "fashion_mnist", "raw": True, "normalize": False, "train_subset": 256, "test_subset": 100,
-             "batch_size": 32, "test_batch_size": 100},
-    "quant": None,
-    "optim": {"name": "adam", "lr": 0.01, "weight_decay": 0.0, "schedule": "every", "every": 25, "gamma": 0.5},
-    "strategy": {"name": "bnn", "params": {"p": 0.05, "mode": "straight_through"}},
-    "epochs": 1,
-    "max_steps": 5,
-    "device": "cpu",
-}
-
-
 def run_cli(capsys, *argv):
     code = main([str(a) for a in argv])
     out, err = capsys.readouterr()
     return code, out, err
-
-
-@pytest.fixture(scope="module")
-def bnn_run(tmp_path_factory, data_dir):
-    root = tmp_path_factory.mktemp("bnn_cli")
-    recipe = root / "tiny_bnn.yaml"
-    recipe.write_text(yaml.safe_dump(RECIPE))
-    run = root / "run"
-    assert main(["train", str(recipe), "--out", str(run), "--data-dir", str(data_dir), "--no-progress"]) == 0
-    return run
 
 
 def test_help_lists_metrics(capsys):

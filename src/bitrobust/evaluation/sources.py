@@ -66,13 +66,6 @@ class ProfiledOffsets:
     seed: int = 0
     name: str = "profiled"
 
-    @classmethod
-    def from_file(cls, path: str, n_offsets: int = 10, seed: int = 0) -> "ProfiledOffsets":
-        from bitrobust.bit_errors.profiled import chip_offsets, load_chip
-
-        chip = load_chip(path)
-        return cls(chip, tuple(chip_offsets(chip, n_offsets)), seed)
-
     @property
     def trials(self) -> int:
         return len(self.offsets)

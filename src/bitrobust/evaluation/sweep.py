@@ -264,7 +264,7 @@ class ProfiledKind(_Sweep):
     def sweep(self, run, s, loader, quantizer, exclude, info, progress) -> RobustnessResult:
         source = s.source()
         label = s.chip if s.chip is not None else s.chip_file
-        info["chip"] = {"name": label, "label": source.chip.name, **_chip_stats(source.chip)}
+        info["chip_stats"] = {"name": label, "label": source.chip.name, **_chip_stats(source.chip)}
         return evaluate_robustness(run.model, loader, quantizer, [source.rate], source, exclude=exclude,
                                    progress=progress, batch_stats=s.batch_stats)
 
