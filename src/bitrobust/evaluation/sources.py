@@ -15,6 +15,7 @@ import torch
 
 from bitrobust.bit_errors import RandomBitErrors
 from bitrobust.bit_errors.hashing import derive_key
+from bitrobust.bit_errors.profiled import ProfiledBitErrors, ProfiledChip
 
 
 class ErrorModel(Protocol):
@@ -61,7 +62,7 @@ class ProfiledOffsets:
     :attr:`rate` is the chip's own bit error rate p (its ``stats().p``) for reports.
     """
 
-    chip: object  # bitrobust.bit_errors.ProfiledChip
+    chip: ProfiledChip
     offsets: tuple[int, ...]
     seed: int = 0
     name: str = "profiled"
@@ -74,7 +75,5 @@ class ProfiledOffsets:
     def rate(self) -> float:
         return min(1.0, float(self.chip.stats().p))  # p = p_0t1 + p_1t0 counts a two-way cell twice
 
-    def errors(self, trial: int, p: float):
-        from bitrobust.bit_errors.profiled import ProfiledBitErrors
-
+    def errors(self, trial: int, p: float) -> ProfiledBitErrors:
         return ProfiledBitErrors(self.chip, offset=self.offsets[trial], seed=self.seed)
