@@ -25,39 +25,28 @@ from types import SimpleNamespace
 import torch
 
 from bitrobust.models import build_model
-from bitrobust.quantization import FixedPointQuantizer, quantizable_tensors
-from bitrobust.training import STRATEGIES, OptimSection, QuantSection, StrategySection, TrainConfig
+from bitrobust.training import STRATEGIES, OptimSection, QuantSection, StepContext, StrategySection
+from bitrobust.training.optim import build_optimizer
 
 PARAMS = {"p": 0.01, "loss_threshold": None, "combine": "average", "perturbed_grad_max_value": 0.05}
 
 
 class Bench(SimpleNamespace):
-    """What a strategy needs from a Trainer, around one model; ``step`` is Trainer.fit's inner loop."""
+    """A strategy on a StepContext around one model, as the Trainer builds it; ``step`` is Trainer.fit's inner loop."""
 
     def __init__(self, model: torch.nn.Module, name: str, params: dict) -> None:
-        config = TrainConfig(
-            quant=QuantSection(bits=8, scheme="rquant"),
-            optim=OptimSection(),
-            strategy=StrategySection(name=name, clip_w_max=0.1, params=params),
-        )
-        oc = config.optim
-        super().__init__(
-            config=config, model=model, quantizer=FixedPointQuantizer(8, "rquant"),
-            quantized_names=list(quantizable_tensors(model)), world_size=1, rank=0, train_loader=[None] * 100,
-            optimizer=torch.optim.SGD(model.parameters(), lr=oc.lr, momentum=oc.momentum, nesterov=True,
-                                      weight_decay=oc.weight_decay),
-        )
-        self.strategy = STRATEGIES.get(name)(self)
-
-    def _average_gradients(self) -> None:
-        pass
+        optimizer = build_optimizer(OptimSection(), model.parameters())
+        ctx = StepContext(model, optimizer, quant=QuantSection(bits=8, scheme="rquant"), total_steps=100)
+        strategy = STRATEGIES.get(name)(StrategySection(name=name, clip_w_max=0.1, params=params))
+        strategy.setup(ctx)
+        super().__init__(ctx=ctx, model=model, optimizer=optimizer, strategy=strategy)
 
     def step(self, x: torch.Tensor, y: torch.Tensor, step: int) -> float:
         _sync(x.device)
         start = time.perf_counter()
         self.optimizer.zero_grad(set_to_none=True)
         self.strategy.train_step(x, y, step)
-        self.optimizer.step()
+        self.ctx.update()
         self.strategy.after_step()
         _sync(x.device)
         return time.perf_counter() - start

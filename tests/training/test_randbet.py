@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import math
+from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -16,49 +17,35 @@ from torch import nn
 from bitrobust.bit_errors import RandomBitErrors
 from bitrobust.config import from_dict, load_yaml
 from bitrobust.errors import BitrobustError
-from bitrobust.quantization import FixedPointQuantizer, quantizable_tensors, quantize_model
-from bitrobust.training import STRATEGIES, QuantSection, StrategySection, TrainConfig
-from bitrobust.training.config import OptimSection
-from bitrobust.training.randbet import (
-    AlternatingRandBET,
-    CurricularRandBET,
-    PattBET,
-    RandBET,
-    randbet_seed,
-    validate_strategy,
-)
+from bitrobust.quantization import FixedPointQuantizer, quantize_model
+from bitrobust.training import STRATEGIES, QuantSection, StepContext, StrategySection, TrainConfig
+from bitrobust.training.error_sources import randbet_seed
+from bitrobust.training.randbet import AlternatingRandBET, CurricularRandBET, PattBET, RandBET
+from bitrobust.training.strategies import validate_strategy
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 RANDBET_FAMILY = ("randbet", "curricular_randbet", "alternating_randbet", "pattbet")
 
 
 class Harness(SimpleNamespace):
-    """The parts of a Trainer a strategy uses, around any model; ``step`` mirrors ``Trainer.fit``."""
+    """A strategy on a StepContext around any model, as the Trainer builds it; ``step`` mirrors ``Trainer.fit``."""
 
     def __init__(self, model, name="randbet", params=None, clip=None, bits=8, scheme="rquant", seed=0,
                  lr=0.1, steps_per_epoch=10, epochs=1, label_smoothing=0.0):
-        config = TrainConfig(
-            quant=QuantSection(bits=bits, scheme=scheme),
-            optim=OptimSection(lr=lr, momentum=0.0, weight_decay=0.0),
-            strategy=StrategySection(name=name, clip_w_max=clip, label_smoothing=label_smoothing, params=params or {}),
-            epochs=epochs, seed=seed,
+        section = StrategySection(name=name, clip_w_max=clip, label_smoothing=label_smoothing, params=params or {})
+        optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+        ctx = StepContext(
+            model, optimizer, loss_fn=partial(F.cross_entropy, label_smoothing=label_smoothing),
+            quant=QuantSection(bits=bits, scheme=scheme), seed=seed, total_steps=steps_per_epoch * epochs,
         )
-        super().__init__(
-            config=config, model=model, quantizer=FixedPointQuantizer(bits, scheme),
-            quantized_names=list(quantizable_tensors(model)), world_size=1, rank=0,
-            train_loader=[None] * steps_per_epoch,
-            optimizer=torch.optim.SGD(model.parameters(), lr=lr),
-        )
-        self.strategy = STRATEGIES.get(name)(self)
-
-    def average_gradients(self):
-        pass
+        strategy = STRATEGIES.get(name)(section)
+        strategy.setup(ctx)
+        super().__init__(ctx=ctx, model=model, quantizer=ctx.quantizer, optimizer=optimizer, strategy=strategy)
 
     def step(self, x, y, step):
         self.optimizer.zero_grad(set_to_none=True)
         result = self.strategy.train_step(x, y, step)
-        self.average_gradients()
-        self.optimizer.step()
+        self.ctx.update()
         self.strategy.after_step()
         return result
 
@@ -336,10 +323,10 @@ def test_variant_params_validated():
 
 
 def test_needs_quantizer():
-    h = SimpleNamespace(config=TrainConfig(quant=None, strategy=StrategySection(name="randbet", params={"p": 0.01})),
-                        quantizer=None)
+    model = tiny()
+    ctx = StepContext(model, torch.optim.SGD(model.parameters(), lr=0.1), quant=None)
     with pytest.raises(BitrobustError, match="quant section"):
-        RandBET(h)
+        RandBET(StrategySection(name="randbet", params={"p": 0.01})).setup(ctx)
 
 
 # -- recipes -----------------------------------------------------------------------------------

@@ -27,21 +27,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from bitrobust.bit_errors.hashing import derive_key
-from bitrobust.config import from_dict
 from bitrobust.errors import BitrobustError
 from bitrobust.metrics.hinge import HingeRegularizer
 from bitrobust.nn.binary import clip_latent_weights
 from bitrobust.nn.flip import FLIP_MODES, FlipSettings, binary_layers, binary_weight_names, set_flip
+from bitrobust.training.config import StrategySection
+from bitrobust.training.context import StepContext
 from bitrobust.training.strategies import STRATEGIES, StepResult, Strategy
-
-if TYPE_CHECKING:  # pragma: no cover
-    from bitrobust.training.trainer import Trainer
 
 _SEED_SALT = 0x464C4950  # "FLIP": separates the flip masks from every other random stream
 _SEED_MASK = (1 << 62) - 1
@@ -115,38 +112,36 @@ class BNNStrategy(Strategy):
 
     Params: type = BNNParams
 
-    def __init__(self, trainer: "Trainer") -> None:
-        super().__init__(trainer)
-        params = self.config.params
-        if not isinstance(params, dict):
-            raise BitrobustError(f"strategy.params of bnn must be a mapping, got {params!r}")
-        self.params: BNNParams = from_dict(BNNParams, dict(params), "strategy.params")
-        cfg = trainer.config
-        if not binary_layers(trainer.model):
-            raise BitrobustError(
-                f"strategy bnn needs a binarized model (bnn, bnn_fc, bnn_cnn, bnn_cifar), got {cfg.model.name!r}"
-            )
-        if cfg.quant is not None:
-            raise BitrobustError("strategy bnn: the binary layers binarize their weights themselves; set quant: null")
-        self.seed = int(cfg.seed)
-        self.generator = torch.Generator(device=trainer.device)
+    def __init__(self, section: StrategySection) -> None:
+        super().__init__(section)
         self.flip = FlipSettings(self.params.p, self.params.mode) if self.params.p > 0 else None
-        set_flip(trainer.model, self.flip, generator=self.generator)
         self.hinge = None if self.params.hinge_b is None else HingeRegularizer(self.params.hinge_b, self.params.hinge_lambda)
         self._counters = _Counters()
 
+    def setup(self, ctx: StepContext) -> None:
+        """Check ``ctx`` holds a binarized model and no quantization; attach the seeded flips to its layers."""
+        if not binary_layers(ctx.model):
+            raise BitrobustError(
+                f"strategy bnn needs a binarized model (bnn, bnn_fc, bnn_cnn, bnn_cifar), got {type(ctx.model).__name__}"
+            )
+        if ctx.quant is not None:
+            raise BitrobustError("strategy bnn: the binary layers binarize their weights themselves; set quant: null")
+        super().setup(ctx)
+        self.generator = torch.Generator(device=ctx.device)
+        set_flip(ctx.model, self.flip, generator=self.generator)
+
     def train_step(self, x: torch.Tensor, y: torch.Tensor, step: int) -> StepResult:
         """Cross-entropy (+ hinge) with fresh flips seeded from (seed, ``step``)."""
-        model = self.trainer.model
-        self.generator.manual_seed(flip_seed(self.seed, step))
+        model = self.ctx.model
+        self.generator.manual_seed(flip_seed(self.ctx.seed, step))
         if self.hinge is None:
             logits = model(x)
-            loss = self.loss(logits, y)
+            loss = self.ctx.loss_fn(logits, y)
         else:
             trace = model.trace(x)
             logits = trace.logits
             penalty = self.hinge.penalty(model, trace.preacts)
-            loss = self.loss(logits, y) + penalty
+            loss = self.ctx.loss_fn(logits, y) + penalty
             self._counters.hinge += float(penalty.detach()) * len(y)
             self._counters.seen += len(y)
         loss.backward()
@@ -155,11 +150,11 @@ class BNNStrategy(Strategy):
     @torch.no_grad()
     def after_step(self) -> None:
         """Latent weights of the binary layers to [-clip, clip]; then ``clip_w_max`` if set."""
-        clip_latent_weights(self.trainer.model, self.params.clip)
+        clip_latent_weights(self.ctx.model, self.params.clip)
         super().after_step()
 
     def checkpoint_quant(self) -> dict:
-        return binary_memory_quant(self.trainer.model)
+        return binary_memory_quant(self.ctx.model)
 
     def metrics(self) -> dict:
         c, self._counters = self._counters, _Counters()

@@ -1,8 +1,8 @@
 """Training settings as frozen dataclasses, one section per concern (set by YAML recipes).
 
-The defaults are paper 3's (App. F): SGD with Nesterov momentum 0.9, weight decay
-5e-4, learning rate 0.05 multiplied by 0.1 after 2/5, 3/5 and 4/5 of the epochs,
-batch size 128, quantization-aware training with RQUANT at 8 bits.
+The defaults are paper 3's (App. F): batch size 128, quantization-aware training with
+RQUANT at 8 bits, and the optimizer of :class:`~bitrobust.training.optim.OptimSection`
+(SGD with Nesterov momentum, step schedule).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bitrobust.errors import BitrobustError
+from bitrobust.training.optim import OptimSection
 
 
 @dataclass(frozen=True)
@@ -45,34 +46,10 @@ class QuantSection:
 
 
 @dataclass(frozen=True)
-class OptimSection:
-    name: str = "sgd"  # sgd | adam
-    lr: float = 0.05
-    momentum: float = 0.9
-    nesterov: bool = True
-    weight_decay: float = 5e-4
-    schedule: str = "step"  # step: x gamma at fractions `milestones`; every: x gamma every `every` epochs; constant
-    milestones: tuple[float, ...] = (0.4, 0.6, 0.8)
-    gamma: float = 0.1
-    every: int = 25
-
-    def lr_at(self, epoch: int, epochs: int) -> float:
-        """Learning rate of (0-based) ``epoch`` out of ``epochs``."""
-        if self.schedule == "constant":
-            return self.lr
-        if self.schedule == "step":  # milestone m passed once a fraction m of the epochs is done
-            passed = sum(epoch >= m * epochs - 1e-9 for m in self.milestones)
-            return self.lr * self.gamma**passed
-        if self.schedule == "every":
-            return self.lr * self.gamma ** (epoch // self.every)
-        raise BitrobustError(f"unknown schedule {self.schedule!r}; valid: constant, every, step")
-
-
-@dataclass(frozen=True)
 class StrategySection:
     name: str = "normal"
     clip_w_max: float | None = None  # CLIPPING_w_max: weights clamped to [-w_max, w_max] after every update
-    label_smoothing: float = 0.0
+    label_smoothing: float = 0.0  # the trainer's loss: cross-entropy with this label smoothing
     params: dict = field(default_factory=dict)  # strategy-specific settings
 
 

@@ -21,34 +21,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
 
 import torch
 from torch.func import functional_call
 
-from bitrobust.bit_errors import RandomBitErrors
-from bitrobust.bit_errors.hashing import derive_key
-from bitrobust.config import from_dict
+from bitrobust.bit_errors import PAPER_CHIPS
 from bitrobust.errors import BitrobustError
 from bitrobust.quantization import QuantizedState, quantize_tensors
+from bitrobust.training.config import StrategySection
+from bitrobust.training.context import StepContext
+from bitrobust.training.error_sources import TRAINING_ERRORS
 from bitrobust.training.strategies import STRATEGIES, StepResult, Strategy
 
-if TYPE_CHECKING:  # pragma: no cover
-    from bitrobust.training.config import StrategySection
-    from bitrobust.training.trainer import Trainer
-
 COMBINES = ("average", "sum")
-_SEED_SALT = 0x52424554  # "RBET": separates training errors from every other random stream
-_SEED_MASK = (1 << 62) - 1
-
-
-def randbet_seed(seed: int, step: int) -> int:
-    """Seed of the random bit errors of global training ``step`` of a run with ``seed``.
-
-    A pure function of (seed, step): an uninterrupted run, a resumed run and every
-    data-parallel rank draw the same errors at the same step.
-    """
-    return derive_key(_SEED_SALT, int(seed), int(step)) & _SEED_MASK
 
 
 def _positive_or_none(value: float | None, name: str) -> None:
@@ -128,8 +113,6 @@ class PattBETParams(RandBETParams):
 
     def __post_init__(self) -> None:
         if self.profiled is not None:
-            from bitrobust.bit_errors.synthetic import PAPER_CHIPS
-
             if self.profiled not in PAPER_CHIPS:
                 raise BitrobustError(f"unknown strategy.params.profiled chip {self.profiled!r}; valid: {', '.join(PAPER_CHIPS)}")
             if self.p is None:  # p is ignored for a profiled pattern
@@ -137,22 +120,6 @@ class PattBETParams(RandBETParams):
         super().__post_init__()
         if self.chip < 0:
             raise BitrobustError(f"strategy.params.chip must be >= 0, got {self.chip!r}")
-
-
-def parse_params(cls: type, params: dict, strategy: str):
-    """Validated settings ``cls`` from a recipe's ``strategy.params`` (one-line errors)."""
-    if not isinstance(params, dict):
-        raise BitrobustError(f"strategy.params of {strategy} must be a mapping, got {params!r}")
-    return from_dict(cls, dict(params), "strategy.params")
-
-
-def validate_strategy(section: "StrategySection"):
-    """Check ``section.name`` is registered and its params are valid; the parsed params or None."""
-    cls = STRATEGIES.get(section.name)
-    params_cls = getattr(cls, "Params", None)
-    if params_cls is None:
-        return None
-    return parse_params(params_cls, section.params, section.name)
 
 
 # -- strategies ------------------------------------------------------------------------------
@@ -173,52 +140,53 @@ class RandBET(Strategy):
 
     Params: type = RandBETParams
 
-    def __init__(self, trainer: "Trainer") -> None:
-        super().__init__(trainer)
-        self.params = parse_params(self.Params, self.config.params, self.config.name)
-        if trainer.quantizer is None:
-            raise BitrobustError(f"strategy {self.config.name} injects bit errors into quantized weights; set a quant section")
-        self.seed = int(trainer.config.seed)
+    def __init__(self, section: StrategySection) -> None:
+        super().__init__(section)
         self._counters = _Counters()
 
+    def setup(self, ctx: StepContext) -> None:
+        """Bind ``ctx`` (it must quantize) and build the error source from the params and its seed."""
+        if ctx.quantizer is None:
+            raise BitrobustError(f"strategy {self.section.name} injects bit errors into quantized weights; set a quant section")
+        super().setup(ctx)
+        self.source = TRAINING_ERRORS.get(self.error_source()).from_params(self.params, int(ctx.seed))
+
     # -- schedule and errors -----------------------------------------------------------------
-    @property
-    def steps_per_epoch(self) -> int:
-        t = self.trainer
-        n = len(t.train_loader)
-        return n if t.config.max_steps is None else min(n, t.config.max_steps)
+    def error_source(self) -> str:
+        """Name of the source in ``TRAINING_ERRORS`` (RandBET: a fresh random chip every step)."""
+        return "random"
 
     @property
     def total_steps(self) -> int:
-        return self.trainer.config.epochs * self.steps_per_epoch
+        return self.ctx.total_steps
 
     def rate_at(self, step: int) -> float:
         """Bit error rate used at global ``step`` (constant p for RandBET)."""
-        return self.params.p
+        return self.source.rate(self.params.p)
 
-    def errors_at(self, step: int) -> RandomBitErrors:
-        """The bit errors of global ``step``: a fresh chip seeded from (config seed, step)."""
-        return RandomBitErrors(self.rate_at(step), seed=randbet_seed(self.seed, step))
+    def errors_at(self, step: int):
+        """The bit errors of global ``step`` at ``rate_at(step)``, from the error source."""
+        return self.source.errors(step, self.rate_at(step))
 
     # -- building blocks ---------------------------------------------------------------------
     def _trainable(self) -> list[tuple[str, torch.nn.Parameter]]:
-        return [(n, p) for n, p in self.trainer.model.named_parameters() if p.requires_grad]
+        return [(n, p) for n, p in self.ctx.model.named_parameters() if p.requires_grad]
 
     def quantized_state(self) -> QuantizedState:
         """Q(w): the words of the current float weights (no gradient)."""
-        t = self.trainer
-        params = dict(t.model.named_parameters())
+        ctx = self.ctx
+        params = dict(ctx.model.named_parameters())
         with torch.no_grad():
-            return quantize_tensors({k: params[k].detach() for k in t.quantized_names}, t.quantizer)
+            return quantize_tensors({k: params[k].detach() for k in ctx.quantized_names}, ctx.quantizer)
 
     def _straight_through(self, dequantized: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """w + (w' - w).detach(): forward with w', gradient d L / d w' applied to w."""
-        params = dict(self.trainer.model.named_parameters())
+        params = dict(self.ctx.model.named_parameters())
         return {k: params[k] + (v - params[k]).detach() for k, v in dequantized.items()}
 
     def clean_weights(self, state: QuantizedState) -> dict[str, torch.Tensor]:
         """w_q = Q^-1(Q(w)) with straight-through gradients (float w without QAT)."""
-        if not self.trainer.config.quant.during_training:
+        if not self.ctx.fake_quantize:
             return {}
         return self._straight_through(state.dequantize())
 
@@ -228,14 +196,9 @@ class RandBET(Strategy):
 
     def forward_perturbed(self, x: torch.Tensor, weights: dict[str, torch.Tensor]) -> torch.Tensor:
         """Logits with perturbed weights; running statistics (BN) are left to the clean pass."""
-        buffers = {k: b.clone() for k, b in self.trainer.model.named_buffers()}
-        return functional_call(self.trainer.model, {**weights, **buffers}, (x,))
-
-    def _all_mean(self, tensors: Sequence[torch.Tensor]) -> None:
-        if self.trainer.world_size > 1:
-            for g in tensors:
-                torch.distributed.all_reduce(g)
-                g /= self.trainer.world_size
+        model = self.ctx.model
+        buffers = {k: b.clone() for k, b in model.named_buffers()}
+        return functional_call(model, {**weights, **buffers}, (x,))
 
     def inject_now(self, clean_loss: torch.Tensor, rate: float) -> bool:
         """Perturb this batch? Only if p > 0 and the clean loss (mean over all ranks) < threshold."""
@@ -245,7 +208,7 @@ class RandBET(Strategy):
         if threshold is None:
             return True
         value = clean_loss.detach().clone().reshape(1)
-        self._all_mean([value])
+        self.ctx.all_mean([value])
         return bool(value.item() < threshold)
 
     def _gradients(self, loss: torch.Tensor, params: list[torch.nn.Parameter]) -> list[torch.Tensor]:
@@ -257,7 +220,7 @@ class RandBET(Strategy):
         c, max_norm = self.params.perturbed_grad_max_value, self.params.perturbed_grad_max_norm
         if c is None and max_norm is None:
             return grads
-        self._all_mean(grads)  # nonlinear: clip the all-rank mean, as one process would
+        self.ctx.all_mean(grads)  # nonlinear: clip the all-rank mean, as one process would
         if c is not None:
             grads = [g.clamp(-c, c) for g in grads]
         if max_norm is not None:
@@ -270,7 +233,7 @@ class RandBET(Strategy):
         """g~ = d L(f(x; w~), y) / d w~ for the errors of ``step`` (clipped if asked)."""
         errors = self.errors_at(step)
         logits = self.forward_perturbed(x, self.perturbed_weights(state, errors))
-        loss = self.loss(logits, y)
+        loss = self.ctx.loss_fn(logits, y)
         grads = self._gradients(loss, params)
         c = self._counters
         c.perturbed += 1
@@ -282,7 +245,7 @@ class RandBET(Strategy):
     # -- one step ----------------------------------------------------------------------------
     def _clean_pass(self, x, y, state, params):
         logits = self.forward(x, self.clean_weights(state))
-        loss = self.loss(logits, y)
+        loss = self.ctx.loss_fn(logits, y)
         grads = self._gradients(loss, params)
         return loss, grads, StepResult(float(loss.detach()), int((logits.argmax(1) == y).sum()), len(y))
 
@@ -326,7 +289,7 @@ class CurricularRandBET(RandBET):
         k_max = self.params.ramp_steps
         ramp = self.params.ramp_fraction * self.total_steps
         k = k_max if ramp <= 0 else min(k_max, math.floor(step * k_max / ramp) + 1)
-        return self.params.p * k / k_max
+        return self.source.rate(self.params.p * k / k_max)
 
 
 class AlternatingRandBET(RandBET):
@@ -339,12 +302,12 @@ class AlternatingRandBET(RandBET):
     above the loss threshold get the clean update only.
     """
 
-    def __init__(self, trainer: "Trainer") -> None:
-        super().__init__(trainer)
+    def __init__(self, section: StrategySection) -> None:
+        super().__init__(section)
         self.projection_ranges: dict[str, tuple[float, float]] | None = None
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor, step: int) -> StepResult:
-        t = self.trainer
+        ctx = self.ctx
         named = self._trainable()
         params = [p for _, p in named]
         loss, grads, result = self._clean_pass(x, y, self.quantized_state(), params)
@@ -356,10 +319,9 @@ class AlternatingRandBET(RandBET):
         if not self.inject_now(loss, rate):
             return result
         # 1st update, w <- w - lr g, as the trainer takes it (gradient averaging, step, clipping)
-        t.average_gradients()
-        t.optimizer.step()
+        ctx.update()
         Strategy.after_step(self)
-        t.optimizer.zero_grad(set_to_none=True)
+        ctx.optimizer.zero_grad(set_to_none=True)
         # 2nd update from the perturbed updated weights; the trainer steps, after_step projects
         state = self.quantized_state()
         ranges = {name: qt.qrange for name, qt in state.tensors.items()}
@@ -379,7 +341,7 @@ class AlternatingRandBET(RandBET):
         """Clipping, then (after a perturbed update) w <- clamp(w, q_min, q_max) per tensor."""
         super().after_step()
         if self.projection_ranges is not None:
-            params = dict(self.trainer.model.named_parameters())
+            params = dict(self.ctx.model.named_parameters())
             for name, (lo, hi) in self.projection_ranges.items():
                 params[name].clamp_(lo, hi)
             self.projection_ranges = None
@@ -391,24 +353,8 @@ class PattBET(RandBET):
 
     Params = PattBETParams
 
-    def __init__(self, trainer: "Trainer") -> None:
-        super().__init__(trainer)
-        self.profiled, self.profiled_rate = None, 0.0
-        if self.params.profiled is not None:
-            from bitrobust.bit_errors.profiled import ProfiledBitErrors
-            from bitrobust.bit_errors.synthetic import paper_chip
-
-            chip = paper_chip(self.params.profiled, seed=self.params.seed or 0).persistent()
-            self.profiled = ProfiledBitErrors(chip, offset=0)
-            self.profiled_rate = min(1.0, float(chip.stats().p))
-
-    def rate_at(self, step: int) -> float:
-        return self.params.p if self.profiled is None else self.profiled_rate
-
-    def errors_at(self, step: int):
-        if self.profiled is not None:
-            return self.profiled
-        return RandomBitErrors(self.rate_at(step), chip=self.params.chip, seed=self.params.seed)
+    def error_source(self) -> str:
+        return "pattern" if self.params.profiled is None else "profiled"
 
 
 STRATEGIES.add("randbet", RandBET)

@@ -16,9 +16,11 @@ from __future__ import annotations
 import json
 import os
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from bitrobust.config import dump_yaml, load_yaml, to_dict
@@ -29,8 +31,10 @@ from bitrobust.evaluation.robustness import evaluate_pass
 from bitrobust.io import load_tensors_file, read_json, save_tensors, write_json
 from bitrobust.models.checkpoint import save_checkpoint
 from bitrobust.models import build_model
-from bitrobust.quantization import FixedPointQuantizer, load_tensors, quantizable_tensors, quantize_model, restored
+from bitrobust.quantization import load_tensors, quantize_model, restored
 from bitrobust.training.config import TrainConfig
+from bitrobust.training.context import StepContext
+from bitrobust.training.optim import build_optimizer
 from bitrobust.training.strategies import STRATEGIES
 
 
@@ -50,7 +54,7 @@ class Trainer:
 
         DATASETS.get(config.data.name)
         MODELS.get(config.model.name)
-        STRATEGIES.get(config.strategy.name)
+        self.strategy = STRATEGIES.get(config.strategy.name)(config.strategy)  # validates strategy.params
         self.rank, self.world_size = init_distributed(self.device)
         dc = config.data
         train = load_dataset(dc.name, "train", data_dir=dc.data_dir)
@@ -80,23 +84,21 @@ class Trainer:
             **config.model.kwargs,
         }
         self.model = build_model(config.model.name, seed=config.seed, **self.model_kwargs).to(self.device)
-        qc = config.quant
-        self.quantizer = FixedPointQuantizer(qc.bits, qc.scheme, **qc.overrides) if qc is not None else None
-        self.quantized_names = list(quantizable_tensors(self.model, qc.exclude if qc else ()))
-        self.optimizer = self._optimizer()
-        self.strategy = STRATEGIES.get(config.strategy.name)(self)
+        self.optimizer = build_optimizer(config.optim, self.model.parameters())
+        n = len(self.train_loader)
+        self.steps_per_epoch = n if config.max_steps is None else min(config.max_steps, n)
+        self.context = StepContext(
+            self.model,
+            self.optimizer,
+            loss_fn=partial(F.cross_entropy, label_smoothing=config.strategy.label_smoothing),
+            quant=config.quant,
+            seed=config.seed,
+            total_steps=config.epochs * self.steps_per_epoch,
+            world_size=self.world_size,
+            device=self.device,
+        )
+        self.strategy.setup(self.context)
         self.epoch = 0  # epochs finished
-
-    def _optimizer(self) -> torch.optim.Optimizer:
-        oc = self.config.optim
-        params = self.model.parameters()
-        if oc.name == "sgd":
-            return torch.optim.SGD(
-                params, lr=oc.lr, momentum=oc.momentum, nesterov=oc.nesterov and oc.momentum > 0, weight_decay=oc.weight_decay
-            )
-        if oc.name == "adam":
-            return torch.optim.Adam(params, lr=oc.lr, weight_decay=oc.weight_decay)
-        raise BitrobustError(f"unknown optimizer {oc.name!r}; valid: adam, sgd")
 
     # -- files -------------------------------------------------------------------------------
     @property
@@ -161,23 +163,14 @@ class Trainer:
             (self.run_dir / "metrics.jsonl").unlink(missing_ok=True)
 
     # -- training ----------------------------------------------------------------------------
-    def average_gradients(self) -> None:
-        """Average the gradients over ranks (all_reduce); nothing to do in one process."""
-        if self.world_size == 1:
-            return
-        for p in self.model.parameters():
-            if p.grad is None:
-                p.grad = torch.zeros_like(p)
-            torch.distributed.all_reduce(p.grad)
-            p.grad /= self.world_size
-
     def test_error(self) -> float:
         """Test error with the quantized weights (Err), float weights if no quantizer."""
         self.model.eval()
-        if self.quantizer is None:
+        quantizer = self.context.quantizer
+        if quantizer is None:
             return evaluate_pass(self.model, self.test_loader).error
         with restored(self.model):
-            state = quantize_model(self.model, self.quantizer, exclude=self.config.quant.exclude)
+            state = quantize_model(self.model, quantizer, exclude=self.config.quant.exclude)
             load_tensors(self.model, state.dequantize())
             return evaluate_pass(self.model, self.test_loader).error
 
@@ -186,7 +179,7 @@ class Trainer:
         self._prepare_run_dir(resume)
         cfg = self.config
         metrics: dict = {}
-        steps_per_epoch = len(self.train_loader) if cfg.max_steps is None else min(cfg.max_steps, len(self.train_loader))
+        steps_per_epoch = self.steps_per_epoch
         while self.epoch < cfg.epochs:
             epoch = self.epoch
             lr = cfg.optim.lr_at(epoch, cfg.epochs)
@@ -204,8 +197,7 @@ class Trainer:
                     break
                 self.optimizer.zero_grad(set_to_none=True)
                 result = self.strategy.train_step(x, y, epoch * steps_per_epoch + step)
-                self.average_gradients()
-                self.optimizer.step()
+                self.context.update()
                 self.strategy.after_step()
                 loss_sum += result.loss * result.n
                 correct += result.correct
