@@ -47,9 +47,8 @@ def run(args: argparse.Namespace) -> int:
         QUICKSTART,
         epochs=args.epochs,
         device=args.device,
-        data=dataclasses.replace(QUICKSTART.data, data_dir=args.data_dir),
     )
-    Trainer(config, args.out, progress=not args.no_progress).fit(resume=True)
+    Trainer(config, args.out, progress=not args.no_progress, data_dir=args.data_dir).fit(resume=True)
     eval_args = ["eval", args.out, "--rates", ",".join(map(str, rates)), "--chips", str(args.chips),
                  "--device", args.device, "--out", args.out] + (["--data-dir", args.data_dir] if args.data_dir else [])
     return eval_cmd.run(build_parser().parse_args(eval_args + (["--no-progress"] if args.no_progress else [])))

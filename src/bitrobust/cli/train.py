@@ -28,9 +28,8 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from bitrobust.training import TrainConfig, Trainer
 
-    overrides = list(args.overrides) + ([f"data.data_dir={args.data_dir}"] if args.data_dir else [])
-    config = from_dict(TrainConfig, apply_overrides(load_yaml(args.recipe), overrides))
-    metrics = Trainer(config, args.out, progress=not args.no_progress).fit(resume=args.resume)
+    config = from_dict(TrainConfig, apply_overrides(load_yaml(args.recipe), args.overrides))
+    metrics = Trainer(config, args.out, progress=not args.no_progress, data_dir=args.data_dir).fit(resume=args.resume)
     if metrics:
         print(f"test Err {100 * metrics['test_error']:.2f}% after epoch {metrics['epoch']}; run in {args.out}")
     return 0

@@ -21,7 +21,6 @@ from typing import Callable, Iterator
 from filelock import FileLock, Timeout
 
 from bitrobust.config import dump_yaml
-from bitrobust.data.storage import ENV_VAR
 from bitrobust.evaluation import evaluate
 from bitrobust.experiments.plan import Plan, PlannedEval, PlannedRun, default_out, make_plan
 from bitrobust.experiments.recipes import find_configs_dir
@@ -51,23 +50,6 @@ def claimed(directory: Path, wait: bool = True) -> Iterator[bool]:
         lock.release()
 
 
-@contextlib.contextmanager
-def _data_env(data_dir: str | os.PathLike | None):
-    """$BITROBUST_DATA = data_dir while training (kept out of the configs, so out of their hashes)."""
-    if not data_dir:
-        yield
-        return
-    old = os.environ.get(ENV_VAR)
-    os.environ[ENV_VAR] = str(data_dir)
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop(ENV_VAR, None)
-        else:
-            os.environ[ENV_VAR] = old
-
-
 def _adopt_twin(run: PlannedRun) -> None:
     """If another process created a directory for the same config (under another experiment's
     key) after this plan was made, link ``run.run_dir`` to it, so the model is trained once."""
@@ -93,8 +75,7 @@ def train(run: PlannedRun, data_dir=None, progress: bool = True, wait: bool = Tr
             return False
         if announce is not None:
             announce()
-        with _data_env(data_dir):
-            Trainer(run.config, run.run_dir, progress=progress).fit(resume=True)
+        Trainer(run.config, run.run_dir, progress=progress, data_dir=data_dir).fit(resume=True)
     return True
 
 

@@ -41,7 +41,11 @@ from bitrobust.training.strategies import STRATEGIES
 class Trainer:
     """Train ``config`` into ``run_dir`` (see module docstring)."""
 
-    def __init__(self, config: TrainConfig, run_dir: str | Path, progress: bool = True) -> None:
+    def __init__(self, config: TrainConfig, run_dir: str | Path, progress: bool = True,
+                 data_dir: str | os.PathLike | None = None) -> None:
+        """``data_dir``: where the datasets are (default: the recipe's ``data.data_dir``, else
+        ``$BITROBUST_DATA`` or the user cache); a location, not a setting, so it is not saved in
+        ``config.yaml`` and a run can resume with its data elsewhere."""
         self.config = config
         self.run_dir = Path(run_dir)
         self.progress = progress
@@ -57,8 +61,9 @@ class Trainer:
         self.strategy = STRATEGIES.get(config.strategy.name)(config.strategy)  # validates strategy.params
         self.rank, self.world_size = init_distributed(self.device)
         dc = config.data
-        train = load_dataset(dc.name, "train", data_dir=dc.data_dir)
-        test = load_dataset(dc.name, "test", data_dir=dc.data_dir)
+        data_dir = data_dir or dc.data_dir
+        train = load_dataset(dc.name, "train", data_dir=data_dir)
+        test = load_dataset(dc.name, "test", data_dir=data_dir)
         if dc.train_subset:
             train = train.subset(dc.train_subset, seed=config.seed)
         if dc.test_subset:
