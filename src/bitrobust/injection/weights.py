@@ -1,0 +1,62 @@
+"""Inject bit errors into a model's weights: the public verbs (paper 3, Sec. 3; contract 2).
+
+The weights are quantized into words in the linear memory layout, the error model flips
+bits of the stored words (``errors.apply(codes, bits)``: a persistent chip, a transient
+read, a profiled map), and the faulty words are decoded back into the model's parameters.
+:func:`inject` does it for the duration of a ``with`` block and then restores every
+parameter and buffer bit for bit (also when the block raises); :func:`faulty_copy`
+returns a faulty copy and leaves the model alone (as PyTorchFI's corrupted models do).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from typing import Iterable, Iterator
+
+from torch import nn
+
+from bitrobust.quantization import FixedPointQuantizer, load_tensors, quantize_model, restored
+from bitrobust.quantization.model import ErrorModel
+
+
+def load_faulty_weights(model: nn.Module, quantizer: FixedPointQuantizer, errors: ErrorModel | None,
+                        exclude: Iterable[str] = ()) -> None:
+    """Replace ``model``'s parameters by their quantized, faulty (``errors``; None: clean) values."""
+    state = quantize_model(model, quantizer, exclude=exclude)
+    load_tensors(model, (state if errors is None else state.with_errors(errors)).dequantize())
+
+
+@contextlib.contextmanager
+def inject(model: nn.Module, quantizer: FixedPointQuantizer, errors: ErrorModel | None,
+           exclude: Iterable[str] = ()) -> Iterator[nn.Module]:
+    """``model`` with quantized weights read through ``errors`` inside the block, restored after it.
+
+    >>> import torch
+    >>> from bitrobust.bit_errors import RandomBitErrors
+    >>> model = torch.nn.Linear(16, 4)
+    >>> before = model.weight.detach().clone()
+    >>> with inject(model, FixedPointQuantizer(8), RandomBitErrors(0.1, chip=0)) as faulty:
+    ...     changed = not torch.equal(faulty.weight, before)
+    >>> changed, torch.equal(model.weight, before)
+    (True, True)
+    """
+    with restored(model):
+        load_faulty_weights(model, quantizer, errors, exclude)
+        yield model
+
+
+def faulty_copy(model: nn.Module, quantizer: FixedPointQuantizer, errors: ErrorModel | None,
+                exclude: Iterable[str] = ()) -> nn.Module:
+    """A deep copy of ``model`` with quantized weights read through ``errors``; ``model`` is unchanged.
+
+    >>> import torch
+    >>> from bitrobust.bit_errors import RandomBitErrors
+    >>> model = torch.nn.Linear(16, 4)
+    >>> faulty = faulty_copy(model, FixedPointQuantizer(8), RandomBitErrors(0.1, chip=0))
+    >>> torch.equal(faulty.weight, model.weight)
+    False
+    """
+    out = copy.deepcopy(model)
+    load_faulty_weights(out, quantizer, errors, exclude)
+    return out
