@@ -34,7 +34,7 @@ import torch
 
 from bitrobust.errors import BitrobustError
 from bitrobust.models.bnn import BNN
-from bitrobust.nn.integer import IntegerBNN
+from bitrobust.models.bnn_integer import IntegerBNN
 
 DEFAULT_BS: tuple[float, ...] = (2, 4, 8, 16, 32, 64)
 
