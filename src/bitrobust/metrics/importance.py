@@ -62,14 +62,22 @@ def _eval_mode(model: BNN) -> Iterator[BNN]:
 
 
 def importance_from_counts(correct: int, correct_negated: torch.Tensor) -> torch.Tensor:
-    """Pi[n] = (A - A*) / A = (correct - correct*_n) / correct, float64."""
+    """Pi[n] = (A - A*) / A = (correct - correct*_n) / correct, float64.
+
+    >>> importance_from_counts(80, torch.tensor([80, 60, 90])).tolist()
+    [0.0, 0.25, -0.125]
+    """
     if correct == 0:
         raise BitrobustError("neuron importance is undefined when the clean accuracy A is 0")
     return (float(correct) - correct_negated.to(torch.float64)) / float(correct)
 
 
 def importance_variance(pi: torch.Tensor) -> float:
-    """VAR(Pi) = 1/N sum_n (Pi[n] - mean Pi)^2, the population variance (paper 1, Eq. 6)."""
+    """VAR(Pi) = 1/N sum_n (Pi[n] - mean Pi)^2, the population variance (paper 1, Eq. 6).
+
+    >>> importance_variance(torch.tensor([0.0, 1.0]))
+    0.25
+    """
     if pi.numel() == 0:
         raise BitrobustError("VAR(Pi) of no neurons")
     return float(pi.to(torch.float64).var(unbiased=False))
@@ -228,6 +236,13 @@ def neuron_importance(
     Up to ``batch_size`` inputs and ``batch_neurons`` neurons (default: as many as fit)
     are processed at once, so that no intermediate tensor has more than about
     ``max_elements`` entries. The model's binary weights B(W) are used.
+
+    >>> from bitrobust.models.bnn import build_bnn
+    >>> model = build_bnn("FC8-FC8-10", seed=0).eval()
+    >>> x = torch.randint(0, 256, (40, 784), generator=torch.Generator().manual_seed(0))
+    >>> y = model(x).argmax(1)
+    >>> torch.equal(neuron_importance(model, x, y), neuron_importance_naive(model, x, y))
+    True
     """
     _check_model(model)
     _check_data(x, y)
