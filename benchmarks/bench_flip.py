@@ -19,8 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from bitrobust.models.bnn import build_bnn
-from bitrobust.nn.binary import clip_latent_weights
-from bitrobust.nn.flip import set_flip
+from bitrobust.nn.binary import clip_latent_weights, set_flip
 
 
 def main() -> None:

@@ -20,7 +20,8 @@ from bitrobust.metrics.tolerance import (
     tolerance_per_input,
 )
 from bitrobust.models.bnn import build_bnn
-from bitrobust.nn.integer import IntegerBNN, Threshold
+from bitrobust.models.bnn_integer import IntegerBNN
+from bitrobust.nn.integer import Threshold
 
 
 @pytest.fixture(scope="module")

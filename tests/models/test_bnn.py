@@ -17,8 +17,15 @@ from bitrobust.models.bnn import (
     parse_arch,
     table3_arch,
 )
-from bitrobust.nn.binary import BinaryConv2d, BinaryLinear, FoldableBatchNorm1d, FoldableBatchNorm2d, SignActivation
-from bitrobust.nn.flip import FlipSettings, binary_layers
+from bitrobust.nn.binary import (
+    BinaryConv2d,
+    BinaryLinear,
+    FoldableBatchNorm1d,
+    FoldableBatchNorm2d,
+    SignActivation,
+    binary_layers,
+)
+from bitrobust.nn.flip import FlipSettings
 
 
 def test_parse_table2_architectures():
@@ -142,3 +149,18 @@ def test_trace_matches_forward():
         trace = model.trace(x)
         torch.testing.assert_close(trace.logits, model(x), rtol=0, atol=0)
         assert [tuple(h.shape) for h in trace.preacts] == [(5, 4, 14, 14), (5, 8)]
+
+
+def test_block_steps_make_the_forward_pass_and_keep_checkpoint_keys():
+    model = build_bnn("C4-MP3-C5-FC8-10", seed=0).eval()
+    x = torch.randint(0, 256, (3, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    a = model.prepare_input(x)
+    for block in model.blocks:
+        h = block.pool(block.linear_part(a))
+        a = block.bn(h) if block.act is None else block.act(block.bn(h))
+    assert torch.equal(a, model(x))
+    assert [b.pool_size for b in model.blocks] == [3, 1, 1, 1]
+    assert [b.preactivation_bound(255) for b in model.blocks] == [9 * 255, 36, 5 * 9 * 9, 8]
+    keys = [f"blocks.{i}.{k}" for i in range(4) for k in (
+        "layer.weight", "bn.weight", "bn.bias", "bn.running_mean", "bn.running_var", "bn.num_batches_tracked")]
+    assert list(model.state_dict()) == keys  # checkpoint names

@@ -17,6 +17,8 @@ from bitrobust.nn.binary import (
     FoldableBatchNorm2d,
     SignActivation,
     binarize,
+    binary_weight_codes,
+    binary_weight_names,
     clip_latent_weights,
     sign_ste,
 )
@@ -125,3 +127,18 @@ def test_sign_activation_and_small_training_run(mnist_small):
     with torch.no_grad():
         acc = (model.eval()(xte).argmax(1) == yte).float().mean()
     assert acc > 0.5
+
+
+def test_codes_order_names_and_values():
+    model = build_bnn("C4-MP2-FC8-10", seed=0)
+    names = binary_weight_names(model)
+    params = dict(model.named_parameters())
+    weight_order = [n for n in params if n in names]
+    assert names == weight_order == ["blocks.0.layer.weight", "blocks.1.layer.weight", "blocks.2.layer.weight"]
+    codes = binary_weight_codes(model)
+    for name, c in zip(names, codes):
+        assert c.dtype == torch.uint8 and c.dim() == 1
+        assert torch.equal(c, (params[name].detach().reshape(-1) > 0).to(torch.uint8))
+    assert [len(c) for c in codes] == [36, 8 * 4 * 14 * 14, 80]
+    with pytest.raises(BitrobustError, match="no binary layers"):
+        binary_weight_codes(torch.nn.Linear(2, 2))

@@ -1,8 +1,6 @@
-"""Flip operators (straight-through vs native) and externally supplied binary weights."""
+"""Flip operators (straight-through vs native), flip masks, and flip training on a model."""
 
 from __future__ import annotations
-
-import copy
 
 import pytest
 import torch
@@ -12,23 +10,8 @@ from hypothesis import strategies as st
 
 from bitrobust.errors import BitrobustError
 from bitrobust.models.bnn import build_bnn
-from bitrobust.nn.binary import BinaryLinear, binarize
-from bitrobust.nn.flip import (
-    FLIP_MODES,
-    FlipSettings,
-    binary_layers,
-    binary_weight_codes,
-    binary_weight_names,
-    binary_weights_override,
-    clear_binary_weights,
-    clear_flip,
-    codes_to_signs,
-    flip_mask,
-    native_flip,
-    set_binary_weights,
-    set_flip,
-    straight_through_flip,
-)
+from bitrobust.nn.binary import BinaryLinear, binarize, clear_flip, set_flip
+from bitrobust.nn.flip import FLIP_MODES, FlipSettings, flip_mask, native_flip, straight_through_flip
 
 
 def test_settings_validate():
@@ -106,77 +89,3 @@ def test_fresh_flips_each_pass_training_only_and_clear():
     assert torch.equal(model(x), clean) and layer.flip is None
     set_flip(model, 0.0)
     assert layer.flip is None
-
-
-def test_codes_order_names_and_values():
-    model = build_bnn("C4-MP2-FC8-10", seed=0)
-    names = binary_weight_names(model)
-    params = dict(model.named_parameters())
-    weight_order = [n for n in params if n in names]
-    assert names == weight_order == ["blocks.0.layer.weight", "blocks.1.layer.weight", "blocks.2.layer.weight"]
-    codes = binary_weight_codes(model)
-    for name, c in zip(names, codes):
-        assert c.dtype == torch.uint8 and c.dim() == 1
-        assert torch.equal(c, (params[name].detach().reshape(-1) > 0).to(torch.uint8))
-    assert [len(c) for c in codes] == [36, 8 * 4 * 14 * 14, 80]
-
-
-def test_supplied_weights_replace_binarized_weights():
-    model = build_bnn("C4-MP2-FC8-10", seed=0).eval()
-    x = torch.randint(0, 256, (6, 1, 28, 28), dtype=torch.uint8)
-    clean = model(x)
-    codes = binary_weight_codes(model)
-    with binary_weights_override(model, codes):  # round trip: same weights, same outputs
-        assert torch.equal(model(x), clean)
-    flipped = [c.clone() for c in codes]
-    flipped[0][:18] ^= 1  # flip half of the first layer's bits
-    set_binary_weights(model, flipped)
-    layer0 = model.blocks[0].layer
-    expected = codes_to_signs(flipped[0], layer0.weight.shape)
-    assert torch.equal(layer0.effective_binary_weight(), expected)
-    assert torch.equal(binary_weight_codes(model)[0], flipped[0])
-    assert not torch.equal(model(x), clean)
-    # gradients pass straight through to the latent weights
-    trained = copy.deepcopy(model).train()
-    trained(x).sum().backward()
-    grad = trained.blocks[0].layer.weight.grad
-    assert grad is not None and grad.abs().sum() > 0
-    clear_binary_weights(model)
-    assert torch.equal(model(x), clean)
-    # +-1 floats and None entries are accepted too
-    signs = [None, None, -torch.ones(80)]
-    with binary_weights_override(model, signs):
-        assert torch.equal(model.blocks[2].layer.effective_binary_weight(), -torch.ones(10, 8))
-    assert model.blocks[2].layer.weight_override is None
-
-
-@pytest.mark.parametrize(
-    "weights, match",
-    [
-        ([torch.zeros(36, dtype=torch.uint8)], "3 binary layers"),
-        ([torch.zeros(35, dtype=torch.uint8), None, None], "35 codes"),
-        ([torch.full((36,), 2, dtype=torch.uint8), None, None], "0 or 1"),
-        ([torch.zeros(36), None, None], r"\+1 or -1"),
-    ],
-)
-def test_bad_supplied_weights(weights, match):
-    model = build_bnn("C4-MP2-FC8-10", seed=0)
-    with pytest.raises(BitrobustError, match=match):
-        set_binary_weights(model, weights)
-    with pytest.raises(BitrobustError, match="no binary layers"):
-        binary_weight_codes(torch.nn.Linear(2, 2))
-
-
-def test_persistent_chip_from_bit_errors_uses_the_same_path():
-    bit_errors = pytest.importorskip("bitrobust.bit_errors.random_chips")
-    model = build_bnn("FC16-10", seed=0).eval()
-    codes = binary_weight_codes(model)
-    flat = torch.cat(codes)
-    chip = bit_errors.RandomBitErrors(0.1, chip=0)
-    faulty = chip.apply(flat, bits=1)
-    rate = float((faulty != flat).float().mean())
-    assert 0.05 < rate < 0.15
-    per_layer = list(torch.split(faulty, [len(c) for c in codes]))
-    set_binary_weights(model, per_layer)
-    for (_, layer), c in zip(binary_layers(model), per_layer):
-        assert torch.equal(layer.effective_binary_weight(), codes_to_signs(c, layer.weight.shape))

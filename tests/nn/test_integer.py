@@ -1,20 +1,15 @@
-"""Integer inference: folded BN thresholds agree bit-exactly with the float simulation."""
+"""Integer arithmetic of BNN layers: folded BN thresholds agree bit-exactly with the float BN + sign."""
 
 from __future__ import annotations
 
-import copy
-
-import pytest
 import torch
 import torch.nn.functional as F
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from bitrobust.errors import BitrobustError
-from bitrobust.models.bnn import build_bnn
 from bitrobust.nn.binary import FoldableBatchNorm1d, binarize
-from bitrobust.nn.flip import binary_weight_codes, set_binary_weights
-from bitrobust.nn.integer import IntegerBNN, fold_batchnorm, int_conv2d, integer_predict
+from bitrobust.nn.integer import fold_batchnorm, int_conv2d, int_max_pool
+
 
 _gammas = st.one_of(
     st.just(0.0),
@@ -75,94 +70,7 @@ def test_int_conv_matches_float_conv():
         assert torch.equal(int_conv2d(x, w, padding), ref)
 
 
-def _float_hidden_outputs(model, x):
-    outs = []
-    handles = [b.act.register_forward_hook(lambda m, i, o: outs.append(o)) for b in model.hidden_blocks]
-    with torch.no_grad():
-        logits = model(x)
-    for h in handles:
-        h.remove()
-    return logits, outs
-
-
-def _assert_exact(model, x):
-    logits, float_outs = _float_hidden_outputs(model, x)
-    trace = IntegerBNN(model).run(x)
-    for h in trace.preacts:
-        assert h.dtype == torch.int64
-    for a_int, a_float in zip(trace.outputs, float_outs):
-        assert torch.equal(a_int, a_float.to(torch.int64))  # every hidden bit agrees
-    assert torch.equal(trace.logits, logits)
-    assert torch.equal(trace.logits.argmax(1), logits.argmax(1))
-
-
-@pytest.mark.parametrize("net", ["trained_fc", "trained_cnn"])
-def test_integer_inference_equals_float_on_mnist(net, mnist_small, request):
-    model = request.getfixturevalue(net)
-    _, _, xte, yte = mnist_small
-    _assert_exact(model, xte)
-    acc = float((integer_predict(model, xte, batch_size=300) == yte).float().mean())
-    assert acc > 0.6  # a trained net, not a trivial one
-
-
-@pytest.mark.parametrize("net", ["trained_fc", "trained_cnn"])
-def test_negative_and_zero_gamma(net, mnist_small, request):
-    model = copy.deepcopy(request.getfixturevalue(net))
-    with torch.no_grad():
-        for block in model.hidden_blocks:
-            gamma = block.bn.weight
-            gamma[1::2] = -gamma[1::2].abs()  # comparison direction flips
-            gamma[0] = 0.0  # constant neuron: output b(beta)
-            block.bn.bias[0] = 0.0 if block.layer.first else 0.3
-    net_int = IntegerBNN(model)
-    assert all(bool((t.direction < 0).any()) for t in net_int.thresholds)
-    _assert_exact(model, mnist_small[2][:500])
-    first = net_int.thresholds[0]
-    assert int(first.s[0]) > net_int.bounds[0] and int(first.direction[0]) == 1  # always -1
-
-
-def test_override_weights_are_used(trained_fc, mnist_small):
-    model = copy.deepcopy(trained_fc)
-    codes = binary_weight_codes(model)
-    g = torch.Generator().manual_seed(0)
-    flipped = [c ^ (torch.rand(c.shape, generator=g) < 0.2).to(torch.uint8) for c in codes]
-    set_binary_weights(model, flipped)
-    _assert_exact(model, mnist_small[2][:300])
-    assert torch.equal(IntegerBNN(model).weights[0].reshape(-1), flipped[0].to(torch.int64) * 2 - 1)
-
-
-def test_inputs_must_be_integers_within_z():
-    model = build_bnn("FC8-10", seed=0).eval()
-    net = IntegerBNN(model)
-    x = torch.randint(0, 256, (4, 1, 28, 28), dtype=torch.uint8)
-    assert torch.equal(net.predict(x), net.predict(x.float()))
-    with pytest.raises(BitrobustError, match="integer inputs"):
-        net.predict(x.float() / 255)
-    with pytest.raises(BitrobustError, match="Z = 255"):
-        net.predict(x.float() + 1)
-    with pytest.raises(BitrobustError, match="shape"):
-        net.predict(torch.zeros(4, 1, 27, 27))
-    with pytest.raises(BitrobustError, match="BNN"):
-        IntegerBNN(torch.nn.Linear(2, 2))
-    # negative integers within Z are fine (the bound only needs |x| <= Z)
-    signed = build_bnn("C2-MP2-FC4-10", seed=0, input_max=5).eval()
-    xs = torch.randint(-5, 6, (7, 1, 28, 28)).float()
-    _assert_exact(signed, xs)
-
-
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
-def test_integer_inference_on_gpu(trained_cnn, mnist_small):  # pragma: no cover
-    model = copy.deepcopy(trained_cnn).cuda()
-    x = mnist_small[2][:300].cuda()
-    torch.backends.cudnn.allow_tf32 = False
-    assert torch.equal(IntegerBNN(model).predict(x), model(x).argmax(1))
-
-
-def test_hidden_preactivations_are_popcounts(trained_fc, mnist_small):
-    """h = 2 popcount(xnor(W, X)) - #bits for +-1 inputs and weights (paper 1, Sec. II)."""
-    net = IntegerBNN(trained_fc)
-    trace = net.run(mnist_small[2][:50])
-    x_bits = trace.inputs[1] > 0  # (N, 32)
-    w_bits = net.weights[1] > 0  # (32, 32)
-    xnor = ~(x_bits.unsqueeze(1) ^ w_bits.unsqueeze(0))  # (N, out, in)
-    assert torch.equal(trace.preacts[1], 2 * xnor.sum(2) - x_bits.shape[1])
+def test_int_max_pool_matches_float_max_pool():
+    x = torch.randint(-300, 300, (2, 3, 7, 9), generator=torch.Generator().manual_seed(0))
+    for k in (2, 3):
+        assert torch.equal(int_max_pool(x, k), F.max_pool2d(x.double(), k).to(torch.int64))

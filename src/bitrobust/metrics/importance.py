@@ -10,9 +10,10 @@ model over X per neuron, with a hook negating that neuron's output.
 is cached; negating output c of block l only changes block l+1's pre-activation by the
 contribution of that channel, dz = L_{l+1}(-2 a_c) (for FC -> FC the rank-one term
 -2 a_c W[:, c]), so only the layers after l are recomputed, for many neurons at once.
-The recomputation uses the folded integer thresholds of :mod:`bitrobust.nn.integer`
-(exactly equivalent to BN + sign) on integer-valued float tensors, and the output
-layer's own batch norm, so every prediction equals the naive one. When block l+1 is a
+The recomputation is the BNN's integer form (:class:`~bitrobust.models.bnn_integer.IntegerBNN`,
+the blocks' own steps with folded thresholds, exactly equivalent to BN + sign) on
+integer-valued float tensors, with the output layer's own batch norm, so every
+prediction equals the naive one. When block l+1 is a
 hidden FC layer following an FC layer, its units move by exactly +-2, so only units
 with |h - s - 1/2| < 2 can switch; the change they cause in block l+2 is
 dz_{l+2}[n] = P - a_n Q[:, n] with P = -W_{l+2}(c . a_{l+1}) and
@@ -31,8 +32,8 @@ import torch.nn.functional as F
 
 from bitrobust.errors import BitrobustError
 from bitrobust.models.bnn import BNN
-from bitrobust.nn.flip import binary_layers
-from bitrobust.nn.integer import IntegerBNN
+from bitrobust.models.bnn_integer import IntegerBNN
+from bitrobust.nn.binary import binary_layers
 
 
 def _check_model(model: BNN) -> None:
@@ -61,14 +62,22 @@ def _eval_mode(model: BNN) -> Iterator[BNN]:
 
 
 def importance_from_counts(correct: int, correct_negated: torch.Tensor) -> torch.Tensor:
-    """Pi[n] = (A - A*) / A = (correct - correct*_n) / correct, float64."""
+    """Pi[n] = (A - A*) / A = (correct - correct*_n) / correct, float64.
+
+    >>> importance_from_counts(80, torch.tensor([80, 60, 90])).tolist()
+    [0.0, 0.25, -0.125]
+    """
     if correct == 0:
         raise BitrobustError("neuron importance is undefined when the clean accuracy A is 0")
     return (float(correct) - correct_negated.to(torch.float64)) / float(correct)
 
 
 def importance_variance(pi: torch.Tensor) -> float:
-    """VAR(Pi) = 1/N sum_n (Pi[n] - mean Pi)^2, the population variance (paper 1, Eq. 6)."""
+    """VAR(Pi) = 1/N sum_n (Pi[n] - mean Pi)^2, the population variance (paper 1, Eq. 6).
+
+    >>> importance_variance(torch.tensor([0.0, 1.0]))
+    0.25
+    """
     if pi.numel() == 0:
         raise BitrobustError("VAR(Pi) of no neurons")
     return float(pi.to(torch.float64).var(unbiased=False))
@@ -125,55 +134,21 @@ def neuron_importance_naive(
 
 
 class _Plan:
-    """Float32 +-1 weights and folded thresholds of a BNN for exact integer-valued recomputation."""
+    """The BNN's integer form on integer-valued float tensors (exact below 2^24), plus Pi's deltas."""
 
-    def __init__(self, model: BNN, device: torch.device) -> None:
-        net = IntegerBNN(model)
-        self.model = model
-        self.blocks = list(model.blocks)
-        dtype = model.blocks[0].layer.weight.dtype  # integer-valued floats: exact below 2^24 (float32)
-        self.weights = [w.to(device=device, dtype=dtype) for w in net.weights]
-        self.s = [t.s.to(device=device, dtype=dtype) for t in net.thresholds]
-        self.neg = [(t.direction < 0).to(device) for t in net.thresholds]
-        self.out_bn = self.blocks[-1].bn
-        self.num_hidden = len(self.blocks) - 1
-
-    # -- one block, clean or perturbed -----------------------------------------------------
-    def linear_part(self, j: int, a: torch.Tensor) -> torch.Tensor:
-        """z: block j's layer output before pooling (integer-valued float32)."""
-        block = self.blocks[j]
-        if block.flatten:
-            a = torch.flatten(a, 1)
-        if block.is_conv:
-            return F.conv2d(a, self.weights[j], padding=int(block.layer.padding[0]))
-        return a @ self.weights[j].t()
-
-    def pool(self, j: int, z: torch.Tensor) -> torch.Tensor:
-        block = self.blocks[j]
-        return F.max_pool2d(z, int(block.pool.kernel_size)) if block.pool is not None else z
-
-    def activate(self, j: int, h: torch.Tensor) -> torch.Tensor:
-        """+-1 float outputs: +1 iff (h > s) xor (direction < 0); equals sign(BN(h))."""
-        shape = (1, -1) + (1,) * (h.dim() - 2)
-        positive = (h > self.s[j].view(shape)) ^ self.neg[j].view(shape)
-        return positive.to(h.dtype) * 2 - 1
-
-    def predict(self, h: torch.Tensor) -> torch.Tensor:
-        return self.out_bn.eval_affine(h).argmax(1)
+    def __init__(self, model: BNN) -> None:
+        self.net = IntegerBNN(model, dtype=model.blocks[0].layer.weight.dtype)
+        self.blocks = self.net.blocks
+        self.weights = self.net.weights
+        self.num_hidden = self.net.num_hidden
 
     def clean(self, x: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor]:
         """Clean pass: per block the pre-pool z and (hidden blocks) the +-1 output; predictions."""
-        zs, outs = [], []
-        a = x
-        for j in range(len(self.blocks)):
-            z = self.linear_part(j, a)
+        zs, inputs = [], []
+        for a, z, h in self.net.steps(x):
+            inputs.append(a)
             zs.append(z)
-            h = self.pool(j, z)
-            if j == self.num_hidden:
-                return zs, outs, self.predict(h)
-            a = self.activate(j, h)
-            outs.append(a)
-        raise AssertionError("unreachable")
+        return zs, inputs[1:], self.net.output_logits(h).argmax(1)
 
     # -- negation of channels cs of hidden block l ----------------------------------------
     def next_delta(self, l: int, d: torch.Tensor, cs: torch.Tensor) -> torch.Tensor:
@@ -193,13 +168,7 @@ class _Plan:
 
     def propagate(self, j: int, z: torch.Tensor) -> torch.Tensor:
         """Predictions from block j's perturbed pre-pool z: the rest of the net, recomputed densely."""
-        while True:
-            h = self.pool(j, z)
-            if j == self.num_hidden:
-                return self.predict(h)
-            a = self.activate(j, h)
-            z = self.linear_part(j + 1, a)
-            j += 1
+        return self.net.logits_from(j, z).argmax(1)
 
     def uses_fc_fc(self, l: int, batch: int, max_elements: int) -> bool:
         """Block l is FC, block l+1 a hidden FC block (the +-2 shortcut applies) and its terms fit."""
@@ -222,8 +191,9 @@ class _Plan:
         """
         j = l + 1
         w_next = self.weights[j + 1]
-        critical = ((zs[j] - self.s[j] - 0.5).abs() < 2).to(zs[j].dtype)
-        direction = 1 - 2 * self.neg[j].to(zs[j].dtype)
+        threshold = self.net.thresholds[j]
+        critical = ((zs[j] - threshold.s - 0.5).abs() < 2).to(zs[j].dtype)
+        direction = threshold.direction.to(zs[j].dtype)
         p = -(critical * outs[j]) @ w_next.t()
         scaled = w_next.unsqueeze(0) * (critical * direction).unsqueeze(1)
         return p, scaled
@@ -265,8 +235,14 @@ def neuron_importance(
 
     Up to ``batch_size`` inputs and ``batch_neurons`` neurons (default: as many as fit)
     are processed at once, so that no intermediate tensor has more than about
-    ``max_elements`` entries. The model's effective binary weights are used (an
-    override from ``set_binary_weights`` included).
+    ``max_elements`` entries. The model's binary weights B(W) are used.
+
+    >>> from bitrobust.models.bnn import build_bnn
+    >>> model = build_bnn("FC8-FC8-10", seed=0).eval()
+    >>> x = torch.randint(0, 256, (40, 784), generator=torch.Generator().manual_seed(0))
+    >>> y = model(x).argmax(1)
+    >>> torch.equal(neuron_importance(model, x, y), neuron_importance_naive(model, x, y))
+    True
     """
     _check_model(model)
     _check_data(x, y)
@@ -274,7 +250,7 @@ def neuron_importance(
         raise BitrobustError("batch_neurons, batch_size and max_elements must be >= 1")
     device = model.blocks[0].layer.weight.device
     with _eval_mode(model):
-        plan = _Plan(model, device)
+        plan = _Plan(model)
         widths = model.hidden_widths()
         offsets = [sum(widths[:i]) for i in range(len(widths))]
         counts = torch.zeros(sum(widths), dtype=torch.int64)

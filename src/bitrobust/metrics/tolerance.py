@@ -34,7 +34,7 @@ import torch
 
 from bitrobust.errors import BitrobustError
 from bitrobust.models.bnn import BNN
-from bitrobust.nn.integer import IntegerBNN
+from bitrobust.models.bnn_integer import IntegerBNN
 
 DEFAULT_BS: tuple[float, ...] = (2, 4, 8, 16, 32, 64)
 
@@ -50,6 +50,12 @@ def local_tolerance(model: BNN, x: torch.Tensor, net: IntegerBNN | None = None) 
     """T_{i,n,u,v} per hidden block: float64 tensors (N, C) or (N, C, U, V).
 
     T = |h - s_n - 1/2| (paper 1, Eq. 1); the first block's values are divided by Z (Eq. 2).
+
+    >>> from bitrobust.models.bnn import build_bnn
+    >>> model = build_bnn("C4-MP2-FC8-10", seed=0).eval()
+    >>> x = torch.randint(0, 256, (3, 1, 28, 28), generator=torch.Generator().manual_seed(0))
+    >>> [tuple(t.shape) for t in local_tolerance(model, x)]
+    [(3, 4, 14, 14), (3, 8)]
     """
     net = IntegerBNN(model) if net is None else net
     preacts = net.hidden_preactivations(x)
@@ -76,7 +82,15 @@ def tolerance_per_input(tolerances: list[torch.Tensor], bs: tuple[float, ...] = 
 def tolerance(
     model: BNN, x: torch.Tensor, bs: tuple[float, ...] = DEFAULT_BS, batch_size: int = 1000
 ) -> tuple[float, ...]:
-    """The tuple T = (T^{b_1}, ..., T^{b_B}) of paper 1, Eq. 5, over the inputs ``x``."""
+    """The tuple T = (T^{b_1}, ..., T^{b_B}) of paper 1, Eq. 5, over the inputs ``x``.
+
+    >>> from bitrobust.models.bnn import build_bnn
+    >>> model = build_bnn("FC8-10", seed=0).eval()
+    >>> x = torch.randint(0, 256, (20, 784), generator=torch.Generator().manual_seed(0))
+    >>> values = tolerance(model, x)
+    >>> len(values), list(values) == sorted(values, reverse=True)
+    (6, True)
+    """
     bs = _check_bs(bs)
     if len(x) == 0:
         raise BitrobustError("T^b needs at least one input")
@@ -91,7 +105,11 @@ def tolerance(
 
 
 def t_bar(values: tuple[float, ...] | list[float]) -> float:
-    """T-bar: the mean of the tuple T (paper 1, Sec. V-C)."""
+    """T-bar: the mean of the tuple T (paper 1, Sec. V-C).
+
+    >>> t_bar((0.5, 0.25))
+    0.375
+    """
     if len(values) == 0:
         raise BitrobustError("T-bar of an empty tuple")
     return float(sum(values) / len(values))

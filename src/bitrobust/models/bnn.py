@@ -28,7 +28,8 @@ Registered models (:func:`bitrobust.models.build_model`): ``bnn_fc``, ``bnn_cnn`
 Inputs: the first layer is not binarized and expects integer-valued inputs in
 {0, ..., Z} (``input_max`` = Z = 255: uint8 pixels, or floats 0..255); uint8 tensors are
 cast to float. Other real inputs work for training and float inference, but integer
-inference and the T metric reject them (see :mod:`bitrobust.nn.integer`).
+inference and the T metric reject them (see :mod:`bitrobust.nn.integer`). The integer
+form of a BNN is :mod:`bitrobust.models.bnn_integer`.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from bitrobust.errors import BitrobustError
@@ -49,8 +51,10 @@ from bitrobust.nn.binary import (
     FoldableBatchNorm1d,
     FoldableBatchNorm2d,
     SignActivation,
+    set_flip,
 )
-from bitrobust.nn.flip import FlipSettings, set_flip
+from bitrobust.nn.flip import FlipSettings
+from bitrobust.nn.integer import Threshold, fold_batchnorm, int_conv2d, int_linear, int_max_pool
 
 GRAMMAR = (
     "arch := [In-] layer{-layer}-classes; layer := C<k>[-MP<k>] | FC<k>; "
@@ -143,7 +147,22 @@ def table3_arch(kind: str, width: int, num_classes: int = 10) -> str:
 
 
 class BNNBlock(nn.Module):
-    """layer -> [max pool] -> batch norm -> [sign]; ``act`` is None for the output block."""
+    """layer -> [max pool] -> batch norm -> [sign]; ``act`` is None for the output block.
+
+    The block's steps are the one implementation of a BNN block, shared by the float
+    forward pass, integer inference (:class:`~bitrobust.models.bnn_integer.IntegerBNN`),
+    T^b and Pi: :meth:`linear_part` z = B(W) o a, :meth:`pool` h = maxpool(z) (the
+    pre-activation), then either the float batch norm and sign (:meth:`forward`) or
+    the folded integer threshold of :meth:`threshold` (``threshold.apply(h)``). Given
+    a ``weight`` (+-1 values), :meth:`linear_part` computes in the input's arithmetic:
+    float (exact for integer values below 2^24) or int64.
+
+    >>> block = build_bnn("FC4-2", in_shape=(1, 1, 3), seed=0).blocks[0]
+    >>> a = torch.tensor([[[[1, 0, 2]]]])
+    >>> w = (block.layer.weight > 0).to(torch.int64) * 2 - 1  # B(W), b(0) = -1
+    >>> torch.equal(block.preactivation(a, w), block.preactivation(a.float()).to(torch.int64))
+    True
+    """
 
     def __init__(
         self,
@@ -156,7 +175,7 @@ class BNNBlock(nn.Module):
         super().__init__()
         self.flatten = flatten
         self.layer = layer
-        self.pool = nn.MaxPool2d(pool) if pool > 1 else None
+        self.pool_size = int(pool)
         self.bn = bn
         self.act = act
 
@@ -164,16 +183,46 @@ class BNNBlock(nn.Module):
     def is_conv(self) -> bool:
         return isinstance(self.layer, BinaryConv2d)
 
-    def preactivation(self, x: torch.Tensor) -> torch.Tensor:
-        """h: the layer's integer-valued output, after the max pool if the block pools."""
+    @property
+    def fan_in(self) -> int:
+        """Number of inputs of one neuron (C k k for a conv)."""
+        return int(self.layer.weight[0].numel())
+
+    def preactivation_bound(self, input_max: int) -> int:
+        """Largest |h|: fan_in inputs of magnitude <= Z (``input_max``) in the first layer, 1 after."""
+        return self.fan_in * (int(input_max) if self.layer.first else 1)
+
+    def linear_part(self, a: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+        """z = B(W) o a before pooling; with ``weight``: that weight, in a's arithmetic (float or int64)."""
         if self.flatten:
-            x = torch.flatten(x, 1)
-        h = self.layer(x)
-        return self.pool(h) if self.pool is not None else h
+            a = torch.flatten(a, 1)
+        if weight is None:
+            return self.layer(a)  # straight-through B(W), flips when enabled
+        if a.is_floating_point():
+            return self.layer.linear(a, weight)
+        return int_conv2d(a, weight, int(self.layer.padding[0])) if self.is_conv else int_linear(a, weight)
+
+    def pool(self, z: torch.Tensor) -> torch.Tensor:
+        """h = max pool of z where the block pools (floor mode), else z itself."""
+        if self.pool_size == 1:
+            return z
+        return F.max_pool2d(z, self.pool_size) if z.is_floating_point() else int_max_pool(z, self.pool_size)
+
+    def preactivation(self, a: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+        """h: the layer's integer-valued output, after the max pool if the block pools."""
+        return self.pool(self.linear_part(a, weight))
+
+    @torch.no_grad()
+    def threshold(self, input_max: int) -> Threshold:
+        """BN + sign of this hidden block folded into an integer threshold (eval-mode statistics)."""
+        return fold_batchnorm(self.bn, self.preactivation_bound(input_max))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.bn(self.preactivation(x))
         return self.act(y) if self.act is not None else y
+
+    def extra_repr(self) -> str:
+        return f"pool={self.pool_size}, flatten={self.flatten}"
 
 
 @dataclass
@@ -185,7 +234,12 @@ class BNNTrace:
 
 
 class BNN(nn.Module):
-    """A binarized network: a chain of :class:`BNNBlock`, the last one the output layer."""
+    """A binarized network: a chain of :class:`BNNBlock`, the last one the output layer.
+
+    >>> model = build_bnn("C4-MP2-FC8-10", seed=0).eval()
+    >>> model(torch.zeros(2, 1, 28, 28, dtype=torch.uint8)).shape, model.hidden_widths()
+    (torch.Size([2, 10]), [4, 8])
+    """
 
     def __init__(
         self,
@@ -241,12 +295,16 @@ class BNN(nn.Module):
     def num_classes(self) -> int:
         return self.specs[-1].width
 
-    def prepare_input(self, x: torch.Tensor) -> torch.Tensor:
-        """Cast integer inputs (uint8 pixels 0..Z) to the weights' float dtype; check the shape."""
+    def check_input_shape(self, x: torch.Tensor) -> None:
+        """BitrobustError unless ``x`` is (N, *in_shape), or (N, prod(in_shape)) for an FC first layer."""
         flat_ok = self.specs[0].kind != "conv" and x.dim() == 2 and x.shape[1] == _prod(self.in_shape)
         if tuple(x.shape[1:]) != self.in_shape and not flat_ok:
             dims = ", ".join(map(str, self.in_shape))
             raise BitrobustError(f"BNN {self.arch!r} expects inputs of shape (N, {dims}), got {tuple(x.shape)}")
+
+    def prepare_input(self, x: torch.Tensor) -> torch.Tensor:
+        """Cast integer inputs (uint8 pixels 0..Z) to the weights' float dtype; check the shape."""
+        self.check_input_shape(x)
         if not x.is_floating_point():
             x = x.to(self.blocks[0].layer.weight.dtype)
         return x

@@ -14,6 +14,11 @@ x in {0, ..., Z} (e.g. uint8 MNIST as floats 0..255, Z = 255), so its pre-activa
 sum_j x_j B(W)_j is an exact integer in float32 (|h| <= fan_in * Z < 2^24) and integer
 inference can reproduce it. Binarized activations are produced by :class:`SignActivation`
 after the batch norm, and the next binary layer consumes them unchanged.
+
+Model-level helpers act on every binary layer of any model: :func:`binary_layers`,
+:func:`set_flip` / :func:`clear_flip` (flip training, :mod:`bitrobust.nn.flip`),
+:func:`clip_latent_weights`, and the binary weight memory (:func:`binary_weight_names`,
+:func:`binary_weight_codes`: one bit per weight, 1 for +1).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bitrobust.errors import BitrobustError
-from bitrobust.nn.flip import FlipSettings, binary_layers, flip_weights
+from bitrobust.nn.flip import FlipSettings, flip_weights
 from bitrobust.registry import Registry
 
 STE_MODES: Registry[bool] = Registry("straight-through estimator")
@@ -32,7 +37,11 @@ STE_MODES.add("htanh", True)  # hard-tanh variant: grad_X = grad_Y * 1{|X| <= 1}
 
 
 def binarize(x: torch.Tensor) -> torch.Tensor:
-    """b(x) = +1 if x > 0 else -1, elementwise (no gradient). Note b(0) = -1."""
+    """b(x) = +1 if x > 0 else -1, elementwise (no gradient). Note b(0) = -1.
+
+    >>> binarize(torch.tensor([-2.0, 0.0, 0.3])).tolist()
+    [-1.0, -1.0, 1.0]
+    """
     return torch.where(x > 0, 1.0, -1.0).to(x.dtype)
 
 
@@ -53,29 +62,23 @@ class _SignSTE(torch.autograd.Function):
 
 
 def sign_ste(x: torch.Tensor, ste: str = "identity") -> torch.Tensor:
-    """B(x) in the forward pass; straight-through gradient ``ste`` (identity or htanh) backward."""
+    """B(x) in the forward pass; straight-through gradient ``ste`` (identity or htanh) backward.
+
+    >>> x = torch.tensor([-2.0, 0.5], requires_grad=True)
+    >>> sign_ste(x, "htanh").sum().backward()
+    >>> x.grad.tolist()
+    [0.0, 1.0]
+    """
     return _SignSTE.apply(x, STE_MODES.get(ste))
 
 
-class _ReplaceSTE(torch.autograd.Function):
-    """Forward: the replacement values. Backward: gradient passes to the replaced tensor."""
-
-    @staticmethod
-    def forward(ctx, w: torch.Tensor, replacement: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        return replacement.clone()
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
-        return grad, None
-
-
 class BinaryLayer(nn.Module):
-    """Base of binary layers: binarized weights B(W), optional flips and weight override.
+    """Base of binary layers: binarized weights B(W), optional flips.
 
     ``flip`` (a :class:`~bitrobust.nn.flip.FlipSettings`) and ``flip_generator`` are set
-    by :func:`~bitrobust.nn.flip.set_flip`; ``weight_override`` (+-1 tensor of the
-    weight's shape) by :func:`~bitrobust.nn.flip.set_binary_weights`. Neither is part of
-    the ``state_dict``.
+    by :func:`set_flip`; neither is part of the ``state_dict``. :meth:`linear` is the
+    layer's linear map with any given weight (float arithmetic), so that integer-valued
+    +-1 weights held elsewhere compute exactly what the layer computes.
     """
 
     weight: nn.Parameter
@@ -86,16 +89,20 @@ class BinaryLayer(nn.Module):
         self.first = first  # first layer: integer inputs 0..Z, not binarized
         self.flip: FlipSettings | None = None
         self.flip_generator: torch.Generator | None = None
-        self.weight_override: torch.Tensor | None = None
 
-    def effective_binary_weight(self, flips: bool = True) -> torch.Tensor:
-        """The +-1 weights the layer computes with: B(W), or the override, then E_p if flipping."""
+    def effective_binary_weight(self) -> torch.Tensor:
+        """The +-1 weights the layer computes with: B(W) (straight-through), then E_p if flipping."""
         wb = sign_ste(self.weight, self.ste)
-        if self.weight_override is not None:
-            wb = _ReplaceSTE.apply(wb, self.weight_override.to(device=wb.device, dtype=wb.dtype))
-        if flips and self.flip is not None and self.flip.active(self.training):
+        if self.flip is not None and self.flip.active(self.training):
             wb = flip_weights(wb, self.flip, self.flip_generator)
         return wb
+
+    def linear(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """The layer's linear map of ``x`` with ``weight`` in place of its own (no bias)."""
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x, self.effective_binary_weight())
 
     def reset_parameters(self) -> None:
         """Uniform init from the constructor's generator (global RNG without one, never reseeded)."""
@@ -116,7 +123,12 @@ def _uniform_init(weight: torch.Tensor, generator: torch.Generator | None) -> No
 
 
 class BinaryLinear(BinaryLayer, nn.Linear):
-    """Fully connected layer h = B(W) x (no bias; the following batch norm shifts)."""
+    """Fully connected layer h = B(W) x (no bias; the following batch norm shifts).
+
+    >>> layer = BinaryLinear(3, 2, generator=torch.Generator().manual_seed(0))
+    >>> torch.equal(layer(torch.ones(1, 3)), torch.ones(1, 3) @ binarize(layer.weight).t())
+    True
+    """
 
     def __init__(
         self,
@@ -132,15 +144,19 @@ class BinaryLinear(BinaryLayer, nn.Linear):
         self._init_binary(ste, first)
         self.__dict__.pop("_init_generator")
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(x, self.effective_binary_weight())
+    def linear(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, weight)
 
     def extra_repr(self) -> str:
         return nn.Linear.extra_repr(self) + self._binary_extra_repr()
 
 
 class BinaryConv2d(BinaryLayer, nn.Conv2d):
-    """2-d convolution h = B(W) * x with zero padding (padded inputs contribute 0), no bias."""
+    """2-d convolution h = B(W) * x with zero padding (padded inputs contribute 0), no bias.
+
+    >>> BinaryConv2d(1, 4)(torch.ones(2, 1, 5, 5)).shape
+    torch.Size([2, 4, 5, 5])
+    """
 
     def __init__(
         self,
@@ -158,8 +174,8 @@ class BinaryConv2d(BinaryLayer, nn.Conv2d):
         self._init_binary(ste, first)
         self.__dict__.pop("_init_generator")
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self._conv_forward(x, self.effective_binary_weight(), None)
+    def linear(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        return self._conv_forward(x, weight, None)
 
     def extra_repr(self) -> str:
         return nn.Conv2d.extra_repr(self) + self._binary_extra_repr()
@@ -206,7 +222,11 @@ FOLDABLE_BATCHNORMS = (FoldableBatchNorm1d, FoldableBatchNorm2d)
 
 
 class SignActivation(nn.Module):
-    """Binary activation B(y) (b(0) = -1) with a straight-through gradient."""
+    """Binary activation B(y) (b(0) = -1) with a straight-through gradient.
+
+    >>> SignActivation()(torch.tensor([0.0, 2.0])).tolist()
+    [-1.0, 1.0]
+    """
 
     def __init__(self, ste: str = "identity") -> None:
         super().__init__()
@@ -220,10 +240,102 @@ class SignActivation(nn.Module):
         return f"ste={self.ste}"
 
 
+# ----------------------------------------------------------------------------- model level
+
+
+def binary_layers(model: nn.Module) -> list[tuple[str, BinaryLayer]]:
+    """(name, layer) of every binary layer, in ``named_modules()`` = weight memory order.
+
+    >>> [name for name, _ in binary_layers(nn.Sequential(BinaryLinear(4, 3), nn.ReLU(), BinaryLinear(3, 2)))]
+    ['0', '2']
+    """
+    return [(name, m) for name, m in model.named_modules() if isinstance(m, BinaryLayer)]
+
+
+def _require_binary_layers(model: nn.Module) -> list[tuple[str, BinaryLayer]]:
+    layers = binary_layers(model)
+    if not layers:
+        raise BitrobustError(f"{type(model).__name__} has no binary layers")
+    return layers
+
+
+def set_flip(
+    model: nn.Module,
+    p: float | FlipSettings | None,
+    mode: str = "straight_through",
+    generator: torch.Generator | None = None,
+    training_only: bool = True,
+) -> None:
+    """Enable flip training at rate ``p`` on every binary layer (``p=None`` or 0 clears it).
+
+    All layers share ``generator`` (a fresh mask per layer per forward pass); without
+    one the global torch RNG is used (never reseeded).
+
+    >>> layer = BinaryLinear(4, 3)
+    >>> set_flip(layer, 0.1, "native")
+    >>> layer.flip
+    FlipSettings(p=0.1, mode='native', training_only=True)
+    """
+    settings = p if isinstance(p, FlipSettings) else (
+        None if p is None else FlipSettings(float(p), mode, training_only)
+    )
+    if settings is not None and settings.p == 0.0:
+        settings = None
+    for _, layer in _require_binary_layers(model):
+        layer.flip = settings
+        layer.flip_generator = generator if settings is not None else None
+
+
+def clear_flip(model: nn.Module) -> None:
+    """Disable flips on every binary layer."""
+    set_flip(model, None)
+
+
 @torch.no_grad()
 def clip_latent_weights(model: nn.Module, bound: float = 1.0) -> None:
-    """Clip the latent float weights of every binary layer to [-bound, bound] (after each step)."""
+    """Clip the latent float weights of every binary layer to [-bound, bound] (after each step).
+
+    >>> layer = BinaryLinear(2, 1)
+    >>> _ = layer.weight.data.copy_(torch.tensor([[3.0, -0.5]]))
+    >>> clip_latent_weights(layer)
+    >>> layer.weight.tolist()
+    [[1.0, -0.5]]
+    """
     if not bound > 0:
         raise BitrobustError(f"clip bound must be > 0, got {bound}")
     for _, layer in binary_layers(model):
         layer.weight.clamp_(-bound, bound)
+
+
+def binary_weight_names(model: nn.Module) -> list[str]:
+    """Parameter names (``named_parameters()``) of the binarized weights, in memory order.
+
+    >>> binary_weight_names(nn.Sequential(BinaryLinear(4, 3), FoldableBatchNorm1d(3)))
+    ['0.weight']
+    """
+    return [f"{name}.weight" if name else "weight" for name, _ in _require_binary_layers(model)]
+
+
+@torch.no_grad()
+def binary_weight_codes(model: nn.Module) -> list[torch.Tensor]:
+    """Per binary layer, its binarized weights B(W) as flat uint8 codes: 1 for +1, 0 for -1.
+
+    Codes are row-major over the weight tensor (``weight.reshape(-1)``) and the list is
+    in ``named_parameters()`` order, so concatenating them gives the memory image of
+    the binary weights (1 bit per word); flips are not included.
+
+    >>> layer = BinaryLinear(2, 2)
+    >>> _ = layer.weight.data.copy_(torch.tensor([[0.5, -0.2], [0.0, 1.0]]))
+    >>> binary_weight_codes(layer)[0].tolist()  # b(0) = -1 is the word 0
+    [1, 0, 0, 1]
+    """
+    return [signs_to_codes(binarize(layer.weight)) for _, layer in _require_binary_layers(model)]
+
+
+def signs_to_codes(signs: torch.Tensor) -> torch.Tensor:
+    """Flat uint8 codes of +-1 values: +1 -> 1, -1 -> 0.
+
+    >>> signs_to_codes(torch.tensor([[1.0, -1.0], [-1.0, 1.0]])).tolist()
+    [1, 0, 0, 1]
+    """
+    return (signs.reshape(-1) > 0).to(torch.uint8)

@@ -1,4 +1,4 @@
-"""Integer inference for BNNs: batch norm + sign folded into one integer threshold per neuron.
+"""Integer arithmetic of BNN layers: batch norm + sign folded into one integer threshold per neuron.
 
 With +-1 weights and +-1 inputs a layer's pre-activation h = 2 popcount(xnor(W, X)) -
 #bits is an integer, and BN followed by sign only compares h with a threshold (paper 1,
@@ -11,28 +11,25 @@ float model evaluates (:meth:`~bitrobust.nn.binary._FoldableBatchNorm.eval_affin
 monotone in h), so integer and float inference agree exactly, rounding included.
 
 The first layer computes sum_j x_j B(W)_j on integer inputs |x_j| <= Z (``input_max``;
-pixels 0..Z). Non-integer inputs or inputs beyond Z raise :class:`BitrobustError`:
-convert them to integer levels first (e.g. ``(x * 255).round()``). The output layer's
-integer pre-activations go through the model's own output batch norm (the same float
-operation as the float model), so predictions are identical. Integer arithmetic is
-int64 on the CPU; on other devices (no integer matmul) float64, which is exact for
-these integers (|h| <= fan_in * Z < 2^53).
+pixels 0..Z). Non-integer inputs or inputs beyond Z raise :class:`BitrobustError`
+(:func:`check_integer_input`): convert them to integer levels first (e.g.
+``(x * 255).round()``). The kernels here (:func:`int_linear`, :func:`int_conv2d`,
+:func:`int_max_pool`) work on int64 tensors: on the CPU directly, on other devices (no
+integer matmul) in float64, which is exact for these integers (|h| <= fan_in * Z < 2^53).
+A whole network in integer form is :class:`bitrobust.models.bnn_integer.IntegerBNN`.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from bitrobust.errors import BitrobustError
-from bitrobust.nn.binary import FOLDABLE_BATCHNORMS, BinaryConv2d
-
-if TYPE_CHECKING:  # pragma: no cover
-    from bitrobust.models.bnn import BNN
+from bitrobust.nn.binary import FOLDABLE_BATCHNORMS
 
 FLOAT32_EXACT = 2**24  # integers up to this magnitude are exact in float32
 _FAR = float(2**62)  # threshold of a constant neuron: beyond any reachable pre-activation
@@ -42,20 +39,34 @@ _FAR = float(2**62)  # threshold of a constant neuron: beyond any reachable pre-
 class Threshold:
     """Folded BN + sign of one layer: output +1 iff direction * (h - s - 1/2) > 0.
 
-    ``s`` and ``direction`` are int64 tensors with one entry per neuron (channel).
+    ``s`` (int64, or an integer-valued float dtype after :meth:`to`) and ``direction``
+    (int64, +-1) have one entry per neuron (channel).
+
+    >>> th = Threshold(torch.tensor([2, 2]), torch.tensor([1, -1]))
+    >>> th.apply(torch.tensor([[3, 3], [2, 2]])).tolist()
+    [[1, -1], [-1, 1]]
+    >>> th.margin(torch.tensor([[3, 3]])).tolist()
+    [[0.5, 0.5]]
     """
 
     s: torch.Tensor
     direction: torch.Tensor
 
+    @functools.cached_property
+    def _negative(self) -> torch.Tensor:
+        return self.direction < 0
+
     def _view(self, t: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         return t.view((1, -1) + (1,) * (h.dim() - 2)).to(h.device)
 
+    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> "Threshold":
+        """This threshold with ``s`` as ``dtype`` on ``device`` (for integer-valued float h)."""
+        return Threshold(self.s.to(device=device, dtype=dtype), self.direction.to(device=device))
+
     def apply(self, h: torch.Tensor) -> torch.Tensor:
-        """+-1 (int64) outputs for integer pre-activations ``h`` (channels on dim 1)."""
+        """+-1 outputs, in h's dtype, for integer(-valued) pre-activations ``h`` (channels on dim 1)."""
         above = h > self._view(self.s, h)  # h > s  <=>  h - s - 1/2 > 0 for integers
-        positive = torch.where(self._view(self.direction, h) > 0, above, ~above)
-        return positive.to(torch.int64) * 2 - 1
+        return (above ^ self._view(self._negative, h)).to(h.dtype) * 2 - 1  # gamma < 0: flipped
 
     def margin(self, h: torch.Tensor) -> torch.Tensor:
         """|h - s - 1/2| in float64 (paper 1, Eq. 1; the T metric before the first-layer /Z)."""
@@ -72,6 +83,12 @@ def fold_batchnorm(bn: nn.Module, bound: int) -> Threshold:
     reachable h switches the output, s is the BN's own threshold (floor of
     tau = mean - beta / scale), or +-2^62 for a zero scale, so that T = |h - s - 1/2|
     keeps its meaning for such neurons.
+
+    >>> bn = FOLDABLE_BATCHNORMS[0](1).eval()
+    >>> _ = bn.running_mean.fill_(2.5)  # BN(h) > 0 iff h > 2.5
+    >>> th = fold_batchnorm(bn, 10)
+    >>> th.s.tolist(), th.direction.tolist()
+    ([2], [1])
     """
     if not isinstance(bn, FOLDABLE_BATCHNORMS):
         raise BitrobustError(f"cannot fold {type(bn).__name__}: use FoldableBatchNorm1d/2d")
@@ -123,12 +140,20 @@ def _int_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def int_linear(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """h = x W^T on int64 tensors."""
+    """h = x W^T on int64 tensors.
+
+    >>> int_linear(torch.tensor([[255, 0, 3]]), torch.tensor([[1, -1, -1]])).tolist()
+    [[252]]
+    """
     return _int_matmul(x, w.t())
 
 
 def int_conv2d(x: torch.Tensor, w: torch.Tensor, padding: int) -> torch.Tensor:
-    """Stride-1 2-d convolution of int64 tensors with zero padding (sum over kernel offsets)."""
+    """Stride-1 2-d convolution of int64 tensors with zero padding (sum over kernel offsets).
+
+    >>> int_conv2d(torch.ones(1, 1, 3, 3, dtype=torch.int64), torch.ones(1, 1, 3, 3, dtype=torch.int64), 1)[0, 0].tolist()
+    [[4, 6, 4], [6, 9, 6], [4, 6, 4]]
+    """
     n, c, height, width = x.shape
     k, _, kh, kw = w.shape
     xp = F.pad(x, (padding,) * 4) if padding else x
@@ -142,7 +167,11 @@ def int_conv2d(x: torch.Tensor, w: torch.Tensor, padding: int) -> torch.Tensor:
 
 
 def check_integer_input(x: torch.Tensor, input_max: int) -> torch.Tensor:
-    """``x`` as int64; BitrobustError unless every value is an integer with |x| <= Z."""
+    """``x`` as int64; BitrobustError unless every value is an integer with |x| <= Z.
+
+    >>> check_integer_input(torch.tensor([0.0, 255.0]), 255).tolist()
+    [0, 255]
+    """
     if x.is_floating_point():
         if not bool(torch.isfinite(x).all()) or not bool((x == x.round()).all()):
             raise BitrobustError(
@@ -155,128 +184,12 @@ def check_integer_input(x: torch.Tensor, input_max: int) -> torch.Tensor:
     return xi
 
 
-@dataclass
-class IntegerTrace:
-    """Per block: its int64 input, its pre-activation h (after pooling), its +-1 output."""
+def int_max_pool(h: torch.Tensor, k: int) -> torch.Tensor:
+    """k x k max pooling with stride k (floor mode) of an integer tensor, on any device.
 
-    inputs: list[torch.Tensor]
-    preacts: list[torch.Tensor]
-    outputs: list[torch.Tensor]
-    logits: torch.Tensor
-
-
-class IntegerBNN:
-    """Integer-only inference of a :class:`~bitrobust.models.bnn.BNN` (eval-mode semantics).
-
-    Weights are the layers' effective +-1 weights at construction time (an override set
-    with :func:`~bitrobust.nn.flip.set_binary_weights` included, transient flips not).
+    >>> int_max_pool(torch.arange(16).view(1, 1, 4, 4), 2).tolist()
+    [[[[5, 7], [13, 15]]]]
     """
-
-    def __init__(self, model: "BNN") -> None:
-        from bitrobust.models.bnn import BNN
-
-        if not isinstance(model, BNN):
-            raise BitrobustError(f"integer inference needs a BNN, got {type(model).__name__}")
-        self.model = model
-        self.input_max = model.input_max
-        self.in_shape = model.in_shape
-        self.blocks = list(model.blocks)
-        with torch.no_grad():
-            self.weights = [
-                b.layer.effective_binary_weight(flips=False).detach().to(torch.int64) for b in self.blocks
-            ]
-        self.bounds = [self.fan_in(i) * (self.input_max if i == 0 else 1) for i in range(len(self.blocks))]
-        self.thresholds = [fold_batchnorm(b.bn, bd) for b, bd in zip(self.blocks[:-1], self.bounds)]
-
-    @classmethod
-    def from_model(cls, model: "BNN") -> "IntegerBNN":
-        return cls(model)
-
-    def fan_in(self, index: int) -> int:
-        """Number of inputs of one neuron of block ``index`` (C k k for a conv)."""
-        w = self.blocks[index].layer.weight
-        return int(w[0].numel())
-
-    @property
-    def num_hidden(self) -> int:
-        return len(self.blocks) - 1
-
-    def preactivation(self, index: int, a: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
-        """Integer pre-activation h of block ``index`` for int64 input ``a`` (after pooling)."""
-        block = self.blocks[index]
-        w = (self.weights[index] if weight is None else weight).to(a.device)
-        if block.flatten:
-            a = torch.flatten(a, 1)
-        if isinstance(block.layer, BinaryConv2d):
-            h = int_conv2d(a, w, int(block.layer.padding[0]))
-        else:
-            h = int_linear(a, w)
-        if block.pool is not None:
-            k = int(block.pool.kernel_size)
-            h = F.max_pool2d(h, k) if h.device.type == "cpu" else _int_max_pool(h, k)
-        return h
-
-    def activate(self, index: int, h: torch.Tensor) -> torch.Tensor:
-        """+-1 outputs of hidden block ``index`` from its integer pre-activations."""
-        return self.thresholds[index].apply(h)
-
-    def output_logits(self, h: torch.Tensor) -> torch.Tensor:
-        """The output block's float logits: its batch norm applied to the integer h."""
-        bn = self.blocks[-1].bn
-        with torch.no_grad():
-            return bn.eval_affine(h.to(bn.running_mean.dtype))
-
-    def prepare(self, x: torch.Tensor) -> torch.Tensor:
-        x = check_integer_input(x, self.input_max)
-        size = self.in_shape[0] * self.in_shape[1] * self.in_shape[2]
-        flat = self.blocks[0].flatten and x.dim() == 2 and x.shape[1] == size
-        if tuple(x.shape[1:]) != self.in_shape and not flat:
-            raise BitrobustError(f"expected inputs of shape (N, {', '.join(map(str, self.in_shape))}), got {tuple(x.shape)}")
-        return x
-
-    def run(self, x: torch.Tensor) -> IntegerTrace:
-        """Integer forward pass recording every block's input, pre-activation and output."""
-        a = self.prepare(x)
-        inputs, preacts, outputs = [], [], []
-        for i in range(len(self.blocks)):
-            inputs.append(a)
-            h = self.preactivation(i, a)
-            preacts.append(h)
-            if i == self.num_hidden:
-                return IntegerTrace(inputs, preacts, outputs, self.output_logits(h))
-            a = self.activate(i, h)
-            outputs.append(a)
-        raise AssertionError("unreachable")
-
-    def hidden_preactivations(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Integer pre-activations of the hidden blocks only (no output layer)."""
-        a = self.prepare(x)
-        preacts = []
-        for i in range(self.num_hidden):
-            h = self.preactivation(i, a)
-            preacts.append(h)
-            a = self.activate(i, h)
-        return preacts
-
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
-        return self.run(x).logits
-
-    def predict(self, x: torch.Tensor) -> torch.Tensor:
-        return self.logits(x).argmax(1)
-
-
-def _int_max_pool(h: torch.Tensor, k: int) -> torch.Tensor:
     n, c, height, width = h.shape
     ho, wo = height // k, width // k
     return h[:, :, : ho * k, : wo * k].reshape(n, c, ho, k, wo, k).amax(dim=(3, 5))
-
-
-def fold_thresholds(model: "BNN") -> list[Threshold]:
-    """The folded thresholds of every hidden block of ``model``."""
-    return IntegerBNN(model).thresholds
-
-
-def integer_predict(model: "BNN", x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-    """Class predictions of ``model`` computed with integer inference, in batches."""
-    net = IntegerBNN(model)
-    return torch.cat([net.predict(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])

@@ -16,8 +16,8 @@ A BNN stores one bit per binary weight: its sign. The checkpoint's ``quant``
 metadata (:func:`binary_memory_quant`) says so in the terms every model uses -- a
 1-bit symmetric fixed-point quantizer (scheme ``normal``) on the binary layers'
 latent weights, every other parameter (batch norm) excluded -- so ``bitrobust eval``
-injects persistent (``--errors random``) or transient errors into exactly the words
-of :func:`~bitrobust.nn.flip.binary_weight_codes`. At m = 1 the word of w is
+injects persistent (``--kind random``) or transient errors into exactly the words
+of :func:`~bitrobust.nn.binary.binary_weight_codes`. At m = 1 the word of w is
 1{w / q > 0} with q = max|w| and decodes to +-q, whose binarization is B(w), b(0) = -1
 included (w = 0 stores 0 and decodes to -q). Only a layer whose latent weights are all
 exactly 0 (q = 0) differs: both words decode to 0, so flips cannot change its B(W) = -1.
@@ -34,8 +34,8 @@ from torch import nn
 from bitrobust.bit_errors.hashing import derive_key
 from bitrobust.errors import BitrobustError
 from bitrobust.metrics.hinge import HingeRegularizer
-from bitrobust.nn.binary import clip_latent_weights
-from bitrobust.nn.flip import FLIP_MODES, FlipSettings, binary_layers, binary_weight_names, set_flip
+from bitrobust.nn.binary import binary_layers, binary_weight_names, clip_latent_weights, set_flip
+from bitrobust.nn.flip import FLIP_MODES, FlipSettings
 from bitrobust.training.config import StrategySection
 from bitrobust.training.context import StepContext
 from bitrobust.training.strategies import STRATEGIES, StepResult, Strategy
