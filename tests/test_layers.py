@@ -28,12 +28,14 @@ FOLDER_LAYERS = {
     "bit_errors": 3,
     "nn": 4,
     "models": 5,
-    "metrics": 6,
-    "evaluation": 7,
-    "training": 8,
-    "reports": 9,
-    "experiments": 10,
-    "cli": 11,
+    "tasks": 6,
+    "injection": 7,
+    "metrics": 8,
+    "evaluation": 9,
+    "training": 10,
+    "reports": 11,
+    "experiments": 12,
+    "cli": 13,
 }
 #: bitrobust/*.py files that are not base modules: they belong to the cli layer.
 CLI_TOP_MODULES = ("guide", "__main__")

@@ -86,14 +86,23 @@ def read_json(path: str | os.PathLike, what: str = "JSON file") -> Any:
 def save_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
     """Write ``tensors`` (moved to the CPU) as safetensors atomically; :func:`load_tensors_file` reads them.
 
+    Tensors that share memory (tied weights, e.g. a language model's embedding and output
+    layer) are each stored in full, so every name loads back.
+
     >>> import tempfile
     >>> with tempfile.TemporaryDirectory() as d:
     ...     save_tensors(Path(d) / "t.safetensors", {"w": torch.arange(3)})
     ...     load_tensors_file(Path(d) / "t.safetensors")
     {'w': tensor([0, 1, 2])}
     """
+    out, seen = {}, set()
+    for k, v in tensors.items():
+        v = v.detach().contiguous().cpu()
+        key = v.untyped_storage().data_ptr() if v.numel() else None
+        out[k] = v.clone() if key in seen else v
+        seen.add(key)
     with atomic_path(path) as tmp:
-        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata=metadata)
+        save_file(out, str(tmp), metadata=metadata)
 
 
 def load_tensors_file(path: str | os.PathLike, what: str = "checkpoint") -> dict[str, torch.Tensor]:

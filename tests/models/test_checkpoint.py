@@ -39,3 +39,16 @@ def test_corrupt_or_foreign_checkpoints(tmp_path):
         load_checkpoint(tmp_path)
     with pytest.raises(BitrobustError, match="not found"):
         load_checkpoint(tmp_path / "missing")
+
+
+def test_a_model_with_tied_weights_saves_and_loads(tmp_path):
+    from torch import nn
+
+    from bitrobust.io import load_tensors_file, save_tensors
+
+    model = nn.Sequential(nn.Embedding(5, 4), nn.Linear(4, 5, bias=False))
+    model[1].weight = model[0].weight  # tied, as a language model's embedding and output layer
+    save_tensors(tmp_path / "t.safetensors", model.state_dict())
+    loaded = load_tensors_file(tmp_path / "t.safetensors")
+    assert set(loaded) == {"0.weight", "1.weight"}
+    assert torch.equal(loaded["0.weight"], model[0].weight) and torch.equal(loaded["1.weight"], model[0].weight)

@@ -12,7 +12,7 @@ import argparse
 import importlib
 import sys
 
-from bitrobust import __version__
+from bitrobust.version import __version__
 from bitrobust.errors import BitrobustError
 
 # Subcommand modules, in the order `bitrobust --help` lists them.

@@ -20,8 +20,18 @@ from bitrobust.errors import BitrobustError
 
 
 @dataclass(eq=False, repr=False)
-class ImageDataset:
-    """Images ``x`` (uint8, N x C x H x W) and labels ``y`` (int64, N) of one split."""
+class ImageDataset(torch.utils.data.Dataset):
+    """Images ``x`` (uint8, N x C x H x W) and labels ``y`` (int64, N) of one split.
+
+    It is a torch ``Dataset`` too: item i is ``(x[i] / 255 as float32, y[i])``, so a torch
+    ``DataLoader`` can batch it (:class:`~bitrobust.data.loader.Loader` is faster: it keeps the
+    whole split on the device and normalizes and augments batch by batch).
+
+    >>> ds = ImageDataset(torch.zeros(3, 1, 2, 2, dtype=torch.uint8), torch.tensor([0, 1, 2]), 3, "toy", (0.5,), (0.5,))
+    >>> x, y = ds[1]
+    >>> x.shape, x.dtype, int(y)
+    (torch.Size([1, 2, 2]), torch.float32, 1)
+    """
 
     x: torch.Tensor
     y: torch.Tensor
@@ -38,6 +48,9 @@ class ImageDataset:
 
     def __len__(self) -> int:
         return len(self.y)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.x[i].float() / 255, self.y[i]
 
     def __repr__(self) -> str:
         return (

@@ -17,8 +17,9 @@ import torch
 from torch import nn
 
 from bitrobust.bit_errors.hashing import derive_key
-from bitrobust.evaluation.robustness import Batches, RateResult, RobustnessResult, evaluate_pass
+from bitrobust.evaluation.robustness import Batches, RateResult, RobustnessResult, check_reiterable, evaluate_pass
 from bitrobust.quantization import FixedPointQuantizer, load_tensors, quantize_model, restored
+from bitrobust.tasks import Task
 
 
 def linf_noise(
@@ -41,22 +42,24 @@ def evaluate_linf_noise(
     *,
     seed: int = 0,
     exclude: Iterable[str] = (),
+    task: Task | None = None,
 ) -> RobustnessResult:
-    """Err and the error under relative L-inf noise per eps (reported as ``rates``)."""
+    """Err and the ``task``'s error under relative L-inf noise per eps (reported as ``rates``)."""
+    check_reiterable(data)
     with restored(model):
         model.eval()
         state = quantize_model(model, quantizer, exclude=exclude)
         clean_weights = state.dequantize()
         widths = {name: qt.qrange[1] - qt.qrange[0] for name, qt in state.tensors.items()}
         load_tensors(model, clean_weights)
-        clean = evaluate_pass(model, data)
+        clean = evaluate_pass(model, data, task)
         per_eps = []
         for eps in epsilons:
             passes = []
             for t in range(trials):
                 g = torch.Generator().manual_seed(derive_key(seed, t) & ((1 << 62) - 1))
                 load_tensors(model, linf_noise(clean_weights, widths, float(eps), g))
-                passes.append(evaluate_pass(model, data))
+                passes.append(evaluate_pass(model, data, task))
             per_eps.append(RateResult(float(eps), tuple(r.error for r in passes), tuple(r.confidence for r in passes)))
     return RobustnessResult(
         err=clean.error,

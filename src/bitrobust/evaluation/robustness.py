@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Iterable, Sequence
+import itertools
+from typing import Any, Iterable, Mapping, Sequence
 
 import torch
 from torch import nn
 
 from bitrobust.bit_errors import check_rate
+from bitrobust.errors import BitrobustError
 from bitrobust.evaluation.sources import ErrorSource, RandomChips
 from bitrobust.quantization import FixedPointQuantizer, QuantizedState, load_tensors, quantize_model, restored
+from bitrobust.tasks import Classification, Task, to_device
 
-Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
+Batches = Iterable[Any]  # (inputs, targets) pairs or dicts, re-iterable (contract 7)
 
 
 @dataclass(frozen=True)
@@ -33,19 +36,43 @@ class PassResult:
     n: int
 
 
+def model_device(model: nn.Module) -> torch.device:
+    """Where ``model``'s parameters (or buffers) live; the CPU for a model without tensors."""
+    for t in itertools.chain(model.parameters(), model.buffers()):
+        return t.device
+    return torch.device("cpu")
+
+
+def check_reiterable(data: Batches) -> None:
+    """Evaluation passes over ``data`` once per (chip, p): a one-shot iterator would be empty after the first."""
+    if iter(data) is data:  # type: ignore[call-overload]
+        raise BitrobustError("the evaluation data must be re-iterable (a list, a torch DataLoader, a "
+                             "bitrobust.data.Loader ...), not a one-shot iterator or generator")
+
+
 @torch.inference_mode()
-def evaluate_pass(model: nn.Module, data: Batches) -> PassResult:
-    """Test error and mean max-softmax confidence of ``model`` (in eval mode) over ``data``."""
+def evaluate_pass(model: nn.Module, data: Batches, task: Task | None = None) -> PassResult:
+    """The ``task``'s error (default: classification) and mean confidence of ``model`` (as it is, e.g. in
+    eval mode) over ``data``; batches move to the model's device.
+
+    >>> model = nn.Linear(2, 2)
+    >>> batches = [(torch.tensor([[1.0, 0.0]]), torch.tensor([0]))]
+    >>> evaluate_pass(model, batches).n
+    1
+    """
+    task = task or Classification()
+    device = model_device(model)
     wrong, conf, n = 0, 0.0, 0
-    for x, y in data:
-        logits = model(x)
-        prob = torch.softmax(logits.float(), dim=1)
-        top, pred = prob.max(dim=1)
-        wrong += int((pred != y).sum())
-        conf += float(top.sum())
-        n += len(y)
+    for batch in data:
+        inputs, targets = task.split(batch)
+        inputs, targets = to_device(inputs, device), to_device(targets, device)
+        output = model(**inputs) if isinstance(inputs, Mapping) else model(inputs)
+        score = task.score(output, targets)
+        wrong += score.wrong
+        conf += score.confidence
+        n += score.count
     if n == 0:
-        raise ValueError("the evaluation data is empty")
+        raise BitrobustError("the evaluation data is empty (no batch, or no target to score)")
     return PassResult(wrong / n, conf / n, n)
 
 
@@ -103,10 +130,11 @@ class RobustnessResult:
     rates: tuple[RateResult, ...] = field(default_factory=tuple)
 
     def rate(self, p: float) -> RateResult:
+        """The result at rate ``p`` (compared with a relative tolerance of 1e-9, so 0.1 + 0.2 finds 0.3)."""
         for r in self.rates:
-            if r.p == p:
+            if math.isclose(r.p, p, rel_tol=1e-9, abs_tol=1e-15):
                 return r
-        raise KeyError(p)
+        raise KeyError(f"no result at p = {p}; rates: {', '.join(f'{r.p:g}' for r in self.rates)}")
 
     def to_dict(self) -> dict:
         out = {k: v for k, v in asdict(self).items() if k != "rates"}
@@ -138,10 +166,10 @@ def _gather(local: dict[tuple[int, float], PassResult]) -> dict[tuple[int, float
     return merged
 
 
-def perturbed_pass(model: nn.Module, state: QuantizedState, errors, data: Batches) -> PassResult:
+def perturbed_pass(model: nn.Module, state: QuantizedState, errors, data: Batches, task: Task | None = None) -> PassResult:
     """Inject ``errors`` into the words, load the dequantized weights, run one pass."""
     load_tensors(model, state.with_errors(errors).dequantize())
-    return evaluate_pass(model, data)
+    return evaluate_pass(model, data, task)
 
 
 def evaluate_robustness(
@@ -154,6 +182,7 @@ def evaluate_robustness(
     exclude: Iterable[str] = (),
     progress: bool = False,
     batch_stats: bool = False,
+    task: Task | None = None,
 ) -> RobustnessResult:
     """Err and RErr(p) of ``model`` on ``data`` for each rate (see module docstring).
 
@@ -162,22 +191,31 @@ def evaluate_robustness(
     model's own weights are restored afterwards. ``batch_stats=True`` keeps batch norm
     layers in training mode, so they normalize with the statistics of each test batch
     instead of the accumulated ones (paper 3, Tab. 10 bottom); their running statistics
-    are restored afterwards.
+    are restored afterwards. ``data`` is any re-iterable of batches -- ``(inputs, targets)`` pairs or
+    dicts, e.g. a torch ``DataLoader`` -- moved to the model's device and scored by ``task``
+    (default: classification; see :mod:`bitrobust.tasks`).
+
+    >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    >>> batches = [(torch.randn(16, 4, generator=torch.Generator().manual_seed(0)), torch.arange(16) % 2)]
+    >>> result = evaluate_robustness(model, batches, FixedPointQuantizer(8), rates=[0.01, 0.1], chips=3)
+    >>> len(result.rate(0.1).rerr)
+    3
     """
     source = RandomChips(chips) if isinstance(chips, int) else chips
     rates = [check_rate(p) for p in rates]
+    check_reiterable(data)
     with restored(model):
         model.eval()
         if batch_stats:
             _batch_norms_in_training_mode(model)
         state = quantize_model(model, quantizer, exclude=exclude)
         load_tensors(model, state.dequantize())
-        clean = evaluate_pass(model, data)
+        clean = evaluate_pass(model, data, task)
         jobs = [(t, p) for t in _trials_of_this_rank(source.trials) for p in rates]
         local: dict[tuple[int, float], PassResult] = {}
         bar = _progress(len(jobs), progress, f"RErr ({source.name})")
         for t, p in jobs:
-            local[(t, p)] = clean if p == 0 else perturbed_pass(model, state, source.errors(t, p), data)
+            local[(t, p)] = clean if p == 0 else perturbed_pass(model, state, source.errors(t, p), data, task)
             bar.update(1)
             bar.set_postfix(p=p, rerr=f"{100 * local[(t, p)].error:.2f}%")
         bar.close()

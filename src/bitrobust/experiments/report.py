@@ -24,7 +24,7 @@ import csv
 import io
 from pathlib import Path
 
-from bitrobust import __version__
+from bitrobust.version import __version__
 from bitrobust.evaluation.robustness import RobustnessResult
 from bitrobust.experiments.plan import Plan, PlannedEval, PlannedRun
 from bitrobust.experiments.spec import Section
