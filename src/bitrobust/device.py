@@ -30,6 +30,23 @@ def resolve_device(name: str) -> torch.device:
         raise BitrobustError(f"unknown device {name!r}; valid: auto, cpu, cuda, cuda:N, mps") from None
 
 
+def local_device(name: str) -> torch.device:
+    """:func:`resolve_device`, and under torchrun a bare ``cuda`` becomes this process's GPU (``LOCAL_RANK``).
+
+    >>> local_device("cpu")
+    device(type='cpu')
+    """
+    device = resolve_device(name)
+    if device.type == "cuda" and device.index is None and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return device
+
+
+def is_main_process() -> bool:
+    """True unless this is a rank other than 0 of an initialized process group (only rank 0 writes files)."""
+    return not (torch.distributed.is_available() and torch.distributed.is_initialized()) or torch.distributed.get_rank() == 0
+
+
 def init_distributed(device: torch.device) -> tuple[int, int]:
     """(rank, world size); initializes the process group under torchrun.
 

@@ -95,7 +95,7 @@ def test_two_gloo_ranks_match_one_process(tmp_path, data_dir):
 
     single = Trainer(make_config(str(data_dir)), tmp_path / "single", progress=False)
     single.fit()
-    ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]
     for key, value in single.model.state_dict().items():
         assert torch.equal(ranks[0]["state"][key], ranks[1]["state"][key]), key  # ranks agree exactly
         torch.testing.assert_close(ranks[0]["state"][key], value, rtol=1e-5, atol=1e-6, msg=key)

@@ -96,16 +96,21 @@ def output_dir(args: argparse.Namespace) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bitrobust.device import init_distributed, is_main_process, local_device
     from bitrobust.evaluation import EVAL_KINDS, evaluate, load_run
     from bitrobust.reports.robustness import write_robustness
 
     settings_from_args(args)  # validate the flags before loading anything
     out = output_dir(args)
-    loaded = load_run(args.model, args.device)
+    device = local_device(args.device)
+    init_distributed(device)  # under torchrun: the chips are split across the ranks
+    loaded = load_run(args.model, device)
     settings = settings_from_args(args, loaded.recipe_eval)
     kind = EVAL_KINDS.get(settings.kind)
     outcome = evaluate(loaded, settings, out, data_dir=args.data_dir, progress=not args.no_progress,
                        batch_size=args.batch_size)
+    if not is_main_process():
+        return 0
     paths = [out / "eval_config.json", out / kind.result_file]
     if kind.result_file == "robustness.json":
         result = outcome.native

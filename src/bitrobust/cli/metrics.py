@@ -54,6 +54,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bitrobust.device import is_main_process, local_device
     from bitrobust.evaluation import EVAL_KINDS, evaluate, load_run
     from bitrobust.reports.bnn import plot_importance, plot_tolerance
 
@@ -61,11 +62,13 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else None
     if out is not None and out.exists() and not out.is_dir():
         raise BitrobustError(f"--out {out} exists and is not a directory")
-    loaded = load_run(args.model, args.device)
+    loaded = load_run(args.model, local_device(args.device))
     out = out or loaded.directory
     start = time.perf_counter()
     outcome = evaluate(loaded, settings, out, data_dir=args.data_dir, batch_size=args.batch_size)
     seconds = time.perf_counter() - start
+    if not is_main_process():
+        return 0
     result, (tol, imp) = outcome.result, outcome.native
     model = loaded.model
     layer_names = [f"layer {i + 1}: {spec.notation()}" for i, spec in enumerate(model.specs[:-1])]

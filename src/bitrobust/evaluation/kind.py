@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
+from bitrobust.device import is_main_process
 from bitrobust.errors import BitrobustError
 from bitrobust.evaluation.run import LoadedRun, load_run
 from bitrobust.io import write_json
@@ -101,15 +102,16 @@ def evaluate(
 ) -> Outcome:
     """Run the evaluation ``settings`` (of any kind) on ``run`` and write its files to ``out_dir``:
     ``eval_config.json`` (run, label, the resolved settings, facts of the evaluation) and the
-    kind's result file. Returns the outcome."""
+    kind's result file (under torchrun: rank 0 only; chips are split across the ranks). Returns the outcome."""
     kind = EVAL_KINDS.get(settings.kind)
     loaded = run if isinstance(run, LoadedRun) else load_run(run, device)
     outcome = kind.run(loaded, settings, data_dir=data_dir, progress=progress, batch_size=batch_size)
-    out = Path(out_dir)
-    config = {"run": str(loaded.path)}
-    if label is not None:
-        config["label"] = label
-    write_json(out / "eval_config.json", {**config, **settings.to_dict(), **outcome.info})
-    write_json(out / kind.result_file, outcome.result)
+    if is_main_process():  # under torchrun every rank has the gathered result; rank 0 writes it
+        out = Path(out_dir)
+        config = {"run": str(loaded.path)}
+        if label is not None:
+            config["label"] = label
+        write_json(out / "eval_config.json", {**config, **settings.to_dict(), **outcome.info})
+        write_json(out / kind.result_file, outcome.result)
     return outcome
 

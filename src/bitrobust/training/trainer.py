@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from bitrobust.config import dump_yaml, load_yaml, to_dict
 from bitrobust.data import AugmentConfig, Loader, load_dataset
-from bitrobust.device import init_distributed, resolve_device
+from bitrobust.device import init_distributed, local_device
 from bitrobust.errors import BitrobustError
 from bitrobust.evaluation.robustness import evaluate_pass
 from bitrobust.io import load_tensors_file, read_json, save_tensors, write_json
@@ -49,9 +49,7 @@ class Trainer:
         self.config = config
         self.run_dir = Path(run_dir)
         self.progress = progress
-        self.device = resolve_device(config.device)
-        if self.device.type == "cuda" and self.device.index is None and int(os.environ.get("WORLD_SIZE", "1")) > 1:
-            self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        self.device = local_device(config.device)
         # Fail fast on unknown names, before any data is read or downloaded.
         from bitrobust.data import DATASETS
         from bitrobust.models import MODELS
