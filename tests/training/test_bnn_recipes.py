@@ -1,4 +1,4 @@
-"""Every recipe in configs/bnn loads, names a valid BNN and strategy, and matches its generator."""
+"""Every recipe in bnn/ loads, names a valid BNN and strategy, and matches its generator."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from bitrobust.models import build_model
 from bitrobust.training import TrainConfig
 from bitrobust.training.bnn import BNNParams
 
-BNN_CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "bnn"
+ROOT = Path(__file__).resolve().parents[2]
+BNN_CONFIGS = ROOT / "src" / "bitrobust" / "recipes" / "bnn"
 PATHS = sorted(BNN_CONFIGS.rglob("*.yaml"))
 
 
@@ -23,13 +24,13 @@ def arch_of(arch: str) -> str:
 
 
 def test_recipes_are_generated_and_up_to_date():
-    spec = importlib.util.spec_from_file_location("make_recipes", BNN_CONFIGS / "make_recipes.py")
+    spec = importlib.util.spec_from_file_location("make_recipes", ROOT / "scripts" / "make_bnn_recipes.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     expected = module.recipes()
     assert sorted(expected) == sorted(str(p.relative_to(BNN_CONFIGS)) for p in PATHS)
     for rel, text in expected.items():
-        assert (BNN_CONFIGS / rel).read_text() == text, f"{rel} is stale: run python configs/bnn/make_recipes.py"
+        assert (BNN_CONFIGS / rel).read_text() == text, f"{rel} is stale: run python scripts/make_bnn_recipes.py"
     names = set(expected)
     for net in ("fc", "cnn"):
         for budget in ("quick", "full"):

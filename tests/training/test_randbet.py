@@ -23,7 +23,7 @@ from bitrobust.training.error_sources import randbet_seed
 from bitrobust.training.randbet import AlternatingRandBET, CurricularRandBET, PattBET, RandBET
 from bitrobust.training.strategies import validate_strategy
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+CONFIGS = Path(__file__).resolve().parents[2] / "src" / "bitrobust" / "recipes"
 RANDBET_FAMILY = ("randbet", "curricular_randbet", "alternating_randbet", "pattbet")
 
 

@@ -10,7 +10,7 @@ from bitrobust.errors import BitrobustError
 from bitrobust.models.checkpoint import load_checkpoint
 from bitrobust.training import TrainConfig, Trainer
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+CONFIGS = Path(__file__).resolve().parents[2] / "src" / "bitrobust" / "recipes"
 
 
 def tiny(data_dir, **changes):

@@ -16,7 +16,7 @@ from bitrobust.version import __version__
 from bitrobust.errors import BitrobustError
 
 # Subcommand modules, in the order `bitrobust --help` lists them.
-COMMANDS = ["data", "eval", "metrics", "report", "energy", "train", "reproduce", "quickstart"]
+COMMANDS = ["data", "recipes", "train", "eval", "metrics", "report", "energy", "reproduce", "quickstart"]
 
 
 def build_parser() -> argparse.ArgumentParser:

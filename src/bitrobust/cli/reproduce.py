@@ -29,7 +29,7 @@ def add_parser(sub) -> None:
     p.add_argument("--out", help="output directory (default runs/reproduce/BUDGET, runs/reproduce/BUDGET-smoke with --smoke)")
     p.add_argument("--smoke", action="store_true",
                    help="tiny pipeline check for CI: 200 training / 100 test images, 2 steps, 2 chips, 2 rates, few runs")
-    p.add_argument("--configs", help="recipe directory (default: $BITROBUST_CONFIGS, else the repository's configs/)")
+    p.add_argument("--configs", help="another recipe directory with the layout of the shipped one (default: $BITROBUST_CONFIGS, else the recipes shipped in the package)")
     p.add_argument("--data-dir", help="dataset directory (default: $BITROBUST_DATA or the user cache)")
     p.add_argument("--dry-run", action="store_true", help="print the runs and evaluations without running them")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")

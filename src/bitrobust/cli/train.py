@@ -1,4 +1,4 @@
-"""``bitrobust train RECIPE.yaml --out RUN_DIR``: train a model from a YAML recipe."""
+"""``bitrobust train RECIPE --out RUN_DIR``: train a model from a YAML recipe (a shipped recipe's name or a file)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ def add_parser(sub) -> None:
     p = sub.add_parser(
         "train",
         help="train a model from a YAML recipe",
-        description="Train a model from a YAML recipe (see configs/). The run directory receives the "
+        description="Train a model from a YAML recipe: a name of a shipped recipe (bitrobust recipes lists them, e.g. quickstart or paper3/rquant.quick) or a YAML file. The run directory receives the "
         "resolved config.yaml, metrics.jsonl, model.safetensors + model.json and the trainer state "
         "for --resume. Under torchrun the same command trains data-parallel.",
     )
-    p.add_argument("recipe", help="YAML recipe (see configs/)")
+    p.add_argument("recipe", help="recipe name (e.g. quickstart, paper3/randbet_0.1_p1.quick) or YAML file")
     p.add_argument("--out", required=True, help="run directory")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a recipe field, e.g. --set epochs=2 --set optim.lr=0.01 (repeatable)")
@@ -26,9 +26,10 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bitrobust.experiments.recipes import find_recipe
     from bitrobust.training import TrainConfig, Trainer
 
-    config = from_dict(TrainConfig, apply_overrides(load_yaml(args.recipe), args.overrides))
+    config = from_dict(TrainConfig, apply_overrides(load_yaml(find_recipe(args.recipe)), args.overrides))
     metrics = Trainer(config, args.out, progress=not args.no_progress, data_dir=args.data_dir).fit(resume=args.resume)
     if metrics:
         print(f"test Err {100 * metrics['test_error']:.2f}% after epoch {metrics['epoch']}; run in {args.out}")

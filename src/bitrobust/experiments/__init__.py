@@ -1,7 +1,7 @@
 """Reproducible experiments of the three papers: ``bitrobust reproduce NAME``.
 
 Each experiment (:class:`~bitrobust.experiments.spec.Experiment`) is a small declarative
-definition of one table or figure: the training runs (recipes under ``configs/`` plus
+definition of one table or figure: the training runs (shipped recipes, ``bitrobust/recipes/``, plus
 overrides, per budget), how each run is evaluated and what the report shows.
 :mod:`~bitrobust.experiments.plan` resolves what an experiment needs,
 :func:`~bitrobust.experiments.schedule.reproduce` trains what is missing, evaluates what

@@ -7,7 +7,7 @@ Paper 1 Fig. 2: neuron importance Pi per hidden neuron, regular vs. flip-trained
 Paper 1 Table III: VAR(Pi) and T-bar over widths x training BERs, averaged over
 repetitions (10 in the paper; the full budget trains seeds 0..9). Paper 2 Fig. 2: the
 direct hinge regularizer raises T^b but not the accuracy under bit errors.
-Recipes: ``configs/bnn`` (quick: narrower nets, a few epochs; full: the papers' nets,
+Recipes: ``bnn/`` of the shipped recipes (quick: narrower nets, a few epochs; full: the papers' nets,
 100 epochs; Table III recipes exist only as quick budgets, the full budget trains them
 for 100 epochs).
 """

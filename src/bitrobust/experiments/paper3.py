@@ -1,7 +1,7 @@
 """Experiments of paper 3 (Stutz et al., bit error robustness for DNN accelerators).
 
 Tables 1-5 (Sec. 5), the appendix tables 8-21 and Fig. 7, 9, 10, 11. The quick budget
-trains ``cnn_small`` on 20k MNIST images for 4 epochs (``configs/paper3/*.quick.yaml``)
+trains ``cnn_small`` on 20k MNIST images for 4 epochs (recipes ``paper3/*.quick``)
 and evaluates on 2000 test images, at MNIST-sized bit error rates (the recipe's
 ``eval.rates``: 0.1 %, 1 %, 5 %, 10 %) -- it shows the paper's trends, not its numbers.
 The full budget is the paper's setting (SimpleNet on CIFAR-10, App. F) at the paper's

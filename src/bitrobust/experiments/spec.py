@@ -1,7 +1,7 @@
 """Declarative experiment definitions: which runs to train, how to evaluate them, what to report.
 
 An :class:`Experiment` reproduces one table or figure of the papers. It names the
-training runs it needs (:class:`RunSpec`: a YAML recipe under ``configs/`` plus
+training runs it needs (:class:`RunSpec`: a shipped YAML recipe (``bitrobust/recipes/``) plus
 ``key=value`` overrides per budget), the evaluations (:class:`EvalSpec`: random chips,
 transient reads, a fixed pattern, synthetic profiled chips, L-inf noise, BNN metrics or
 weight statistics) and the report sections (:class:`Section`: which (run, evaluation)
@@ -32,7 +32,7 @@ def for_budget(value: Any, budget: str) -> Any:
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One trained model: ``recipe`` (relative to ``configs/``; ``{budget}`` becomes quick/full).
+    """One trained model: ``recipe`` (relative to the recipe directory; ``{budget}`` becomes quick/full).
 
     ``overrides`` apply in every budget, ``quick``/``full`` only in that budget (later
     ones win); ``budgets`` lists the budgets the run belongs to. ``repeats`` trains seeds 0..n-1 (``seed=i``), e.g. Table III's ten
