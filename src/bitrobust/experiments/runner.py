@@ -444,7 +444,8 @@ def reproduce(
 
     Runs and evaluations that another ``reproduce`` process is working on are left for last."""
     from bitrobust.experiments.evaluate import evaluate
-    from bitrobust.experiments.report import write_experiment_report
+    from bitrobust.experiments.report_input import report_input
+    from bitrobust.reports.experiment import write_experiment_report
     from bitrobust.io import write_text
 
     configs = find_configs_dir(configs_dir)
@@ -494,7 +495,7 @@ def reproduce(
 
     _busy_last(list(enumerate(runs, 1)), train_one)
     _busy_last(list(enumerate(evals, 1)), evaluate_one)
-    paths = write_experiment_report(plan)
+    paths = write_experiment_report(report_input(plan), plan.report_dir)
     log(f"report: {paths[0]} ({_duration(time.perf_counter() - start)} in all)")
     return plan
 
