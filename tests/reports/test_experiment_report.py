@@ -37,7 +37,7 @@ def load_input(name: str) -> ExperimentReportInput:
     data = json.loads((GOLDEN / name / "input.json").read_text())
 
     def evaluations(items: list[dict]) -> tuple[Evaluation, ...]:
-        return tuple(Evaluation(json.loads((GOLDEN / e["result"]).read_text()), e["settings"]) for e in items)
+        return tuple(Evaluation(json.loads((GOLDEN / e["result"]).read_text()), e["chip"]) for e in items)
 
     sections = tuple(
         SectionInput(s["key"], s["title"], s["kind"], tuple(

@@ -15,8 +15,8 @@ RESULT_WHAT = {"bnn_metrics": "BNN metrics", "weights": "weight statistics"}  # 
 
 
 def _evaluations(evals) -> tuple[Evaluation, ...]:
-    return tuple(Evaluation(read_json(ev.result_file, RESULT_WHAT.get(ev.spec.kind, "robustness result")), ev.settings)
-                 for ev in evals)
+    return tuple(Evaluation(read_json(ev.result_file, RESULT_WHAT.get(ev.spec.kind, "robustness result")),
+                            ev.settings.get("chip")) for ev in evals)
 
 
 def _section(plan, section) -> SectionInput:

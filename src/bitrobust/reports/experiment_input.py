@@ -19,14 +19,14 @@ from bitrobust import __version__
 
 @dataclass(frozen=True)
 class Evaluation:
-    """One evaluation of a run: its result JSON and its settings (a profiled chip's name is ``settings["chip"]``).
+    """One evaluation of a run: its result JSON, and the name of the profiled chip it read (if any).
 
-    >>> Evaluation({"test_error": 0.2, "T_bar": 0.3}).settings
-    {}
+    >>> Evaluation({"test_error": 0.2, "T_bar": 0.3}).chip is None
+    True
     """
 
     result: Mapping[str, Any]
-    settings: Mapping[str, Any] = field(default_factory=dict)
+    chip: str | None = None
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ def profiled_rows(section: SectionInput) -> tuple[list[tuple[str, float]], list[
     >>> from bitrobust.reports.experiment_input import Evaluation, RunEntry
     >>> res = {"err": 0.1, "confidence": 0.9, "n_examples": 100, "source": "profiled", "trials": 2, "bits": 8,
     ...        "scheme": {}, "rates": [{"p": 0.01, "rerr": [0.2, 0.3], "confidence": [0.8, 0.8]}]}
-    >>> entry = RunEntry("RQUANT", Path("runs/rquant"), (Evaluation(res, {"chip": "chip1"}),))
+    >>> entry = RunEntry("RQUANT", Path("runs/rquant"), (Evaluation(res, "chip1"),))
     >>> chips, rows = profiled_rows(SectionInput("profiled", "Profiled chips", "profiled", (entry,)))
     >>> chips, rows[0][3]["chip1"].mean
     ([('chip1', 0.01)], 0.25)
@@ -39,7 +39,7 @@ def profiled_rows(section: SectionInput) -> tuple[list[tuple[str, float]], list[
             res = RobustnessResult.from_dict(ev.result)
             err = res.err
             r = res.rates[0]
-            name = ev.settings["chip"]
+            name = ev.chip
             if name not in [c for c, _ in chips]:
                 chips.append((name, r.p))
             cells[name] = r
