@@ -40,10 +40,6 @@ FOLDER_LAYERS = {
 #: bitrobust/*.py files that are not base modules: they belong to the cli layer.
 CLI_TOP_MODULES = ("guide", "__main__")
 
-# lead: remove xfail after merge
-PENDING = pytest.mark.xfail(strict=False, reason="layering is fixed by parallel branches (issue 9, item 6)")
-
-
 # ----------------------------------------------------------------------------- the import graph
 
 
@@ -215,19 +211,16 @@ def _each(violations: list[str]):
 # ----------------------------------------------------------------------------- the checks
 
 
-@PENDING
 @_each(LAYER_VIOLATIONS)
 def test_imports_only_own_folder_or_lower_layers(violation):
     assert violation is None, violation
 
 
-@PENDING
 @_each(TYPE_CHECKING_USES)
 def test_no_type_checking(violation):
     assert violation is None, f"{violation} use TYPE_CHECKING: import for real, or use a Protocol"
 
 
-@PENDING
 @_each(CYCLES)
 def test_no_import_cycles(violation):
     assert violation is None, f"import cycle: {violation}"

@@ -11,7 +11,8 @@ import pytest
 from bitrobust.cli import main
 from bitrobust.errors import BitrobustError
 from bitrobust.reports.runs import display_name, load_run, load_runs
-from bitrobust.reports.tables import ReportSettings, best_per_rate, markdown_report, pareto_front
+from bitrobust.reports.comparison import best_per_rate, pareto_front
+from bitrobust.reports.tables import ReportSettings, markdown_report
 
 GOLDEN = Path(__file__).parent / "golden"
 RUNS = [GOLDEN / "run_dirs" / d for d in ("normal_8bit", "clipping_0.15", "randbet_0.05_p1", "randbet_m4")]
@@ -138,7 +139,7 @@ def test_linf_results_are_labelled_and_never_mixed(tmp_path):
 
 
 def test_series_styles_are_distinct_for_100_series():
-    from bitrobust.reports.figures import series_style
+    from bitrobust.reports.plotting import series_style
 
     styles = {tuple(sorted(series_style(i).items())) for i in range(100)}
     assert len(styles) == 100

@@ -27,7 +27,9 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from bitrobust.metrics.bounds import excess_term
     from bitrobust.reports.runs import load_runs
-    from bitrobust.reports.tables import ReportSettings, best_per_rate, pct, write_report
+    from bitrobust.reports.comparison import best_per_rate
+    from bitrobust.reports.tables import ReportSettings, write_report
+    from bitrobust.reports.text import pct
 
     excess_term(1, 1, args.delta)  # validates delta with a one-line error
     runs = load_runs(args.runs, name_from=args.names)

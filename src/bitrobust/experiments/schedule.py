@@ -24,9 +24,10 @@ from bitrobust.config import dump_yaml
 from bitrobust.evaluation import evaluate
 from bitrobust.experiments.plan import Plan, PlannedEval, PlannedRun, default_out, make_plan
 from bitrobust.experiments.recipes import find_configs_dir
+from bitrobust.experiments.report_input import report_input
 from bitrobust.experiments.spec import Experiment
 from bitrobust.io import write_text
-from bitrobust.experiments.report import write_experiment_report  # lead: replace with reports/ after merge
+from bitrobust.reports.experiment import write_experiment_report
 from bitrobust.training import Trainer
 
 Log = Callable[[str], None]
@@ -167,6 +168,6 @@ def reproduce(
 
     _busy_last(list(enumerate(runs, 1)), train_one)
     _busy_last(list(enumerate(evals, 1)), evaluate_one)
-    paths = write_experiment_report(plan)
+    paths = write_experiment_report(report_input(plan), plan.report_dir)
     log(f"report: {paths[0]} ({duration(time.perf_counter() - start)} in all)")
     return plan

@@ -1,38 +1,26 @@
-"""Plots of the BNN bit error tolerance metrics: T^b over b, and neuron importance Pi per layer.
+"""Reports of the BNN bit error tolerance metrics: T^b over b, neuron importance Pi, VAR(Pi) tables.
 
 ``plot_tolerance`` draws the bottom row of paper 1's Fig. 1 (and paper 2's Fig. 1):
 T^b against b on a log2 axis, one curve per model. ``plot_importance`` draws paper 1's
 Fig. 2: the importance Pi[n] of every hidden neuron against its index, one panel per
 hidden layer (shared Pi axis) and one colour per model when several are compared.
-Figures are written atomically as PNG with the Agg backend.
+The experiment report sections: ``bnn_curves`` (accuracy over BER beside T^b, papers
+1/2, Fig. 1; paper 2, Fig. 2), ``bnn_importance`` (paper 1, Fig. 2) and ``bnn_table``
+(VAR(Pi) and T-bar over widths x training BERs, paper 1, Table III).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 
-from bitrobust.io import atomic_path
-from bitrobust.reports.figures import series_style
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path: str | Path) -> None:
-    plt = _pyplot()
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+from bitrobust.evaluation.robustness import RobustnessResult
+from bitrobust.io import write_json, write_text
+from bitrobust.reports.experiment_input import SectionInput
+from bitrobust.reports.plotting import pyplot, save_figure, series_style
+from bitrobust.reports.text import csv_text, markdown_table, pct
 
 
 def _values(v: torch.Tensor | Sequence[float]) -> list[float]:
@@ -45,8 +33,7 @@ def plot_tolerance(
     title: str = "Neuron-level bit error tolerance $T^b$",
 ) -> None:
     """T^b against b (log2 axis) for each ``name -> (bs, values)``; T-bar in the legend."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
+    fig, ax = pyplot().subplots(figsize=(6.4, 4.2), dpi=120)
     all_bs: set[float] = set()
     for i, (name, (bs, values)) in enumerate(curves.items()):
         bs, values = [float(b) for b in bs], [float(v) for v in values]
@@ -64,7 +51,7 @@ def plot_tolerance(
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_importance(
@@ -78,9 +65,9 @@ def plot_importance(
     Panels share the Pi axis; each model has its own colour and marker (paper 1, Fig. 2:
     regular vs. flip-trained BNNs), with its VAR(Pi) over all hidden neurons in the legend.
     """
-    plt = _pyplot()
     from matplotlib.ticker import MaxNLocator
 
+    plt = pyplot()
     n_layers = max((len(layers) for layers in models.values()), default=1) or 1
     widths = [max((len(_values(layers[j])) for layers in models.values() if j < len(layers)), default=1)
               for j in range(n_layers)]
@@ -116,7 +103,183 @@ def plot_importance(
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 2), fontsize=8, markerscale=2,
                bbox_to_anchor=(0.5, 0.0), frameon=False)
-    fig.tight_layout(rect=(0, 0.06 * ((len(labels) + 1) // 2), 1, 1))
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    save_figure(fig, path, rect=(0, 0.06 * ((len(labels) + 1) // 2), 1, 1))
+
+
+# -- experiment report sections ---------------------------------------------------------------
+
+
+def bnn_curves_section(section: SectionInput, out: Path, reproduces: str) -> tuple[list[str], dict]:
+    """Accuracy over BER (the evaluation) and T^b over b (the extra evaluation, if any) per model:
+    table.md, .csv, .json and curves.png in ``out``; returns the lines of ``report.md`` and the results' part."""
+    rows = [(e.label, e.run_dir, RobustnessResult.from_dict(e.evaluations[0].result), e.extra[0].result if e.extra else None)
+            for e in section.entries]
+    rates = sorted({r.p for _, _, res, _ in rows for r in res.rates if r.p > 0})
+    bs = rows[0][3]["bs"] if rows and rows[0][3] else []
+    head = ["Model", "Err in %"] + [f"Acc p={100 * p:g}%" for p in rates] + ["T-bar"] + [f"T^{b:g}" for b in bs]
+    body = []
+    for label, _, res, m in rows:
+        accs = []
+        for p in rates:
+            try:
+                accs.append(pct(1 - res.rate(p).mean, 1))
+            except KeyError:
+                accs.append("-")
+        tb = [f"{m['T_bar']:.3f}"] + [f"{v:.3f}" for v in m["T"]] if m else ["-"] * (1 + len(bs))
+        body.append([label, pct(res.err)] + accs + tb)
+    out.mkdir(parents=True, exist_ok=True)
+    table = markdown_table(head, body)
+    source = rows[0][2].source if rows else ""
+    write_text(out / "table.md", "\n".join([f"# {reproduces}: {section.title}", "",
+                                            f"Accuracy in % under {source} bit errors "
+                                            "(mean over trials), T^b on the test set.", ""] + table) + "\n")
+    csv_rows = [["model", "run", "kind", "x", "value"]]
+    for label, run_dir, res, m in rows:
+        csv_rows.append([label, str(run_dir), "accuracy", 0.0, 1 - res.err])
+        csv_rows += [[label, str(run_dir), "accuracy", r.p, 1 - r.mean] for r in res.rates if r.p > 0]
+        if m:
+            csv_rows += [[label, str(run_dir), "T^b", b, v] for b, v in zip(m["bs"], m["T"])]
+    write_text(out / "table.csv", csv_text(csv_rows))
+    data = {"rates": rates, "bs": bs, "rows": [
+        {"model": label, "run": str(run_dir), "errors": res.source, "err": res.err,
+         "accuracy": [{"p": r.p, "mean": 1 - r.mean, "std": r.std} for r in res.rates if r.p > 0],
+         "T": m["T"] if m else None, "T_bar": m["T_bar"] if m else None, "var_pi": m["var_pi"] if m else None}
+        for label, run_dir, res, m in rows
+    ]}
+    write_json(out / "table.json", data)
+    fig, axes = pyplot().subplots(1, 2, figsize=(12.0, 4.4), dpi=120)
+    for i, (label, _, res, m) in enumerate(rows):
+        ps = [0.0] + [100 * r.p for r in res.rates if r.p > 0]
+        acc = [100 * (1 - res.err)] + [100 * (1 - r.mean) for r in res.rates if r.p > 0]
+        axes[0].plot(ps, acc, ms=3, **series_style(i), label=label)
+        if m:
+            axes[1].plot(m["bs"], m["T"], ms=3, **series_style(i), label=f"{label} (T-bar {m['T_bar']:.3f})")
+    axes[0].set_xlabel("bit error rate p in %")
+    axes[0].set_ylabel("test accuracy in %")
+    axes[0].set_title(f"accuracy over BER ({source} errors)", fontsize=10)
+    axes[1].set_xscale("log", base=2)
+    if bs:
+        axes[1].set_xticks(bs)
+        axes[1].set_xticklabels([f"{b:g}" for b in bs])
+    axes[1].set_ylim(-0.02, 1.02)
+    axes[1].set_xlabel("b (log2 scale)")
+    axes[1].set_ylabel("$T^b$")
+    axes[1].set_title("neuron-level bit error tolerance $T^b$", fontsize=10)
+    for ax in axes:
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(section.title, fontsize=11)
+    save_figure(fig, out / "curves.png")
+    lines = table + ["", f"Files: [{out.name}/table.md]({out.name}/table.md), `table.csv`, `table.json`.", "",
+                     f"![accuracy over BER and T^b]({out.name}/curves.png)", ""]
+    return lines, data
+
+
+def bnn_importance_section(section: SectionInput, out: Path, reproduces: str) -> tuple[list[str], dict]:
+    """VAR(Pi) and T-bar per model and layer, Pi per neuron (paper 1, Fig. 2): table.md, importance.csv,
+    table.json and importance.png in ``out``; returns the lines of ``report.md`` and the results' part."""
+    rows = [(e.label, e.run_dir, e.evaluations[0].result) for e in section.entries]
+    head = ["Model", "Err in %", "VAR(Pi)", "T-bar"] + [f"VAR(Pi) layer {i + 1}" for i in range(len(rows[0][2]["layers"]))]
+    body = [[label, pct(m["test_error"]), f"{m['var_pi']:.3g}", f"{m['T_bar']:.3f}"] + [f"{l['var_pi']:.3g}" for l in m["layers"]]
+            for label, _, m in rows]
+    out.mkdir(parents=True, exist_ok=True)
+    table = markdown_table(head, body)
+    write_text(out / "table.md", "\n".join([f"# {reproduces}: {section.title}", ""] + table) + "\n")
+    csv_rows = [["model", "run", "layer", "neuron", "pi"]]
+    for label, run_dir, m in rows:
+        for layer in m["layers"]:
+            csv_rows += [[label, str(run_dir), layer["layer"], n, v] for n, v in enumerate(layer["pi"])]
+    write_text(out / "importance.csv", csv_text(csv_rows))
+    data = {"rows": [{"model": label, "run": str(run_dir), "err": m["test_error"], "var_pi": m["var_pi"],
+                      "T_bar": m["T_bar"], "layers": [{k: l[k] for k in ("layer", "name", "neurons", "var_pi")} for l in m["layers"]]}
+                     for label, run_dir, m in rows]}
+    write_json(out / "table.json", data)
+    layer_names = [f"layer {l['layer']}: {l['name']}" for l in rows[0][2]["layers"]]
+    plot_importance({label: [torch.tensor(l["pi"]) for l in m["layers"]] for label, _, m in rows}, out / "importance.png",
+                    layer_names, title=f"Neuron importance $\\Pi$: {section.title}")
+    lines = table + ["", f"Files: [{out.name}/table.md]({out.name}/table.md), `importance.csv` (Pi per neuron), "
+                     "`table.json`.", "", f"![Pi per neuron]({out.name}/importance.png)", ""]
+    return lines, data
+
+
+def table3_cells(section: SectionInput) -> tuple[list[str], list[float], dict[tuple[str, float], dict[str, Any]]]:
+    """(widths, training BERs ascending, (width, BER) -> mean and range over repetitions of VAR(Pi), T-bar, Err).
+
+    >>> from bitrobust.reports.experiment_input import Evaluation, RunEntry
+    >>> entries = tuple(RunEntry("8,8", Path(f"runs/{i}"), (Evaluation({"var_pi": v, "T_bar": 0.5, "test_error": 0.2}),),
+    ...                          tags={"neurons": "8,8", "ber": 5}) for i, v in enumerate((0.01, 0.03)))
+    >>> widths, bers, cells = table3_cells(SectionInput("fc", "FC", "bnn_table", entries))
+    >>> widths, bers, cells[("8,8", 5.0)]["var_pi_mean"], cells[("8,8", 5.0)]["repeats"]
+    (['8,8'], [5.0], 0.02, 2)
+    """
+    metrics: dict[tuple[str, float], list] = {}
+    order_n: list[str] = []
+    order_b: list[float] = []
+    for entry in section.entries:
+        n, b = str(entry.tags.get("neurons", entry.key)), float(entry.tags.get("ber", 0))
+        if n not in order_n:
+            order_n.append(n)
+        if b not in order_b:
+            order_b.append(b)
+        metrics.setdefault((n, b), []).append(entry.evaluations[0].result)
+    order_b.sort()
+
+    def agg(ms: list) -> dict:
+        v = [m["var_pi"] for m in ms]
+        t = [m["T_bar"] for m in ms]
+        e = [m["test_error"] for m in ms]
+        return {"repeats": len(ms), "var_pi_mean": sum(v) / len(v), "var_pi_max": max(v), "var_pi_min": min(v),
+                "T_bar_mean": sum(t) / len(t), "T_bar_min": min(t), "T_bar_max": max(t), "err_mean": sum(e) / len(e)}
+
+    return order_n, order_b, {k: agg(v) for k, v in metrics.items()}
+
+
+def bnn_table_section(section: SectionInput, out: Path, reproduces: str) -> tuple[list[str], dict]:
+    """Paper 1, Table III: table.md, .csv, .json and table.png in ``out``; returns the lines of
+    ``report.md`` and the results' part."""
+    order_n, order_b, summary = table3_cells(section)
+    head = ["Neurons", "Metric"] + [f"BER {b:g}%" for b in order_b]
+    body = []
+    for n in order_n:
+        pis, ts, errs = [], [], []
+        for b in order_b:
+            s = summary.get((n, b))
+            if s is None:
+                pis.append("-"), ts.append("-"), errs.append("-")
+                continue
+            rng = s["repeats"] > 1
+            pis.append(f"{s['var_pi_mean']:.3g}" + (f" ({s['var_pi_max']:.3g}, {s['var_pi_min']:.3g})" if rng else ""))
+            ts.append(f"{s['T_bar_mean']:.3f}" + (f" ({s['T_bar_min']:.3f}, {s['T_bar_max']:.3f})" if rng else ""))
+            errs.append(pct(s["err_mean"]))
+        body += [[n, "Pi-bar = mean VAR(Pi)"] + pis, ["", "T-bar"] + ts, ["", "Err in %"] + errs]
+    table = markdown_table(head, body, "---|---|" + "---:|" * len(order_b))
+    out.mkdir(parents=True, exist_ok=True)
+    reps = max((s["repeats"] for s in summary.values()), default=1)
+    write_text(out / "table.md", "\n".join([
+        f"# {reproduces}: {section.title}", "",
+        f"Mean over {reps} repetition(s); with more than one, VAR(Pi) is followed by (max, min) and T-bar by "
+        "(min, max) as in the paper. BER: the bit error rate during training.", ""] + table) + "\n")
+    csv_rows = [["neurons", "ber", "repeats", "var_pi_mean", "var_pi_max", "var_pi_min", "T_bar_mean", "T_bar_min",
+                 "T_bar_max", "err_mean"]]
+    for (n, b), s in summary.items():
+        csv_rows.append([n, b] + [s[k] for k in csv_rows[0][2:]])
+    write_text(out / "table.csv", csv_text(csv_rows))
+    data = {"cells": [{"neurons": n, "ber": b, **s} for (n, b), s in summary.items()]}
+    write_json(out / "table.json", data)
+    fig, axes = pyplot().subplots(1, 2, figsize=(11.0, 4.2), dpi=120)
+    for i, n in enumerate(order_n):
+        bb = [b for b in order_b if (n, b) in summary]
+        axes[0].plot(bb, [summary[(n, b)]["var_pi_mean"] for b in bb], **series_style(i), label=n)
+        axes[1].plot(bb, [summary[(n, b)]["T_bar_mean"] for b in bb], **series_style(i), label=n)
+    axes[0].set_yscale("log")
+    axes[0].set_ylabel("mean VAR($\\Pi$)")
+    axes[1].set_ylabel("T-bar")
+    for ax in axes:
+        ax.set_xlabel("bit error rate during training in %")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7, title="neurons", title_fontsize=7)
+    fig.suptitle(section.title, fontsize=11)
+    save_figure(fig, out / "table.png")
+    lines = table + ["", f"Files: [{out.name}/table.md]({out.name}/table.md), `table.csv`, `table.json`.", "",
+                     f"![VAR(Pi) and T-bar over BER]({out.name}/table.png)", ""]
+    return lines, data

@@ -26,8 +26,11 @@ from pathlib import Path
 from typing import Sequence
 
 from bitrobust.errors import BitrobustError
+from bitrobust.io import write_json, write_text
 from bitrobust.metrics.bounds import DEFAULT_DELTA, bound_applies, rerr_upper_bound
+from bitrobust.reports.plotting import pyplot, save_figure
 from bitrobust.reports.runs import Run
+from bitrobust.reports.text import markdown_table, pct
 
 COLUMNS = ("voltage", "bit_error_rate", "energy")
 CRITERIA = ("mean", "bound")
@@ -298,10 +301,6 @@ def energy_savings(
 # -- output ---------------------------------------------------------------------------------
 
 
-def _pct(x: float | None) -> str:
-    return "-" if x is None else f"{100 * x:.2f}"
-
-
 def energy_markdown(results: Sequence[EnergyResult], model: EnergyModel, settings: EnergySettings,
                     reference: str | None = None) -> str:
     """energy.md: one row per model with its tolerated p, voltage, energy and savings."""
@@ -315,16 +314,17 @@ def energy_markdown(results: Sequence[EnergyResult], model: EnergyModel, setting
         "percentage points (at every evaluated rate up to p), and the normalized supply voltage and SRAM "
         f"access energy at that p. Energy model: {model.source}.",
         "",
-        "| Model | m | Err in % | RErr limit in % | highest p in % | RErr at p in % | V / V_min | energy | energy saved in % |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    body = []
     for r in results:
         if r.p is None:
             tail = ["-", "-", "-", "-", "- (Err above the limit)"]
         else:
             le, ge = ("≤ ", "≥ ") if r.clamped else ("", "")
-            tail = [f"{100 * r.p:g}", _pct(r.rerr), f"{le}{r.voltage:.3f}", f"{le}{r.energy:.3f}", f"{ge}{_pct(r.savings)}"]
-        lines.append("| " + " | ".join([r.name, str(r.bits), _pct(r.err), _pct(r.limit)] + tail) + " |")
+            tail = [f"{100 * r.p:g}", pct(r.rerr), f"{le}{r.voltage:.3f}", f"{le}{r.energy:.3f}", f"{ge}{pct(r.savings)}"]
+        body.append([r.name, str(r.bits), pct(r.err), pct(r.limit)] + tail)
+    lines += markdown_table(["Model", "m", "Err in %", "RErr limit in %", "highest p in %", "RErr at p in %", "V / V_min",
+                             "energy", "energy saved in %"], body)
     lines.append("")
     if any(r.clamped for r in results):
         lines += [
@@ -355,16 +355,10 @@ def plot_energy(model: EnergyModel, results: Sequence[EnergyResult], path: str |
     The stretch between V_min and the first faulty row is dashed: there the model is
     linear in p (an assumption, since log p is undefined at p = 0).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.ticker import FuncFormatter
 
-    from bitrobust.io import atomic_path
-
     pts = model.points
-    fig, ax = plt.subplots(figsize=(7.6, 5.2), dpi=130)
+    fig, ax = pyplot().subplots(figsize=(7.6, 5.2), dpi=130)
     for a, b in zip(pts, pts[1:]):
         grid = [b.voltage + (a.voltage - b.voltage) * i / 200 for i in range(201)]
         curve = [(v, model.rate_at_voltage(v)) for v in grid]
@@ -399,17 +393,12 @@ def plot_energy(model: EnergyModel, results: Sequence[EnergyResult], path: str |
     ax.legend(handles, labels, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
     ax.grid(True, which="both", alpha=0.3)
     ax.set_title(f"Energy model: bit error rate and energy vs supply voltage\n({model.source})", fontsize=9)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def write_energy(results: Sequence[EnergyResult], model: EnergyModel, settings: EnergySettings, out_dir: str | Path,
                  reference: str | None = None) -> list[Path]:
     """energy.md, energy.json and energy.png in ``out_dir``."""
-    from bitrobust.io import write_json, write_text
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "energy.md", out / "energy.json", out / "energy.png"]

@@ -5,7 +5,7 @@ coloured curve per model, and in black the per-p best model for each precision m
 Pareto frontier of Fig. 2 and 7: solid for the highest m, dashed etc. for lower ones),
 with the winning point at every p ringed in black. ``plot_confidence`` draws the mean
 confidence (max softmax probability) with bit errors against p, and the clean
-confidence as a dashed line of the same colour. PNGs are written atomically.
+confidence as a dashed line of the same colour. PNGs go through :func:`bitrobust.reports.plotting.save_figure`.
 """
 
 from __future__ import annotations
@@ -13,33 +13,24 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from bitrobust.io import atomic_path
+from bitrobust.reports.comparison import best_per_rate, precisions, rate_symbol
+from bitrobust.reports.plotting import LINESTYLES, pyplot, save_figure, series_style
 from bitrobust.reports.runs import Run
 
-_LINESTYLES = ("-", (0, (5, 2)), (0, (1, 1.5)), (0, (7, 2, 1.5, 2)))  # solid, dashed, dotted, dash-dot
-_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
 
+def rate_axis_label(symbol: str) -> str:
+    """The x-axis label for rate symbol "p" (bit errors) or "eps" (L-inf noise).
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def series_style(i: int) -> dict:
-    """Colour, marker and line style of the i-th series; after 10 series the dashes and the
-    colour-marker pairing change, so no two of the first 100 series look alike."""
-    return {"color": f"C{i % 10}", "marker": _MARKERS[(i + i // 10) % len(_MARKERS)],
-            "linestyle": _LINESTYLES[(i // 10) % len(_LINESTYLES)]}
+    >>> rate_axis_label("p")
+    'bit error rate p in % (log scale)'
+    """
+    if symbol == "eps":
+        return "L-inf noise eps in % of each tensor's range (log scale)"
+    return "bit error rate p in % (log scale)"
 
 
 def _log_p_axis(ax, runs: Sequence[Run]) -> None:
     from matplotlib.ticker import FuncFormatter
-
-    from bitrobust.reports.tables import rate_axis_label, rate_symbol
 
     ax.set_xscale("log")
     ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
@@ -52,18 +43,14 @@ def _log_p_axis(ax, runs: Sequence[Run]) -> None:
 
 
 def _save(fig, ax, path: str | Path) -> None:
-    """Legend on ``ax`` (beside it when there are many entries), tight layout, atomic PNG."""
-    plt = _pyplot()
+    """Legend on ``ax`` (beside it when there are many entries), then :func:`save_figure`."""
     handles, labels = ax.get_legend_handles_labels()
     if len(handles) > 4:
         ax.legend(handles, labels, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0,
                   handlelength=3.5)
     else:
         ax.legend(handles, labels, fontsize=8, handlelength=3.5)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_rerr_frontier(runs: Sequence[Run], path: str | Path, ymax: float | None = None,
@@ -73,9 +60,7 @@ def plot_rerr_frontier(runs: Sequence[Run], path: str | Path, ymax: float | None
     Left: all models on the full RErr range; right: the same zoomed to the best models
     (up to ``ymax`` % if given), where the differences that matter are visible.
     """
-    from bitrobust.reports.tables import best_per_rate, precisions
-
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(13.0, 4.8), dpi=130)
     best = best_per_rate(runs)
     index = {run.name: i for i, run in enumerate(runs)}
@@ -87,7 +72,7 @@ def plot_rerr_frontier(runs: Sequence[Run], path: str | Path, ymax: float | None
         for k, bits in enumerate(precisions(runs)):
             front = [b for b in best if b.bits == bits]
             ax.plot([100 * b.p for b in front], [100 * b.rerr_mean for b in front], color="black",
-                    ls=_LINESTYLES[k % len(_LINESTYLES)], lw=2.2, zorder=4, label=f"best model per p (m={bits})")
+                    ls=LINESTYLES[k % len(LINESTYLES)], lw=2.2, zorder=4, label=f"best model per p (m={bits})")
             for b in front:
                 ax.plot(100 * b.p, 100 * b.rerr_mean, ms=9, mec="black", mew=1.5, zorder=5,
                         **{**series_style(index[b.name]), "linestyle": "none"})
@@ -105,7 +90,7 @@ def plot_rerr_frontier(runs: Sequence[Run], path: str | Path, ymax: float | None
 def plot_confidence(runs: Sequence[Run], path: str | Path,
                     title: str = "Mean confidence, clean vs with bit errors") -> None:
     """Mean max-softmax confidence in % vs p (solid) and on clean weights (dashed)."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(9.6 if len(runs) > 3 else 7.2, 4.6), dpi=130)
     for i, run in enumerate(runs):
         style = series_style(i)

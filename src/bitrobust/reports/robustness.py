@@ -7,23 +7,26 @@ axis, with Err as a dashed reference line. Files are written atomically.
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 
 from bitrobust.evaluation.robustness import RobustnessResult
-from bitrobust.io import atomic_path, write_json, write_text
+from bitrobust.io import write_json, write_text
+from bitrobust.reports.plotting import pyplot, save_figure
+from bitrobust.reports.runs import example_run  # noqa: F401 (examples below)
+from bitrobust.reports.text import csv_text, markdown_table, pct
 
 
-def pct(x: float) -> str:
-    return f"{100 * x:.2f}"
+def robustness_markdown(results: dict[str, RobustnessResult]) -> str:
+    """One row per model: Err, then RErr mean +- std for every rate (all in %).
 
-
-def markdown_table(results: dict[str, RobustnessResult]) -> str:
-    """One row per model: Err, then RErr mean +- std for every rate (all in %)."""
+    >>> print(robustness_markdown({"A": example_run("A", 0.05, (0.2, 0.3)).result}), end="")
+    | Model | Err in % | RErr p=1% |
+    |---|---|---|
+    | A | 5.00 | 25.00 ± 5.00 |
+    """
     rates = sorted({r.p for res in results.values() for r in res.rates if r.p > 0})
     head = ["Model", "Err in %"] + [f"RErr p={100 * p:g}%" for p in rates]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    body = []
     for name, res in results.items():
         cells = [name, pct(res.err)]
         for p in rates:
@@ -32,29 +35,25 @@ def markdown_table(results: dict[str, RobustnessResult]) -> str:
                 cells.append(f"{pct(r.mean)} ± {pct(r.std)}")
             except KeyError:
                 cells.append("-")
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        body.append(cells)
+    return "\n".join(markdown_table(head, body, "---|" * len(head))) + "\n"
 
 
-def csv_text(result: RobustnessResult) -> str:
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(["p", "trial", "rerr", "confidence"])
-    writer.writerow([0.0, "clean", result.err, result.confidence])
+def robustness_csv(result: RobustnessResult) -> str:
+    """One row per rate and trial (chip), after the clean row; CRLF line ends as ``bitrobust eval`` always wrote.
+
+    >>> robustness_csv(example_run("A", 0.05, (0.2,)).result).splitlines()[:2]
+    ['p,trial,rerr,confidence', '0.0,clean,0.05,0.9']
+    """
+    rows: list[list] = [["p", "trial", "rerr", "confidence"], [0.0, "clean", result.err, result.confidence]]
     for r in result.rates:
-        for i, (e, c) in enumerate(zip(r.rerr, r.confidence)):
-            writer.writerow([r.p, i, e, c])
-    return buf.getvalue()
+        rows += [[r.p, i, e, c] for i, (e, c) in enumerate(zip(r.rerr, r.confidence))]
+    return csv_text(rows, lineterminator="\r\n")
 
 
 def plot_rerr(results: dict[str, RobustnessResult], path: str | Path, title: str = "Robust test error under bit errors") -> None:
     """RErr (mean, min-max band) vs p, log-scale p axis; Err as dashed lines."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
+    fig, ax = pyplot().subplots(figsize=(6.4, 4.2), dpi=120)
     for i, (name, res) in enumerate(results.items()):
         color = f"C{i % 10}"
         rates = [r for r in res.rates if r.p > 0]
@@ -68,10 +67,7 @@ def plot_rerr(results: dict[str, RobustnessResult], path: str | Path, title: str
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def write_robustness(result: RobustnessResult, out_dir: str | Path, name: str = "model", stem: str = "robustness") -> list[Path]:
@@ -80,7 +76,7 @@ def write_robustness(result: RobustnessResult, out_dir: str | Path, name: str = 
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{stem}.{ext}" for ext in ("json", "csv", "md", "png")]
     write_json(paths[0], result.to_dict())
-    write_text(paths[1], csv_text(result))
-    write_text(paths[2], markdown_table({name: result}))
+    write_text(paths[1], robustness_csv(result))
+    write_text(paths[2], robustness_markdown({name: result}))
     plot_rerr({name: result}, paths[3])
     return paths

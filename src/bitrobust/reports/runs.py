@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Sequence
 
 from bitrobust.errors import BitrobustError
-from bitrobust.evaluation.robustness import RobustnessResult
+from bitrobust.evaluation.robustness import RateResult, RobustnessResult
 from bitrobust.io import read_json
 
 RESULT_FILE = "robustness.json"
@@ -33,6 +33,16 @@ class Run:
     @property
     def bits(self) -> int:
         return self.result.bits
+
+
+def example_run(name: str, err: float, rerr: Sequence[float], p: float = 0.01, bits: int = 8) -> Run:
+    """A hand-made run with one rate p, for examples: RErr per chip ``rerr``, n = 1000 test examples.
+
+    >>> example_run("A", 0.05, (0.2, 0.3)).result.rate(0.01).mean
+    0.25
+    """
+    rates = (RateResult(p, tuple(rerr), tuple(0.8 for _ in rerr)),)
+    return Run(name, Path(name), RobustnessResult(err, 0.9, 1000, "random", len(rerr), bits, {}, rates))
 
 
 def _fmt(x: float) -> str:

@@ -1,0 +1,55 @@
+"""The input of an experiment's report, read from a plan: what :mod:`bitrobust.reports.experiment` writes from.
+
+Reports sit below experiments, so they never see a plan. This adapter walks the plan's
+report sections in order and, for every row and repeat, loads the result JSON of the
+run's evaluations (``robustness.json``, ``metrics.json`` or ``weights.json``) into
+:class:`bitrobust.reports.experiment_input.ExperimentReportInput`.
+"""
+
+from __future__ import annotations
+
+from bitrobust.experiments.plan import Plan, PlannedEval
+from bitrobust.io import read_json
+from bitrobust.reports.experiment_input import Evaluation, ExperimentReportInput, RunEntry, SectionInput
+
+RESULT_WHAT = {"bnn_metrics": "BNN metrics", "weights": "weight statistics"}  # else a robustness result
+
+
+def _evaluations(evals: list[PlannedEval]) -> tuple[Evaluation, ...]:
+    return tuple(Evaluation(read_json(ev.result_file, RESULT_WHAT.get(ev.spec.kind, "robustness result")),
+                            getattr(ev.settings, "chip", None)) for ev in evals)
+
+
+def _section(plan: Plan, section) -> SectionInput:
+    entries = []
+    for row in plan.section_rows(section):
+        key = row.eval or section.eval
+        for run in plan.runs[row.run]:
+            label = row.label or run.spec.label
+            if run.seed_index is not None:
+                label += f" (seed {run.seed_index})"
+            extra = plan.evals.get((run.key, section.extra_eval), []) if section.extra_eval else []
+            entries.append(RunEntry(label, run.run_dir, _evaluations(plan.evals[(run.key, key)]), _evaluations(extra),
+                                    run.spec.key, run.spec.tags))
+    return SectionInput(section.key, section.title, section.kind, tuple(entries), section.note, section.confidence)
+
+
+def report_input(plan: Plan) -> ExperimentReportInput:
+    """The report input of ``plan`` (a planned experiment, its evaluations finished); loads every result file.
+
+    >>> from pathlib import Path
+    >>> from bitrobust.experiments import EXPERIMENTS
+    >>> from bitrobust.experiments.plan import make_plan
+    >>> from bitrobust.experiments.recipes import find_configs_dir
+    >>> plan = make_plan(EXPERIMENTS.get("bnn-table3"), "quick", Path("out"), find_configs_dir())
+    >>> report_input(plan)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    bitrobust.errors.BitrobustError: BNN metrics not found: out/runs/fc8_p0.quick-.../evals/bnn_metrics-.../metrics.json
+    """
+    exp = plan.experiment
+    return ExperimentReportInput(
+        name=exp.name, paper=exp.paper, reproduces=exp.reproduces, title=exp.title, description=exp.description,
+        budget=plan.budget, smoke=plan.smoke, sections=tuple(_section(plan, s) for s in exp.sections),
+        notes=tuple(exp.notes), runs_dir=str(plan.out / "runs"), configs_dir=str(plan.configs_dir),
+        n_runs=len(plan.unique_runs()), n_evals=len(plan.unique_evals()),
+    )
