@@ -17,9 +17,11 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from bitrobust.bit_errors import check_rate
 from bitrobust.errors import BitrobustError
+from bitrobust.nn.norm import ReparameterizedBatchNorm
 from bitrobust.evaluation.sources import ErrorSource, RandomChips
 from bitrobust.quantization import FixedPointQuantizer, QuantizedState, load_tensors, quantize_model, restored
 from bitrobust.tasks import Classification, Task, to_device
@@ -241,14 +243,10 @@ def evaluate_robustness(
 
 
 def _batch_norms_in_training_mode(model: nn.Module) -> None:
-    from bitrobust.nn.norm import ReparameterizedBatchNorm
-
     for m in model.modules():
         if isinstance(m, (nn.modules.batchnorm._BatchNorm, ReparameterizedBatchNorm)):
             m.train()
 
 
 def _progress(total: int, enabled: bool, desc: str):
-    from tqdm.auto import tqdm
-
     return tqdm(total=total, disable=not enabled, desc=desc, leave=False, dynamic_ncols=True)

@@ -193,37 +193,30 @@ def plan_run(spec: RunSpec, budget: str, out: Path, configs_dir: Path, smoke: bo
     return PlannedRun(spec, key, label, seed_index, recipe, tuple(overrides), config, config_dict, dirs[digest])
 
 
+def _shrunk(settings):
+    """The smoke form of evaluation settings: 2 chips / offsets / trials, the first and last rate, 100 test images."""
+    changes: dict = {"test_subset": min(settings.test_subset or SMOKE_TEST_SUBSET, SMOKE_TEST_SUBSET)}
+    for name in ("chips", "offsets", "rae_chips"):
+        if hasattr(settings, name):
+            changes[name] = min(getattr(settings, name), 2)
+    if hasattr(settings, "rates"):
+        changes["rates"] = tuple(sorted({settings.rates[0], settings.rates[-1]}))
+    return dataclasses.replace(settings, **changes)
+
+
 def eval_settings(spec: EvalSpec, run: PlannedRun, budget: str, smoke: bool) -> list:
-    """The frozen settings of ``spec``'s evaluation kind for ``run`` (one per profiled chip, else one)."""
+    """The frozen settings of ``spec``'s evaluation kind for ``run`` (one per profiled chip, else one):
+    every field of the kind's settings that ``spec`` sets, for ``budget``; the rest from the run's
+    recipe (its ``eval`` section) or the kind's defaults."""
     kind = EVAL_KINDS.get(spec.kind)
-    test_subset = for_budget(spec.test_subset, budget)
-    if smoke:
-        test_subset = min(test_subset or SMOKE_TEST_SUBSET, SMOKE_TEST_SUBSET)
-    values: dict = {"test_subset": test_subset}
-    if spec.kind in ("random", "transient", "linf"):
-        rates = list(for_budget(spec.rates, budget) or run.config.eval.rates)
-        chips = for_budget(spec.chips, budget) or run.config.eval.chips
-        if smoke:
-            rates, chips = sorted({rates[0], rates[-1]}), min(chips, 2)
-        values.update(rates=rates, chips=int(chips))
-        if spec.kind != "linf":
-            values["first_chip"] = spec.first_chip
-    if spec.kind in ("random", "transient", "linf", "profiled", "weights"):
-        values.update(scheme=spec.scheme, bits=spec.bits)
-    if spec.kind in ("random", "transient", "linf", "profiled"):
-        values.update(batch_stats=spec.batch_stats, scale_to=spec.scale_to)
-    if spec.kind == "bnn_metrics":
-        values["bs"] = spec.bs
-    if spec.kind == "weights" and smoke:
-        values["rae_chips"] = 2
-    if spec.kind != "profiled":
-        return [kind.settings(values)]
-    offsets = int(for_budget(spec.offsets, budget) or 10)
-    chips = list(spec.paper_chips)
-    if smoke:
-        offsets, chips = min(offsets, 2), chips[:2]
-    return [kind.settings(dict(values, chip=name, chip_seed=spec.chip_seed, offsets=offsets, persistent=spec.persistent))
-            for name in chips]
+    names = [f.name for f in dataclasses.fields(kind.settings_type) if f.name != "kind"]
+    values = {n: for_budget(getattr(spec, n), budget) for n in names if hasattr(spec, n)}
+    chips = list(spec.paper_chips)[: 2 if smoke else None] if "chip" in names else [None]
+    out = []
+    for chip in chips:
+        settings = kind.settings(dict(values, chip=chip), to_dict(run.config.eval))
+        out.append(_shrunk(settings) if smoke else settings)
+    return out
 
 
 def make_plan(exp: Experiment, budget: str, out: str | os.PathLike, configs_dir: Path, smoke: bool = False) -> Plan:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+from bitrobust.config import load_yaml
 from bitrobust.errors import BitrobustError
 from bitrobust.evaluation.robustness import RateResult, RobustnessResult
 from bitrobust.io import read_json
@@ -81,8 +82,6 @@ def display_name(config: dict) -> str | None:
 
 def _find_config(run_dir: Path) -> dict:
     """The run's resolved training config: config.yaml, else model.json's "config", else {}."""
-    from bitrobust.config import load_yaml
-
     if (run_dir / "config.yaml").is_file():
         return load_yaml(run_dir / "config.yaml")
     if (run_dir / "model.json").is_file():

@@ -24,13 +24,13 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from bitrobust.config import dump_yaml, load_yaml, to_dict
-from bitrobust.data import AugmentConfig, Loader, load_dataset
+from bitrobust.data import DATASETS, AugmentConfig, Loader, load_dataset
 from bitrobust.device import init_distributed, local_device
 from bitrobust.errors import BitrobustError
 from bitrobust.evaluation.robustness import evaluate_pass
-from bitrobust.io import load_tensors_file, read_json, save_tensors, write_json
+from bitrobust.io import load_tensors_file, read_json, save_tensors, write_json, write_text
 from bitrobust.models.checkpoint import save_checkpoint
-from bitrobust.models import build_model
+from bitrobust.models import MODELS, build_model
 from bitrobust.quantization import load_tensors, quantize_model, restored
 from bitrobust.training.config import TrainConfig
 from bitrobust.training.context import StepContext
@@ -51,9 +51,6 @@ class Trainer:
         self.progress = progress
         self.device = local_device(config.device)
         # Fail fast on unknown names, before any data is read or downloaded.
-        from bitrobust.data import DATASETS
-        from bitrobust.models import MODELS
-
         DATASETS.get(config.data.name)
         MODELS.get(config.model.name)
         self.strategy = STRATEGIES.get(config.strategy.name)(config.strategy)  # validates strategy.params
@@ -160,8 +157,6 @@ class Trainer:
             raise BitrobustError(f"{self.run_dir} already holds a run; use --resume to continue it or choose another --out")
         if self.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            from bitrobust.io import write_text
-
             write_text(config_path, text)
             (self.run_dir / "metrics.jsonl").unlink(missing_ok=True)
 
