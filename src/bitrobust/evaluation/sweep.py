@@ -165,6 +165,7 @@ class _Sweep(EvalKind):
     """Shared run/describe/summary of the sweep kinds."""
 
     unit = "chip"
+    symbol = "p"  # what the rates are
 
     settings_type = SweepSettings
 
@@ -205,8 +206,7 @@ class _Sweep(EvalKind):
 
     def summary(self, outcome: Outcome, s) -> str:
         result = outcome.native or RobustnessResult.from_dict(outcome.result)
-        sym = "eps" if self.name == "linf" else "p"
-        return ", ".join([f"Err {100 * result.err:.2f}%"] + [f"{sym}={100 * r.p:.3g}%: {100 * r.mean:.2f}%"
+        return ", ".join([f"Err {100 * result.err:.2f}%"] + [f"{self.symbol}={100 * r.p:.3g}%: {100 * r.mean:.2f}%"
                                                             for r in result.rates if r.p > 0])
 
     def passes(self, s) -> float:
@@ -240,13 +240,14 @@ class TransientKind(_Sweep):
 class LinfKind(_Sweep):
     name = "linf"
     unit = "trial"
+    symbol = "eps"
 
     def sweep(self, run, s, loader, quantizer, exclude, info, progress) -> RobustnessResult:
         return evaluate_linf_noise(run.model, loader, quantizer, list(s.rates), s.chips, exclude=exclude)
 
     def what(self, s) -> str:
         rates = ",".join(f"{100 * p:g}%" for p in s.rates)
-        return f"linf eps={rates} x {s.chips} trial{'s' if s.chips != 1 else ''}"
+        return f"linf {self.symbol}={rates} x {s.chips} trial{'s' if s.chips != 1 else ''}"
 
     def passes(self, s) -> float:
         return 1 + s.chips * len(s.rates)
