@@ -20,6 +20,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from bitrobust.bit_errors import check_rate
+from bitrobust.console import bar_disable
 from bitrobust.errors import BitrobustError
 from bitrobust.nn.norm import ReparameterizedBatchNorm
 from bitrobust.evaluation.sources import ErrorSource, RandomChips
@@ -249,4 +250,4 @@ def _batch_norms_in_training_mode(model: nn.Module) -> None:
 
 
 def _progress(total: int, enabled: bool, desc: str):
-    return tqdm(total=total, disable=not enabled, desc=desc, leave=False, dynamic_ncols=True)
+    return tqdm(total=total, disable=bar_disable(enabled), desc=desc, leave=False, dynamic_ncols=True)
