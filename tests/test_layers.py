@@ -38,7 +38,7 @@ FOLDER_LAYERS = {
     "cli": 13,
 }
 #: bitrobust/*.py files that are not base modules: they belong to the cli layer.
-CLI_TOP_MODULES = ("guide", "__main__")
+CLI_TOP_MODULES = ("__main__",)
 
 # ----------------------------------------------------------------------------- the import graph
 
@@ -253,7 +253,7 @@ def test_checker_on_a_made_up_package(tmp_path):
     assert find_cycles(graph) == [["bitrobust.nn.flip", "bitrobust.nn.norm", "bitrobust.nn.flip"]]
     assert allowed("bitrobust.nn.flip", "bitrobust.errors") and allowed("bitrobust.nn.flip", "bitrobust.data.loader")
     assert not allowed("bitrobust.nn.flip", "bitrobust.models.base") and not allowed("bitrobust", "bitrobust.nn")
-    assert not allowed("bitrobust.errors", "bitrobust.guide") and allowed("bitrobust.guide", "bitrobust.cli.common")
+    assert not allowed("bitrobust.errors", "bitrobust.__main__") and allowed("bitrobust.__main__", "bitrobust.cli.common")
     assert find_cycles({"a": {"b"}, "b": {"c"}, "c": {"a", "d"}, "d": set()}) == [["a", "b", "c", "a"]]
     # a base module importing a folder; a folder without a layer
     (pkg / "errors.py").write_text("def f():\n    from bitrobust import nn\n")
