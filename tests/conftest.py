@@ -1,4 +1,6 @@
 import os
+import socket
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -64,3 +66,32 @@ def trained_fc(mnist_small):
 def trained_cnn(mnist_small):
     xtr, ytr, _, _ = mnist_small
     return train_bnn("C6-MP2-C6-MP2-FC24-10", xtr, ytr, steps=60)
+
+
+def _run_ranks(argv_of_rank, world: int = 2, timeout: float = 180) -> list[str]:
+    """Start ``world`` processes as torchrun would (RANK, WORLD_SIZE, MASTER_ADDR/PORT, one thread each),
+    ``argv_of_rank(rank)`` each; wait for all, kill stragglers, assert success; their outputs."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    procs = []
+    for rank in range(world):
+        env = dict(os.environ, RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1",
+                   MASTER_PORT=str(port), OMP_NUM_THREADS="1")
+        procs.append(subprocess.Popen([str(a) for a in argv_of_rank(rank)], env=env, stdout=subprocess.PIPE,
+                                      stderr=subprocess.STDOUT, text=True))
+    try:
+        outputs = [p.communicate(timeout=timeout)[0] for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    for p, text in zip(procs, outputs):
+        assert p.returncode == 0, text[-3000:]
+    return outputs
+
+
+@pytest.fixture
+def run_ranks():
+    """``run_ranks(argv_of_rank, world=2)``: a torchrun-like launch of local processes (gloo on the CPU)."""
+    return _run_ranks

@@ -8,12 +8,6 @@ import bitrobust.cli as cli
 from bitrobust.data import DATASETS
 
 
-@pytest.fixture(autouse=True)
-def only_data_command(monkeypatch):
-    # Other subcommand modules may not exist yet; this suite only needs `data`.
-    monkeypatch.setattr(cli, "COMMANDS", ["data"])
-
-
 def _write(path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)

@@ -1,7 +1,7 @@
 """Data parallelism with 2 gloo processes matches one process.
 
-The test launches this file twice as a script (``--rank 0`` and ``--rank 1``) with the
-environment torchrun would set (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT).
+The test launches this file twice as a script with the environment torchrun would set
+(RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT; the ``run_ranks`` fixture).
 Each rank trains on its half of every batch and the trainer all-reduces gradients, so
 the final weights must equal a one-process run up to float rounding; RandBET's loss
 threshold decision and perturbed-gradient clamp use all-rank means, and both ranks draw
@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import socket
-import subprocess
 import sys
 
 import torch
@@ -55,10 +52,8 @@ def robustness(data_dir: str) -> dict:
     return evaluate_robustness(model, loader, FixedPointQuantizer(8, "rquant"), RATES, CHIPS).to_dict()
 
 
-def worker(rank: int, world: int, port: int, data_dir: str, run_dir: str, out: str) -> None:
-    """One rank, as torchrun would start it."""
-    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world),
-                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+def worker(data_dir: str, run_dir: str, out: str) -> None:
+    """One rank, started with the environment torchrun sets (RANK, WORLD_SIZE, MASTER_ADDR/PORT)."""
     torch.set_num_threads(1)
     trainer = Trainer(make_config(data_dir), run_dir, progress=False)
     trainer.fit()
@@ -68,30 +63,9 @@ def worker(rank: int, world: int, port: int, data_dir: str, run_dir: str, out: s
     torch.distributed.destroy_process_group()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_two_gloo_ranks_match_one_process(tmp_path, data_dir):
-    port = free_port()
-    procs = [
-        subprocess.Popen(
-            [sys.executable, __file__, "--rank", str(r), "--world", "2", "--port", str(port),
-             "--data-dir", str(data_dir), "--run-dir", str(tmp_path / "ddp"), "--out", str(tmp_path / f"rank{r}.pt")],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )
-        for r in range(2)
-    ]
-    try:
-        outputs = [p.communicate(timeout=180)[0] for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-    for p, text in zip(procs, outputs):
-        assert p.returncode == 0, text[-3000:]
+def test_two_gloo_ranks_match_one_process(tmp_path, data_dir, run_ranks):
+    run_ranks(lambda rank: [sys.executable, __file__, "--data-dir", data_dir, "--run-dir", tmp_path / "ddp",
+                            "--out", tmp_path / f"rank{rank}.pt"])
 
     single = Trainer(make_config(str(data_dir)), tmp_path / "single", progress=False)
     single.fit()
@@ -114,9 +88,7 @@ def test_two_gloo_ranks_match_one_process(tmp_path, data_dir):
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
-    for flag in ("--rank", "--world", "--port"):
-        parser.add_argument(flag, type=int, required=True)
     for flag in ("--data-dir", "--run-dir", "--out"):
         parser.add_argument(flag, required=True)
     a = parser.parse_args()
-    worker(a.rank, a.world, a.port, a.data_dir, a.run_dir, a.out)
+    worker(a.data_dir, a.run_dir, a.out)
