@@ -6,12 +6,11 @@ tiny MLP for 3 epochs with :func:`bitrobust.io.atomic_path` (the one writer ever
 run directory goes through) wrapped so that the process kills itself by its pid during
 epoch 2's checkpoint, either when the temporary of one file is written but not yet renamed
 into place (``NAME:written``) or right after the rename (``NAME:renamed``); the script
-reports how each process ended. The killed directory must
-still load with ``load_checkpoint`` (what ``bitrobust eval`` reads) and its
-``trainer_state.json`` may claim an epoch only once the model of that epoch is in place.
-Resumed with ``fit(resume=True)``, it must end with the weights and optimizer state of an
-uninterrupted run bit for bit, one ``metrics.jsonl`` line per epoch with the same values
-(but the timings), and no temporaries.
+reports how each process ended. A killed directory must still load with ``load_checkpoint``
+(what ``bitrobust eval`` reads), and its ``trainer_state.json`` may claim an epoch only once
+the model of that epoch is in place. Resumed with ``fit(resume=True)``, it must end with the
+weights and optimizer state of an uninterrupted run bit for bit, one ``metrics.jsonl`` line
+per epoch with the same values (but the timings), and no temporaries.
 """
 
 from __future__ import annotations
@@ -25,9 +24,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import torch
-
 import pytest
+import torch
 
 from bitrobust import io
 from bitrobust.errors import BitrobustError
@@ -96,6 +94,7 @@ def metrics_without_time(run_dir: Path) -> list[dict]:
     return [{k: v for k, v in row.items() if k != "seconds"} for row in rows]
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="forks and SIGKILLs training processes (POSIX)")
 def test_kill_at_every_stage_of_a_checkpoint_then_resume(tmp_path, data_dir):
     script = subprocess.run(
         [sys.executable, __file__, "--data-dir", str(data_dir), "--out", str(tmp_path)],
