@@ -1,7 +1,8 @@
 """Safe, atomic files: text, JSON and safetensors, always write-then-rename.
 
 Every write goes to a temporary file in the target directory and is renamed into place,
-so an interrupted run never leaves a half-written result; tensors are stored as
+so an interrupted run never leaves a half-written result (only a hidden temporary, which
+:func:`remove_temporaries` clears); tensors are stored as
 safetensors (tensors only, never code), so loading never unpickles anything. Model
 checkpoints (tensors + how to rebuild the model) are :mod:`bitrobust.models.checkpoint`.
 """
@@ -9,17 +10,21 @@ checkpoints (tensors + how to rebuild the model) are :mod:`bitrobust.models.chec
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 
 from bitrobust.errors import BitrobustError
+
+
+_TMP_SUFFIX = ".tmp"  # atomic_path's temporary for NAME: .NAME.<random>.tmp beside NAME
 
 
 def _umask() -> int:
@@ -43,7 +48,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=_TMP_SUFFIX, dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
@@ -52,6 +57,28 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def remove_temporaries(folder: str | os.PathLike, names: Iterable[str]) -> list[Path]:
+    """Delete the temporaries of :func:`atomic_path` for the files ``names`` in ``folder``; returns them.
+
+    A process killed inside an ``atomic_path`` block leaves its temporary behind; call this only
+    when no other process writes these files.
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     _ = (Path(d) / ".out.txt.k2j4.tmp").write_text("half")
+    ...     _ = (Path(d) / ".other.txt.x7q1.tmp").write_text("another writer's")
+    ...     [p.name for p in remove_temporaries(d, ["out.txt"])], sorted(p.name for p in Path(d).iterdir())
+    (['.out.txt.k2j4.tmp'], ['.other.txt.x7q1.tmp'])
+    """
+    removed = []
+    for name in names:
+        for tmp in sorted(Path(folder).glob(f".{glob.escape(name)}.*{_TMP_SUFFIX}")):
+            if tmp.is_file() and not tmp.is_symlink():
+                tmp.unlink()
+                removed.append(tmp)
+    return removed
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
@@ -107,10 +134,23 @@ def save_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor], meta
 
 def load_tensors_file(path: str | os.PathLike, what: str = "checkpoint") -> dict[str, torch.Tensor]:
     """The tensors of a safetensors file (never unpickled); missing or corrupt: a BitrobustError."""
+    return load_tensors_with_metadata(path, what)[0]
+
+
+def load_tensors_with_metadata(path: str | os.PathLike, what: str = "checkpoint") -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """The tensors and the metadata (``save_tensors(..., metadata=)``) of a safetensors file, read together.
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     save_tensors(Path(d) / "t.safetensors", {"w": torch.arange(3)}, metadata={"epoch": "2"})
+    ...     load_tensors_with_metadata(Path(d) / "t.safetensors")
+    ({'w': tensor([0, 1, 2])}, {'epoch': '2'})
+    """
     path = Path(path)
     if not path.is_file():
         raise BitrobustError(f"{what} not found: {path}")
     try:
-        return load_file(str(path))
+        with safe_open(str(path), framework="pt") as f:
+            return {k: f.get_tensor(k) for k in f.keys()}, f.metadata() or {}
     except (SafetensorError, OSError, ValueError) as exc:
         raise BitrobustError(f"corrupt {what} {path}: {exc}") from None

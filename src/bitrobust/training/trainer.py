@@ -1,14 +1,29 @@
 """One trainer for every strategy: data, model, quantizer, optimizer, checkpoints, resume.
 
-The run directory holds the resolved ``config.yaml``, ``metrics.jsonl`` (one line
-per epoch), ``model.safetensors`` + ``model.json`` (the latest weights and how to
-rebuild the model) and ``trainer_state.*`` (optimizer and strategy state) written
-atomically at the end of every epoch. ``resume=True`` continues after the last
-finished epoch; since shuffling and bit errors are seeded per (seed, epoch, step),
-a resumed run ends with the same weights as an uninterrupted one. Under ``torchrun``
-each process trains on its shard of every batch and gradients are averaged with
-``all_reduce`` before each step (data parallelism), so every rank holds the same
-weights; rank 0 writes the files.
+A run directory holds::
+
+    config.yaml                the resolved recipe
+    trainer_state.safetensors  the commit record: weights, optimizer tensors and, in its
+                               metadata, the epoch, optimizer and strategy state and the
+                               metrics of every finished epoch
+    model.safetensors          the latest weights, + model.json: how to rebuild the model
+                               (what ``bitrobust eval RUN_DIR`` loads)
+    metrics.jsonl              one line per finished epoch
+    trainer_state.json         the epoch and optimizer/strategy state, readable
+
+At the end of every epoch the trainer commits it in one step: ``trainer_state.safetensors``
+is written to a temporary file and renamed into place, so it always holds one whole
+epoch. Only then does it rewrite the other files from it, each atomically, with
+``trainer_state.json`` last: a run directory is at epoch e or e + 1 as a whole, and
+``trainer_state.json`` claims an epoch only once the model of that epoch is in place.
+``resume=True`` reads nothing but the commit record, continues after its epoch and first
+rewrites the other files from it (which repairs a run killed between the commit and them:
+``metrics.jsonl`` holds exactly the committed epochs) and deletes temporaries a killed
+write left behind. Since shuffling and bit errors are seeded per (seed, epoch, step), a
+resumed run ends with the same weights as an uninterrupted one, wherever it was killed.
+Under ``torchrun`` each process trains on its shard of every batch and gradients are
+averaged with ``all_reduce`` before each step (data parallelism), so every rank holds the
+same weights; rank 0 writes the files.
 """
 
 from __future__ import annotations
@@ -28,7 +43,7 @@ from bitrobust.data import DATASETS, AugmentConfig, Loader, load_dataset
 from bitrobust.device import init_distributed, local_device
 from bitrobust.errors import BitrobustError
 from bitrobust.evaluation.robustness import evaluate_pass
-from bitrobust.io import load_tensors_file, read_json, save_tensors, write_json, write_text
+from bitrobust.io import load_tensors_with_metadata, remove_temporaries, save_tensors, write_json, write_text
 from bitrobust.models.checkpoint import save_checkpoint
 from bitrobust.models import MODELS, build_model
 from bitrobust.quantization import load_tensors, quantize_model, restored
@@ -36,6 +51,9 @@ from bitrobust.training.config import TrainConfig
 from bitrobust.training.context import StepContext
 from bitrobust.training.optim import build_optimizer
 from bitrobust.training.strategies import STRATEGIES
+
+STATE_FILE = "trainer_state.safetensors"  # the commit record (see module docstring)
+RUN_FILES = ("config.yaml", STATE_FILE, "model.safetensors", "model.json", "metrics.jsonl", "trainer_state.json")
 
 
 class Trainer:
@@ -99,6 +117,7 @@ class Trainer:
         )
         self.strategy.setup(self.context)
         self.epoch = 0  # epochs finished
+        self.history: list[dict] = []  # their metrics, one dict per epoch
 
     # -- files -------------------------------------------------------------------------------
     @property
@@ -116,23 +135,36 @@ class Trainer:
             "metrics": metrics or {},
         }
 
-    def _save_state(self, metrics: dict) -> None:
+    def _commit(self) -> None:
+        """Commit the finished epoch: the commit record in one atomic rename, then the other files."""
         opt = self.optimizer.state_dict()
         tensors = {f"optim.{i}.{k}": v for i, s in opt["state"].items() for k, v in s.items() if torch.is_tensor(v)}
         scalars = {str(i): {k: v for k, v in s.items() if not torch.is_tensor(v)} for i, s in opt["state"].items()}
         tensors.update({f"model.{k}": v for k, v in self.model.state_dict().items()})
-        # trainer_state.json last: its epoch marks the epoch done (resume, `reproduce` skipping
-        # finished runs) only once the model and the tensors of that epoch are on disk
-        save_checkpoint(self.run_dir / "model.safetensors", self.model, self.meta(metrics))
-        save_tensors(self.run_dir / "trainer_state.safetensors", tensors)
-        write_json(
-            self.run_dir / "trainer_state.json",
-            {"epoch": self.epoch, "param_groups": opt["param_groups"], "optim_scalars": scalars, "strategy": self.strategy.state()},
-        )
+        state = {
+            "epoch": self.epoch, "param_groups": opt["param_groups"], "optim_scalars": scalars, "strategy": self.strategy.state()
+        }
+        metadata = {"trainer_state": json.dumps(state), "metrics": json.dumps(self.history)}
+        save_tensors(self.run_dir / STATE_FILE, tensors, metadata)
+        self._publish(state)
 
-    def _load_state(self) -> None:
-        info = read_json(self.run_dir / "trainer_state.json", "trainer state")
-        tensors = load_tensors_file(self.run_dir / "trainer_state.safetensors", "trainer state")
+    def _publish(self, state: dict) -> None:
+        """Rewrite the files derived from the commit record; ``trainer_state.json`` last."""
+        save_checkpoint(self.run_dir / "model.safetensors", self.model, self.meta(self.history[-1]))
+        write_text(self.run_dir / "metrics.jsonl", "".join(json.dumps(m) + "\n" for m in self.history))
+        write_json(self.run_dir / "trainer_state.json", state)
+
+    def _load_state(self) -> dict:
+        """Restore the committed epoch (model, optimizer, strategy, metrics); returns its state."""
+        path = self.run_dir / STATE_FILE
+        tensors, metadata = load_tensors_with_metadata(path, "trainer state")
+        try:
+            info, history = json.loads(metadata["trainer_state"]), json.loads(metadata["metrics"])
+        except KeyError:
+            raise BitrobustError(f"cannot resume {self.run_dir}: {path.name} has no commit record "
+                                 "(written by an older bitrobust); train it again") from None
+        except json.JSONDecodeError as exc:
+            raise BitrobustError(f"corrupt trainer state {path}: {exc}") from None
         self.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
         state: dict = {}
         for key, v in tensors.items():
@@ -144,20 +176,25 @@ class Trainer:
         self.optimizer.load_state_dict({"state": state, "param_groups": info["param_groups"]})
         self.strategy.load_state(info.get("strategy", {}))
         self.epoch = int(info["epoch"])
+        self.history = history
+        return info
 
     def _prepare_run_dir(self, resume: bool) -> None:
         config_path = self.run_dir / "config.yaml"
-        text = dump_yaml(self.config)
-        if resume and (self.run_dir / "trainer_state.json").exists():
-            if config_path.exists() and load_yaml(config_path) != to_dict(self.config):
-                raise BitrobustError(f"cannot resume {self.run_dir}: its config.yaml differs from this config")
-            self._load_state()
-            return
-        if (self.run_dir / "trainer_state.json").exists():
+        committed = (self.run_dir / STATE_FILE).exists()
+        if committed and not resume:
             raise BitrobustError(f"{self.run_dir} already holds a run; use --resume to continue it or choose another --out")
-        if self.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            write_text(config_path, text)
+        if committed and config_path.exists() and load_yaml(config_path) != to_dict(self.config):
+            raise BitrobustError(f"cannot resume {self.run_dir}: its config.yaml differs from this config")
+        state = self._load_state() if committed else None
+        if not self.is_main:
+            return
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        remove_temporaries(self.run_dir, RUN_FILES)  # left by a write killed before its rename
+        if state is not None:
+            self._publish(state)
+        else:
+            write_text(config_path, dump_yaml(self.config))
             (self.run_dir / "metrics.jsonl").unlink(missing_ok=True)
 
     # -- training ----------------------------------------------------------------------------
@@ -213,10 +250,9 @@ class Trainer:
                 "seconds": time.perf_counter() - start,
                 **self.strategy.metrics(),
             }
+            self.history.append(metrics)
             if self.is_main:
-                with open(self.run_dir / "metrics.jsonl", "a") as f:
-                    f.write(json.dumps(metrics) + "\n")
-                self._save_state(metrics)
+                self._commit()
                 if self.progress:
                     tqdm.write(
                         f"epoch {self.epoch}/{cfg.epochs}: loss {metrics['train_loss']:.4f}, "
