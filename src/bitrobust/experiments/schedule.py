@@ -137,7 +137,7 @@ def reproduce(
         if not wait and run.finished:
             log(f"{head} -- finished earlier, skipped")
             return True
-        resuming = ", resuming" if (run.run_dir / "trainer_state.json").exists() else ""
+        resuming = ", resuming" if (run.run_dir / "trainer_state.safetensors").exists() else ""
         epochs = f"{run.config.epochs} epoch{'s' if run.config.epochs != 1 else ''}"
         t0 = time.perf_counter()
         outcome = train(run, data_dir, progress, wait, lambda: log(f"{head} ({epochs}{resuming})"))

@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from bitrobust.config import dump_yaml, load_yaml, to_dict
+from bitrobust.console import bar_disable, quiet
 from bitrobust.data import DATASETS, AugmentConfig, Loader, load_dataset
 from bitrobust.device import init_distributed, local_device
 from bitrobust.errors import BitrobustError
@@ -224,7 +225,7 @@ class Trainer:
             self.model.train()
             loss_sum, correct, seen, start = 0.0, 0, 0, time.perf_counter()
             bar = tqdm(
-                total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not (self.progress and self.is_main),
+                total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=bar_disable(self.progress and self.is_main),
                 leave=False, dynamic_ncols=True,
             )
             for step, (x, y) in enumerate(self.train_loader):
@@ -253,7 +254,7 @@ class Trainer:
             self.history.append(metrics)
             if self.is_main:
                 self._commit()
-                if self.progress:
+                if self.progress and not quiet():  # the one line per epoch, also when stderr is not a terminal
                     tqdm.write(
                         f"epoch {self.epoch}/{cfg.epochs}: loss {metrics['train_loss']:.4f}, "
                         f"train err {100 * metrics['train_error']:.2f}%, test Err {100 * metrics['test_error']:.2f}%"
