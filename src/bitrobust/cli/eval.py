@@ -45,8 +45,13 @@ def add_parser(sub) -> None:
                    help="normalize with the statistics of each test batch (paper 3, Tab. 10)")
     p.add_argument("--scale-to", type=float,
                    help="scale conv/linear weights so their largest magnitude is this before quantizing (Tab. 11)")
+    p.add_argument("--rerr", choices=("plain", "official"),
+                   help="plain (default): the perturbed model's error, as paper 3's text defines RErr; official: an "
+                   "example is wrong if the clean or the perturbed model gets it wrong, as paper 3's reference code "
+                   "computes its tables (use with --test-first 9000 to compare with them)")
     p.add_argument("--data-dir", help="dataset directory (default: $BITROBUST_DATA or the user cache)")
     p.add_argument("--test-subset", type=positive_int, help="evaluate on a stratified subset of the test set")
+    p.add_argument("--test-first", type=positive_int, help="evaluate on the first N test examples")
     p.add_argument("--batch-size", type=positive_int, default=1000)
     p.add_argument("--device", default="auto")
     p.add_argument("--out", help="output directory (default: the run directory)")
@@ -76,7 +81,7 @@ def settings_from_args(args: argparse.Namespace, recipe_eval: dict | None = None
         "rates": parse_rates(args.rates) if args.rates is not None else None, "chips": args.chips,
         "first_chip": args.first_chip, "scheme": args.scheme, "bits": args.bits, "batch_stats": args.batch_stats,
         "scale_to": args.scale_to, "test_subset": args.test_subset, "chip_seed": args.chip_seed,
-        "offsets": args.offsets, "persistent": args.persistent,
+        "offsets": args.offsets, "persistent": args.persistent, "rerr": args.rerr, "test_first": args.test_first,
     }
     if chip is not None:
         from bitrobust.bit_errors.synthetic import PAPER_CHIPS

@@ -30,13 +30,20 @@ from bitrobust.tasks import Classification, Task, to_device
 Batches = Iterable[Any]  # (inputs, targets) pairs or dicts, re-iterable (contract 7)
 
 
+RERR_DEFINITIONS = ("plain", "official")
+"""plain: the perturbed model's error (paper 3's text, the default); official: an example counts as
+wrong if the clean OR the perturbed model gets it wrong, as the paper's reference code computes the
+numbers of its tables."""
+
+
 @dataclass(frozen=True)
 class PassResult:
-    """One pass over the test set: error rate and mean confidence."""
+    """One pass over the test set: error rate and mean confidence (``correct``: per prediction, when kept)."""
 
     error: float
     confidence: float
     n: int
+    correct: torch.Tensor | None = field(default=None, compare=False, repr=False)
 
 
 def model_device(model: nn.Module) -> torch.device:
@@ -54,9 +61,11 @@ def check_reiterable(data: Batches) -> None:
 
 
 @torch.inference_mode()
-def evaluate_pass(model: nn.Module, data: Batches, task: Task | None = None) -> PassResult:
+def evaluate_pass(model: nn.Module, data: Batches, task: Task | None = None, *, keep_correct: bool = False,
+                  also_wrong: torch.Tensor | None = None) -> PassResult:
     """The ``task``'s error (default: classification) and mean confidence of ``model`` (as it is, e.g. in
-    eval mode) over ``data``; batches move to the model's device.
+    eval mode) over ``data``; batches move to the model's device. ``keep_correct`` keeps which predictions
+    were right; ``also_wrong`` (a boolean per prediction) counts those as wrong in any case.
 
     >>> model = nn.Linear(2, 2)
     >>> batches = [(torch.tensor([[1.0, 0.0]]), torch.tensor([0]))]
@@ -65,18 +74,31 @@ def evaluate_pass(model: nn.Module, data: Batches, task: Task | None = None) -> 
     """
     task = task or Classification()
     device = model_device(model)
-    wrong, conf, n = 0, 0.0, 0
+    wrong, conf, n, kept = 0, 0.0, 0, []
     for batch in data:
         inputs, targets = task.split(batch)
         inputs, targets = to_device(inputs, device), to_device(targets, device)
         output = model(**inputs) if isinstance(inputs, Mapping) else model(inputs)
         score = task.score(output, targets)
-        wrong += score.wrong
+        if also_wrong is not None or keep_correct:
+            if score.correct is None:
+                raise BitrobustError(f"the {task.name} task does not say which predictions are right")
+            right = score.correct.reshape(-1).cpu()
+            if also_wrong is not None:
+                right = right & ~also_wrong[n: n + score.count]
+                wrong += int(score.count - right.sum())
+            else:
+                wrong += score.wrong
+            kept.append(right)
+        else:
+            wrong += score.wrong
         conf += score.confidence
         n += score.count
     if n == 0:
         raise BitrobustError("the evaluation data is empty (no batch, or no target to score)")
-    return PassResult(wrong / n, conf / n, n)
+    if also_wrong is not None and n != len(also_wrong):
+        raise BitrobustError(f"the data changed between passes ({len(also_wrong)} predictions, then {n})")
+    return PassResult(wrong / n, conf / n, n, torch.cat(kept) if keep_correct else None)
 
 
 @dataclass(frozen=True)
@@ -131,6 +153,7 @@ class RobustnessResult:
     bits: int
     scheme: dict
     rates: tuple[RateResult, ...] = field(default_factory=tuple)
+    rerr_definition: str = "plain"  # see RERR_DEFINITIONS
 
     def rate(self, p: float) -> RateResult:
         """The result at rate ``p`` (compared with a relative tolerance of 1e-9, so 0.1 + 0.2 finds 0.3)."""
@@ -140,7 +163,9 @@ class RobustnessResult:
         raise KeyError(f"no result at p = {p}; rates: {', '.join(f'{r.p:g}' for r in self.rates)}")
 
     def to_dict(self) -> dict:
-        out = {k: v for k, v in asdict(self).items() if k != "rates"}
+        out = {k: v for k, v in asdict(self).items() if k not in ("rates", "rerr_definition")}
+        if self.rerr_definition != "plain":  # plain results keep their files as they were
+            out["rerr_definition"] = self.rerr_definition
         out["rates"] = [dict(r.summary(), rerr=list(r.rerr), confidence=list(r.confidence)) for r in self.rates]
         return out
 
@@ -148,7 +173,7 @@ class RobustnessResult:
     def from_dict(cls, d: dict) -> "RobustnessResult":
         rates = tuple(RateResult(r["p"], tuple(r["rerr"]), tuple(r["confidence"])) for r in d["rates"])
         keys = ("err", "confidence", "n_examples", "source", "trials", "bits", "scheme")
-        return cls(**{k: d[k] for k in keys}, rates=rates)
+        return cls(**{k: d[k] for k in keys}, rates=rates, rerr_definition=d.get("rerr_definition", "plain"))
 
 
 def _trials_of_this_rank(trials: int) -> list[int]:
@@ -169,10 +194,11 @@ def _gather(local: dict[tuple[int, float], PassResult]) -> dict[tuple[int, float
     return merged
 
 
-def perturbed_pass(model: nn.Module, state: QuantizedState, errors, data: Batches, task: Task | None = None) -> PassResult:
+def perturbed_pass(model: nn.Module, state: QuantizedState, errors, data: Batches, task: Task | None = None,
+                   also_wrong: torch.Tensor | None = None) -> PassResult:
     """Inject ``errors`` into the words, load the dequantized weights, run one pass."""
     load_tensors(model, state.with_errors(errors).dequantize())
-    return evaluate_pass(model, data, task)
+    return evaluate_pass(model, data, task, also_wrong=also_wrong)
 
 
 def evaluate_robustness(
@@ -186,6 +212,7 @@ def evaluate_robustness(
     progress: bool = False,
     batch_stats: bool = False,
     task: Task | None = None,
+    rerr: str = "plain",
 ) -> RobustnessResult:
     """Err and RErr(p) of ``model`` on ``data`` for each rate (see module docstring).
 
@@ -196,7 +223,8 @@ def evaluate_robustness(
     instead of the accumulated ones (paper 3, Tab. 10 bottom); their running statistics
     are restored afterwards. ``data`` is any re-iterable of batches -- ``(inputs, targets)`` pairs or
     dicts, e.g. a torch ``DataLoader`` -- moved to the model's device and scored by ``task``
-    (default: classification; see :mod:`bitrobust.tasks`).
+    (default: classification; see :mod:`bitrobust.tasks`). ``rerr="official"`` counts an example as
+    wrong under bit errors if the clean or the perturbed model gets it wrong (``RERR_DEFINITIONS``).
 
     >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
     >>> batches = [(torch.randn(16, 4, generator=torch.Generator().manual_seed(0)), torch.arange(16) % 2)]
@@ -206,6 +234,8 @@ def evaluate_robustness(
     """
     source = RandomChips(chips) if isinstance(chips, int) else chips
     rates = [check_rate(p) for p in rates]
+    if rerr not in RERR_DEFINITIONS:
+        raise BitrobustError(f"unknown RErr definition {rerr!r}; valid: {', '.join(RERR_DEFINITIONS)}")
     check_reiterable(data)
     with restored(model):
         model.eval()
@@ -213,12 +243,14 @@ def evaluate_robustness(
             _batch_norms_in_training_mode(model)
         state = quantize_model(model, quantizer, exclude=exclude)
         load_tensors(model, state.dequantize())
-        clean = evaluate_pass(model, data, task)
+        clean = evaluate_pass(model, data, task, keep_correct=rerr == "official")
+        also_wrong = None if clean.correct is None else ~clean.correct
+        clean_only = PassResult(clean.error, clean.confidence, clean.n)
         jobs = [(t, p) for t in _trials_of_this_rank(source.trials) for p in rates]
         local: dict[tuple[int, float], PassResult] = {}
         bar = _progress(len(jobs), progress, f"RErr ({source.name})")
         for t, p in jobs:
-            local[(t, p)] = clean if p == 0 else perturbed_pass(model, state, source.errors(t, p), data, task)
+            local[(t, p)] = clean_only if p == 0 else perturbed_pass(model, state, source.errors(t, p), data, task, also_wrong)
             bar.update(1)
             bar.set_postfix(p=p, rerr=f"{100 * local[(t, p)].error:.2f}%")
         bar.close()
@@ -240,6 +272,7 @@ def evaluate_robustness(
         bits=quantizer.bits,
         scheme=asdict(quantizer.scheme),
         rates=per_rate,
+        rerr_definition=rerr,
     )
 
 

@@ -71,12 +71,17 @@ class LoadedRun:
         return FixedPointQuantizer(bits, scheme, **overrides), tuple(quant.get("exclude", ()))
 
     def test_data(self, data_dir: str | os.PathLike | None = None, test_subset: int | None = None,
-                  batch_size: int = 1000) -> Loader:
-        """The test set in the input convention of training, on the model's device."""
+                  batch_size: int = 1000, test_first: int | None = None) -> Loader:
+        """The test set in the input convention of training, on the model's device: a stratified subset of
+        ``test_subset`` examples, or the first ``test_first`` ones, or all."""
         data = self.meta.get("data") or {}
         test = load_dataset(self.dataset, "test", data_dir=data_dir, progress=False)
+        if test_subset and test_first:
+            raise BitrobustError("choose a stratified test subset or the first test examples, not both")
         if test_subset:
             test = test.subset(test_subset)
+        if test_first:
+            test = test.first(test_first)
         return Loader(test, batch_size=batch_size, device=self.device, normalize=data.get("normalize", True),
                       raw=data.get("raw", False))
 

@@ -32,7 +32,7 @@ from bitrobust.bit_errors.synthetic import PAPER_CHIPS, paper_chip
 from bitrobust.errors import BitrobustError
 from bitrobust.evaluation.kind import EvalKind, Outcome, on_test_set, register_kind
 from bitrobust.evaluation.linf import evaluate_linf_noise
-from bitrobust.evaluation.robustness import RobustnessResult, evaluate_robustness
+from bitrobust.evaluation.robustness import RERR_DEFINITIONS, RobustnessResult, evaluate_robustness
 from bitrobust.evaluation.run import LoadedRun
 from bitrobust.evaluation.sources import ProfiledOffsets, RandomChips, TransientReads
 
@@ -47,25 +47,40 @@ def _count(value: Any, what: str, minimum: int = 1) -> int:
 
 
 @dataclass(frozen=True)
-class QuantOptions:
-    """How the weights are put in memory for a sweep (see the module docstring)."""
+class SweepOptions:
+    """How the weights are put in memory for a sweep and how it is scored (see the module docstring):
+    ``rerr`` plain or official (:data:`~bitrobust.evaluation.robustness.RERR_DEFINITIONS`), and
+    ``test_first`` evaluates on the first n test examples (as paper 3's reference code does with 9,000)."""
 
     scheme: str | None = None
     bits: int | None = None
     batch_stats: bool = False
     scale_to: float | None = None
+    rerr: str = "plain"
+    test_first: int | None = None
 
-    def quant_dict(self) -> dict:
+    def check_options(self) -> None:
+        if self.rerr not in RERR_DEFINITIONS:
+            raise BitrobustError(f"unknown RErr definition {self.rerr!r}; valid: {', '.join(RERR_DEFINITIONS)}")
+        if self.test_first is not None:
+            _count(self.test_first, "the number of first test examples")
+
+    def options_dict(self) -> dict:
+        """The options that differ from their defaults (so plain settings keep the keys and hashes they had)."""
         out: dict = {"scheme": self.scheme, "bits": self.bits}
         if self.batch_stats:
             out["batch_stats"] = True
         if self.scale_to is not None:
             out["scale_to"] = float(self.scale_to)
+        if self.rerr != "plain":
+            out["rerr"] = self.rerr
+        if self.test_first is not None:
+            out["test_first"] = self.test_first
         return out
 
 
 @dataclass(frozen=True)
-class SweepSettings(QuantOptions):
+class SweepSettings(SweepOptions):
     """``random``, ``transient`` or ``linf``: ``rates`` x ``chips`` trials (``first_chip``: the first chip
     number, or the seed of the transient reads; linf always starts at 0)."""
 
@@ -76,6 +91,7 @@ class SweepSettings(QuantOptions):
     test_subset: int | None = None
 
     def __post_init__(self) -> None:
+        self.check_options()
         if not self.rates:
             raise BitrobustError("no bit error rates given")
         for p in self.rates:
@@ -84,17 +100,19 @@ class SweepSettings(QuantOptions):
         _count(self.first_chip, "the first chip", 0)
         if self.kind == "linf" and self.first_chip:
             raise BitrobustError("linf noise has no chips to start from (first_chip must be 0)")
+        if self.kind == "linf" and self.rerr != "plain":
+            raise BitrobustError("the official RErr definition applies to bit errors, not to linf noise")
 
     def to_dict(self) -> dict:
         out: dict = {"kind": self.kind, "test_subset": self.test_subset, "rates": [float(p) for p in self.rates],
                      "chips": int(self.chips)}
         if self.kind != "linf":
             out["first_chip"] = self.first_chip
-        return {**out, **self.quant_dict()}
+        return {**out, **self.options_dict()}
 
 
 @dataclass(frozen=True)
-class ProfiledSettings(QuantOptions):
+class ProfiledSettings(SweepOptions):
     """``profiled``: chip ``chip`` (a row of App. C.1, synthesized with ``chip_seed``) or the map file
     ``chip_file``, read at ``offsets`` offsets; ``persistent`` keeps only the always-flipping cells."""
 
@@ -107,6 +125,7 @@ class ProfiledSettings(QuantOptions):
     test_subset: int | None = None
 
     def __post_init__(self) -> None:
+        self.check_options()
         if (self.chip is None) == (self.chip_file is None):
             raise BitrobustError("a profiled evaluation needs a chip: a row of App. C.1 ("
                                  + ", ".join(PAPER_CHIPS) + ") or a chip map file")
@@ -116,7 +135,7 @@ class ProfiledSettings(QuantOptions):
         _count(self.offsets, "the number of offsets")
 
     def to_dict(self) -> dict:
-        out: dict = {"kind": self.kind, "test_subset": self.test_subset, **self.quant_dict()}
+        out: dict = {"kind": self.kind, "test_subset": self.test_subset, **self.options_dict()}
         if self.persistent:
             out["persistent"] = True
         if self.chip_file is not None:
@@ -180,7 +199,7 @@ class _Sweep(EvalKind):
     def run(self, run: LoadedRun, s, data_dir: str | os.PathLike | None = None, progress: bool = False,
             batch_size: int | None = None) -> Outcome:
         quantizer, exclude = run.quantizer(s.bits, s.scheme)
-        loader = run.test_data(data_dir, s.test_subset, batch_size or 1000)
+        loader = run.test_data(data_dir, s.test_subset, batch_size or 1000, s.test_first)
         info: dict = {}
         if s.scale_to is not None:
             info["err_before_scaling"] = evaluate_robustness(run.model, loader, quantizer, [], RandomChips(1),
@@ -193,7 +212,7 @@ class _Sweep(EvalKind):
     def sweep(self, run, s, loader, quantizer, exclude, info, progress) -> RobustnessResult:
         source, rates = self.source(s), list(s.rates)
         return evaluate_robustness(run.model, loader, quantizer, rates, source, exclude=exclude, progress=progress,
-                                   batch_stats=s.batch_stats)
+                                   batch_stats=s.batch_stats, rerr=s.rerr)
 
     def describe(self, s) -> str:
         return self.what(s) + _quant_text(s) + on_test_set(s.test_subset)
@@ -215,8 +234,9 @@ class _Sweep(EvalKind):
 
 def _quant_text(s) -> str:
     parts = (("scheme", f"scheme {s.scheme}"), ("bits", f"m={s.bits}"), ("batch_stats", "batch statistics"),
-             ("scale_to", f"scaled to {s.scale_to}"))
-    return "".join(f", {label}" for key, label in parts if getattr(s, key))
+             ("scale_to", f"scaled to {s.scale_to}"), ("test_first", f"first {s.test_first} test images"))
+    official = ", official RErr (clean or perturbed wrong)" if s.rerr == "official" else ""
+    return "".join(f", {label}" for key, label in parts if getattr(s, key)) + official
 
 
 @register_kind
@@ -267,7 +287,7 @@ class ProfiledKind(_Sweep):
         label = s.chip if s.chip is not None else s.chip_file
         info["chip_stats"] = {"name": label, "label": source.chip.name, **_chip_stats(source.chip)}
         return evaluate_robustness(run.model, loader, quantizer, [source.rate], source, exclude=exclude,
-                                   progress=progress, batch_stats=s.batch_stats)
+                                   progress=progress, batch_stats=s.batch_stats, rerr=s.rerr)
 
     def what(self, s) -> str:
         persistent = ", persistent errors only" if s.persistent else ""

@@ -20,8 +20,9 @@ class CustomTask:
     """Score batches with ``fn`` (see the module docstring).
 
     >>> task = CustomTask(lambda out, y: (out.round() == y, None))
-    >>> task.score(torch.tensor([0.9, 2.2]), torch.tensor([1.0, 3.0]))
-    Score(count=2, wrong=1, confidence=0.0)
+    >>> score = task.score(torch.tensor([0.9, 2.2]), torch.tensor([1.0, 3.0]))
+    >>> score.count, score.wrong, score.correct.tolist()
+    (2, 1, [True, False])
     """
 
     fn: Callable[[Any, Any], tuple[torch.Tensor, torch.Tensor | None]]
@@ -38,4 +39,4 @@ class CustomTask:
         if not isinstance(correct, torch.Tensor) or correct.dtype != torch.bool:
             raise BitrobustError("a custom task's function must return a boolean tensor of correct predictions first")
         conf = 0.0 if confidence is None else float(torch.as_tensor(confidence).float().sum())
-        return Score(correct.numel(), int(correct.numel() - correct.sum()), conf)
+        return Score(correct.numel(), int(correct.numel() - correct.sum()), conf, correct.reshape(-1))

@@ -20,11 +20,13 @@ from bitrobust.errors import BitrobustError
 
 @dataclass(frozen=True)
 class Score:
-    """The score of one batch: ``count`` predictions, ``wrong`` of them wrong, confidences summing to ``confidence``."""
+    """The score of one batch: ``count`` predictions, ``wrong`` of them wrong, confidences summing to
+    ``confidence``; ``correct`` says which (one boolean per counted prediction, in order)."""
 
     count: int
     wrong: int
     confidence: float
+    correct: torch.Tensor | None = None
 
 
 class Task(Protocol):
