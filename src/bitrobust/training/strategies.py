@@ -55,6 +55,8 @@ class Strategy:
     Params: type | None = None
 
     def __init__(self, section: StrategySection) -> None:
+        if self.Params is None and section.params:
+            raise BitrobustError(f"strategy.params: the {section.name} strategy takes none, got {', '.join(map(str, section.params))}")
         self.section = section
         self.params = None if self.Params is None else parse_params(self.Params, section.params, section.name)
 
