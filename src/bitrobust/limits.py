@@ -17,7 +17,7 @@ MAX_ELEMENTS = 2**31
 
 
 def available_memory() -> int | None:
-    """Bytes of memory available to a new allocation (Linux: MemAvailable; else the physical memory); None if unknown."""
+    """Bytes of memory available to a new allocation (Linux: MemAvailable, else the physical memory; None: unknown)."""
     try:
         with open("/proc/meminfo") as f:
             for line in f:

@@ -102,7 +102,8 @@ def huge_npz(rel: str) -> Prepare:
     return prepare
 
 
-def copy_run(rel: str, src: str = "run", meta=None, tensors: bytes | None = None, drop: tuple[str, ...] = ()) -> Prepare:
+def copy_run(rel: str, src: str = "run", meta=None, tensors: bytes | None = None,
+             drop: tuple[str, ...] = ()) -> Prepare:
     """A copy of a trained run; ``meta(dict)`` edits model.json, ``tensors`` replaces model.safetensors."""
 
     def prepare(ws: Path, ctx: dict) -> None:
@@ -209,9 +210,11 @@ CASES = [
     case("train-recipe-directory", "train {ws}/dir --out {ws}/t", folder("dir"), message="directory"),
     case("train-recipe-binary", "train {ws}/bin.yaml --out {ws}/t", random_bytes("bin.yaml"), subprocess=True),
     case("train-recipe-empty", "train {ws}/e.yaml --out {ws}/t", text("e.yaml", ""), message="empty"),
-    case("train-recipe-comments-only", "train {ws}/e.yaml --out {ws}/t", text("e.yaml", "# nothing\n"), message="empty"),
+    case("train-recipe-comments-only", "train {ws}/e.yaml --out {ws}/t", text("e.yaml", "# nothing\n"),
+         message="empty"),
     case("train-recipe-list", "train {ws}/l.yaml --out {ws}/t", text("l.yaml", "- a\n- b\n"), message="mapping"),
-    case("train-recipe-bad-yaml", "train {ws}/y.yaml --out {ws}/t", text("y.yaml", "model: {name: [\n"), message="YAML"),
+    case("train-recipe-bad-yaml", "train {ws}/y.yaml --out {ws}/t", text("y.yaml", "model: {name: [\n"),
+         message="YAML"),
     case("train-recipe-unknown-key", "train {ws}/u.yaml --out {ws}/t", text("u.yaml", "epochz: 2\n"), message="epochz"),
     case("train-recipe-section-not-mapping", "train {ws}/s.yaml --out {ws}/t", text("s.yaml", "optim: fast\n"),
          message="mapping"),
@@ -241,7 +244,8 @@ CASES = [
     case("train-set-gamma-negative", "train {ws}/r.yaml --out {ws}/t --set optim.gamma=-0.1", R, message="optim.gamma"),
     case("train-set-milestone-out-of-range", "train {ws}/r.yaml --out {ws}/t --set optim.milestones=[0.5,2]", R,
          message="optim.milestones"),
-    case("train-set-optimizer-unknown", "train {ws}/r.yaml --out {ws}/t --set optim.name=rmsprop", R, message="rmsprop"),
+    case("train-set-optimizer-unknown", "train {ws}/r.yaml --out {ws}/t --set optim.name=rmsprop", R,
+         message="rmsprop"),
     case("train-set-schedule-unknown", "train {ws}/r.yaml --out {ws}/t --set optim.schedule=bogus", R, message="bogus"),
     case("train-set-nesterov-text", "train {ws}/r.yaml --out {ws}/t --set optim.nesterov=maybe", R, message="nesterov"),
     case("train-set-model-unknown", "train {ws}/r.yaml --out {ws}/t --set model.name=gpt5", R, message="gpt5"),
@@ -253,7 +257,8 @@ CASES = [
          message="width"),
     case("train-set-model-channels-text", "train {ws}/r.yaml --out {ws}/t --set model.kwargs.channels=wide", R,
          message="cnn_small"),
-    case("train-set-model-huge", "train {ws}/r.yaml --out {ws}/t --set model.name=mlp --set model.kwargs={{}} --set model.kwargs.width=1000000",
+    case("train-set-model-huge", "train {ws}/r.yaml --out {ws}/t --set model.name=mlp --set model.kwargs={{}} "
+         "--set model.kwargs.width=1000000",
          R, message="parameters", subprocess=True),
     case("train-set-bnn-no-arch", "train {ws}/r.yaml --out {ws}/t --set model.name=bnn --set model.kwargs={{}}", R,
          message="arch"),
@@ -285,7 +290,8 @@ CASES = [
     case("train-out-holds-run", "train {ws}/r.yaml --out {ws}/old", R, copy_run("old"), message="--resume"),
     case("train-data-dir-file", "train {ws}/r.yaml --out {ws}/t --data-dir {ws}/afile", R, FILE,
          message="not a directory"),
-    case("train-corrupt-dataset", "train {ws}/r.yaml --out {ws}/t --data-dir {ws}/d", R, corrupt_mnist("d", "train-images-idx3-ubyte.gz"),
+    case("train-corrupt-dataset", "train {ws}/r.yaml --out {ws}/t --data-dir {ws}/d", R,
+         corrupt_mnist("d", "train-images-idx3-ubyte.gz"),
          message="md5"),
     # -- eval: arguments
     case("eval-run-missing", "eval {ws}/nosuchrun", message="nosuchrun"),
@@ -303,7 +309,8 @@ CASES = [
     case("eval-out-below-file", "eval {run} --out {ws}/afile/e", FILE, message="afile"),
     case("eval-data-dir-file", "eval {run} --out {ws}/e --data-dir {ws}/afile", FILE, message="not a directory"),
     case("eval-test-subset-too-big", "eval {run} --out {ws}/e --test-subset 20000", message="20000"),
-    case("eval-corrupt-dataset", "eval {run} --out {ws}/e --data-dir {ws}/d", corrupt_mnist("d", "t10k-images-idx3-ubyte.gz"), message="md5",
+    case("eval-corrupt-dataset", "eval {run} --out {ws}/e --data-dir {ws}/d",
+         corrupt_mnist("d", "t10k-images-idx3-ubyte.gz"), message="md5",
          subprocess=True),
     case("eval-bnn-metrics-of-cnn", "eval {run} --kind bnn_metrics --out {ws}/e", message="binarized network"),
     # -- eval: the run directory and checkpoint
@@ -398,7 +405,8 @@ CASES = [
     case("report-not-evaluated", "report {run} --out {ws}/rep", message="robustness.json"),
     case("report-result-corrupt", "report {ws}/r --out {ws}/rep", copy_run("r"), text("r/robustness.json", "{"),
          message="robustness.json"),
-    case("report-result-list", "report {ws}/r --out {ws}/rep", robustness("r", lambda r: [r]), message="robustness.json"),
+    case("report-result-list", "report {ws}/r --out {ws}/rep", robustness("r", lambda r: [r]),
+         message="robustness.json"),
     case("report-result-no-rates", "report {ws}/r --out {ws}/rep",
          robustness("r", lambda r: {k: v for k, v in r.items() if k != "rates"}), message="rates"),
     case("report-result-rate-text", "report {ws}/r --out {ws}/rep",
@@ -539,3 +547,14 @@ def test_unwritable_output_parent(workspace, capsys, tmp_path):
         assert snapshot(workspace["ws"]) == before
     finally:
         locked.chmod(0o755)
+
+
+def test_output_dir_not_writable(tmp_path, monkeypatch):
+    """The not-writable branch of the shared --out check (os.access is patched: permissions may not bind here)."""
+    from bitrobust.cli.common import output_dir
+    from bitrobust.errors import BitrobustError
+
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != tmp_path)
+    with pytest.raises(BitrobustError, match="is not writable"):
+        output_dir(tmp_path / "new" / "run")
+    assert list(tmp_path.iterdir()) == []

@@ -354,7 +354,8 @@ def _check_npy_header(f, size: int, where: str) -> None:
     check_allocation(elements, elements * dtype.itemsize, f"chip map {where!r}")
     if elements * dtype.itemsize > data:
         raise BitrobustError(f"chip map {where!r}: its header claims shape {shape} of {dtype} "
-                             f"({elements * dtype.itemsize:,} bytes) but the file holds {max(data, 0):,} (truncated or corrupt)")
+                             f"({elements * dtype.itemsize:,} bytes) but the file holds {max(data, 0):,} "
+                             "(truncated or corrupt)")
 
 
 def _chip_from_array(arr: np.ndarray, name: str, where: str) -> ProfiledChip:

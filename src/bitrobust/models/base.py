@@ -108,7 +108,8 @@ def check_model(
         with torch.device("meta"):
             model = factory(**args)
     except (TypeError, ValueError, RuntimeError) as exc:
-        raise BitrobustError(f"{where}: cannot be built ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise BitrobustError(f"{where}: cannot be built ({reason})") from None
     tensors = [*model.parameters(), *model.buffers()]
     elements = sum(t.numel() for t in tensors)
     check_allocation(elements, sum(t.numel() * t.element_size() for t in tensors), f"{where} (parameters and buffers)")
@@ -119,10 +120,9 @@ def _arguments(name: str, num_classes: object, in_channels: object, norm: object
                kwargs: dict[str, object]) -> tuple[ModelFactory, dict[str, object]]:
     """The factory of ``name`` and the keyword arguments it is called with (validated)."""
     factory = MODELS.get(name)
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise BitrobustError(f"num_classes must be an integer >= 1, got {num_classes!r}")
-    if in_channels is not None and (isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1):
-        raise BitrobustError(f"in_channels must be an integer >= 1, got {in_channels!r}")
+    for key, value in (("num_classes", num_classes), ("in_channels", in_channels)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise BitrobustError(f"{key} must be an integer >= 1, got {value!r}")
     if isinstance(width, bool) or not isinstance(width, (int, float)) or not 0 < width < float("inf"):
         raise BitrobustError(f"width must be a number > 0, got {width!r}")
     args: dict[str, object] = {"num_classes": num_classes, "width": width, **kwargs}

@@ -56,7 +56,8 @@ class Strategy:
 
     def __init__(self, section: StrategySection) -> None:
         if self.Params is None and section.params:
-            raise BitrobustError(f"strategy.params: the {section.name} strategy takes none, got {', '.join(map(str, section.params))}")
+            given = ", ".join(map(str, section.params))
+            raise BitrobustError(f"strategy.params: the {section.name} strategy takes none, got {given}")
         self.section = section
         self.params = None if self.Params is None else parse_params(self.Params, section.params, section.name)
 
