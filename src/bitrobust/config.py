@@ -48,8 +48,8 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
         return float(value)
     if tp is int and isinstance(value, float) and value.is_integer():
         return int(value)
-    if tp in (int, float, str, bool) and not isinstance(value, tp):
-        raise BitrobustError(f"{where} must be {tp.__name__}, got {value!r}")
+    if tp in (int, float, str, bool, dict) and not isinstance(value, tp):
+        raise BitrobustError(f"{where} must be {'a mapping' if tp is dict else tp.__name__}, got {value!r}")
     return value
 
 
@@ -65,6 +65,19 @@ def from_dict(cls: type[C], data: dict, where: str = "config") -> C:
         return cls(**kwargs)
     except TypeError as exc:
         raise BitrobustError(f"{where}: {exc}") from None
+
+
+def check_range(where: str, value: float, low: float, high: float | None = None, low_open: bool = False) -> None:
+    """A recipe value must be a number >= ``low`` (> with ``low_open``) and <= ``high``; NaN never is.
+
+    >>> check_range("optim.lr", -1.0, low=0.0)
+    Traceback (most recent call last):
+    bitrobust.errors.BitrobustError: optim.lr must be >= 0.0, got -1.0
+    """
+    ok = value > low if low_open else value >= low
+    if not (ok and (high is None or value <= high)):
+        bound = f"{'>' if low_open else '>='} {low}" + (f" and <= {high}" if high is not None else "")
+        raise BitrobustError(f"{where} must be {bound}, got {value!r}")
 
 
 def to_dict(obj: Any) -> Any:
@@ -100,11 +113,16 @@ def apply_overrides(data: dict, overrides: Iterable[str]) -> dict:
 
 
 def load_yaml(path: str | Path) -> dict:
+    """The mapping in the YAML file ``path`` ({} if the file is empty); anything unreadable is a BitrobustError."""
     path = Path(path)
     try:
         data = _parse(path.read_text())
     except FileNotFoundError:
         raise BitrobustError(f"recipe not found: {path}") from None
+    except UnicodeDecodeError:
+        raise BitrobustError(f"{path} is not a YAML file (not UTF-8 text)") from None
+    except OSError as exc:  # a directory, no permission
+        raise BitrobustError(f"cannot read {path}: {exc.strerror or exc}") from None
     except yaml.YAMLError as exc:
         raise BitrobustError(f"invalid YAML in {path}: {str(exc).splitlines()[0]}") from None
     if data is None:

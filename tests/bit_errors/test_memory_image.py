@@ -178,6 +178,11 @@ def _corrupt_cases():
         "dup_name": (lambda m: m["tensors"][1].__setitem__("name", m["tensors"][0]["name"]), "unique"),
         "extra_key": (tensor(0, "extra", 1), "fields"),
         "not_object": (lambda m: m.clear(), "not a bitrobust"),
+        "offset_float": (tensor(0, "word_offset", 0.0), "word_offset"),
+        "offset_text": (tensor(0, "word_offset", "0"), "word_offset"),
+        "num_words_float": (set_("num_words", 19.0), "num_words"),
+        "shape_text": (tensor(0, "shape", "2x2"), "shape"),
+        "tensors_not_list": (set_("tensors", {}), "tensors"),
     }
 
 
@@ -209,6 +214,19 @@ def test_bad_files_are_refused(tmp_path):
         read_manifest(tmp_path / "m")
     with pytest.raises(BitrobustError, match="not found"):
         import_memory_image(tmp_path / "absent")
+
+
+def test_huge_manifest_is_refused_before_reading(tmp_path, monkeypatch):
+    """A manifest claiming 10^12 words (consistent in itself) over a small image: refused by the size check,
+    the image is never read."""
+    manifest = _exported(tmp_path)
+    n = 10**12
+    manifest["tensors"] = [{**manifest["tensors"][0], "shape": [n], "word_offset": 0, "num_words": n}]
+    manifest.update(num_words=n, num_bytes=(n * manifest["bits"] + 7) // 8)
+    (tmp_path / "m.json").write_text(json.dumps(manifest))
+    monkeypatch.setattr(Path, "read_bytes", lambda self: pytest.fail("the image was read"))
+    with pytest.raises(BitrobustError, match="truncated"):
+        import_memory_image(tmp_path / "m")
 
 
 @pytest.mark.parametrize("fail_at", ["write_bin", "write_json", "replace_bin", "replace_json"])

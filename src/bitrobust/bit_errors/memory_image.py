@@ -239,7 +239,7 @@ def validate_manifest(manifest: Any, where: str = "manifest") -> None:
             raise bad(f"tensor {name!r}: shape must be a list of non-negative integers, got {shape!r}")
         if t["dtype"] not in DTYPES:
             raise bad(f"tensor {name!r}: unknown dtype {t['dtype']!r}; valid: {', '.join(DTYPES)}")
-        if t["word_offset"] != pos:
+        if not _is_int(t["word_offset"]) or t["word_offset"] != pos:
             raise bad(f"tensor {name!r}: word_offset {t['word_offset']!r} should be {pos} (tensors are laid out back to back)")
         if not _is_int(t["num_words"]) or t["num_words"] != math.prod(shape):
             raise bad(f"tensor {name!r}: num_words {t['num_words']!r} does not match shape {shape}")
@@ -330,16 +330,17 @@ def import_memory_image(path_prefix: str | os.PathLike, *, verify_checksum: bool
     bin_path, _ = _paths(path_prefix)
     manifest = read_manifest(path_prefix)
     try:
+        size = bin_path.stat().st_size if bin_path.is_file() else None
+        if size is None:
+            raise BitrobustError(f"memory image not found: {str(bin_path)!r}")
+        if size != manifest["num_bytes"]:  # checked before reading: a manifest cannot make us allocate more
+            raise BitrobustError(
+                f"memory image {str(bin_path)!r} has {size} bytes, the manifest says "
+                f"{manifest['num_bytes']} (truncated or wrong file)"
+            )
         data = bin_path.read_bytes()
-    except FileNotFoundError:
-        raise BitrobustError(f"memory image not found: {str(bin_path)!r}") from None
     except OSError as exc:
         raise BitrobustError(f"cannot read memory image {str(bin_path)!r}: {exc}") from None
-    if len(data) != manifest["num_bytes"]:
-        raise BitrobustError(
-            f"memory image {str(bin_path)!r} has {len(data)} bytes, the manifest says "
-            f"{manifest['num_bytes']} (truncated or wrong file)"
-        )
     if verify_checksum and "sha256" in manifest and hashlib.sha256(data).hexdigest() != manifest["sha256"]:
         raise BitrobustError(f"memory image {str(bin_path)!r} does not match the manifest's sha256")
     bits = manifest["bits"]

@@ -22,6 +22,7 @@ File formats (always read with ``np.load(..., allow_pickle=False)``):
 
 from __future__ import annotations
 
+import math
 import os
 import zipfile
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from bitrobust.bit_errors.hashing import derive_key, hash_uniform, int_seed
 from bitrobust.bit_errors.random_chips import flip_bits
 from bitrobust.errors import BitrobustError
 from bitrobust.io import atomic_path
+from bitrobust.limits import check_allocation
 from bitrobust.quantization.fixed_point import check_bits
 
 _PURPOSE_READ = 0x50524F46  # "PROF": the hash stream of transient reads
@@ -287,6 +289,7 @@ def load_chip(path: str | os.PathLike) -> ProfiledChip:
     path = Path(path)
     if not path.is_file():
         raise BitrobustError(f"profiled chip map not found: {str(path)!r}")
+    _check_array_sizes(path)
     try:
         loaded = np.load(path, allow_pickle=False)
     except ValueError as exc:  # pickled data, object arrays
@@ -317,6 +320,42 @@ def load_chip(path: str | os.PathLike) -> ProfiledChip:
         return ProfiledChip(arrays["flip_0to1"], arrays["flip_1to0"], arrays.get("stuck_at"), name)
     except BitrobustError as exc:
         raise BitrobustError(f"chip map {str(path)!r}: {exc}") from None
+
+
+_NPY_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+
+
+def _check_array_sizes(path: Path) -> None:
+    """Read the array headers of a .npy or .npz file (nothing else) and refuse arrays whose header claims
+    more bytes than the file holds, or more than :func:`~bitrobust.limits.check_allocation` allows, so
+    ``np.load`` never allocates for a lying or huge header."""
+    try:
+        with open(path, "rb") as f:
+            if f.read(4) != b"PK\x03\x04":
+                f.seek(0)
+                _check_npy_header(f, path.stat().st_size, str(path))
+                return
+            f.seek(0)
+            with zipfile.ZipFile(f) as npz:
+                for info in npz.infolist():
+                    with npz.open(info) as member:
+                        _check_npy_header(member, info.file_size, f"{path}:{info.filename}")
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise BitrobustError(f"cannot load chip map {str(path)!r}: not a .npy or .npz array file ({exc})") from None
+
+
+def _check_npy_header(f, size: int, where: str) -> None:
+    version = np.lib.format.read_magic(f)
+    if version not in _NPY_HEADER_READERS:
+        raise ValueError(f"unsupported .npy format version {version}")
+    shape, _, dtype = _NPY_HEADER_READERS[version](f)
+    data = size - f.tell()  # the bytes after the header
+    elements = math.prod(shape)
+    check_allocation(elements, elements * dtype.itemsize, f"chip map {where!r}")
+    if elements * dtype.itemsize > data:
+        raise BitrobustError(f"chip map {where!r}: its header claims shape {shape} of {dtype} "
+                             f"({elements * dtype.itemsize:,} bytes) but the file holds {max(data, 0):,} "
+                             "(truncated or corrupt)")
 
 
 def _chip_from_array(arr: np.ndarray, name: str, where: str) -> ProfiledChip:

@@ -1,8 +1,11 @@
-"""Argument parsing shared by subcommands."""
+"""Argument parsing and checks shared by subcommands: every argument is checked before any work or write."""
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
+from pathlib import Path
 
 from bitrobust.errors import BitrobustError
 
@@ -46,3 +49,52 @@ def nonnegative_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
     return value
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0 (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
+def output_dir(path: str | os.PathLike, flag: str = "--out") -> Path:
+    """``path`` as an output directory, checked before any work and without creating anything: an existing
+    non-directory, a file on the way to it, or a nearest existing folder that is not writable is an error.
+
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile() as f:
+    ...     output_dir(f"{f.name}/run")
+    Traceback (most recent call last):
+    bitrobust.errors.BitrobustError: --out .../run: ... is not a directory
+    """
+    out = Path(path).expanduser()
+    if out.exists():
+        if not out.is_dir():
+            raise BitrobustError(f"{flag} {out} exists and is not a directory")
+        existing = out
+    else:
+        existing = out.parent
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir():
+            raise BitrobustError(f"{flag} {out}: {existing} is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise BitrobustError(f"{flag} {out}: {existing} is not writable")
+    return out
+
+
+def data_dir_arg(path: str | None, must_exist: bool = False) -> str | None:
+    """--data-dir: None (the default data root) or a folder (``must_exist``: one that exists); a file is an error."""
+    if path is None:
+        return None
+    root = Path(path).expanduser()
+    if root.exists() and not root.is_dir():
+        raise BitrobustError(f"--data-dir {path} is not a directory")
+    if must_exist and not root.exists():
+        raise BitrobustError(f"--data-dir {path} does not exist")
+    return path

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 
+from bitrobust.cli.common import data_dir_arg, output_dir
 from bitrobust.data import DATASETS, check_data, download_dataset, resolve_data_dir
 
 _DATA_DIR_HELP = (
@@ -36,7 +37,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="md5-check the dataset files",
         description=(
             "Report every dataset file as ok, missing or bad md5. Exits 0 when no file "
-            "is corrupt (missing datasets are only reported), 1 otherwise."
+            "is corrupt (missing datasets are only reported), 1 otherwise; 2 when --data-dir "
+            "does not exist or is not a directory."
         ),
     )
     check.add_argument(
@@ -72,7 +74,8 @@ def _names(names: list[str]) -> list[str]:
 
 
 def _check(args: argparse.Namespace) -> int:
-    rows = check_data(args.data_dir, _names(args.names) if args.names else None)
+    names = _names(args.names) if args.names else None
+    rows = check_data(data_dir_arg(args.data_dir, must_exist=True), names)  # a root given by hand must exist
     print(f"data root: {resolve_data_dir(args.data_dir)}")
     wd = max(len("dataset"), *(len(r.dataset) for r in rows))
     wf = max(len("file"), *(len(r.file) for r in rows))
@@ -95,7 +98,9 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _download(args: argparse.Namespace) -> int:
-    for name in _names(args.names):
+    names = _names(args.names)
+    output_dir(resolve_data_dir(args.data_dir), "--data-dir")
+    for name in names:
         paths = download_dataset(name, args.data_dir)
         print(f"{name}: {len(paths)} file(s) ok in {paths[0].parent}")
     return 0

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import math
 
+from bitrobust.cli.common import output_dir
 from bitrobust.errors import BitrobustError
 
 
 def parse_fraction(text: str) -> float:
-    """"1%" -> 0.01, "0.01" -> 0.01."""
+    """"1%" -> 0.01, "0.01" -> 0.01; a finite number >= 0."""
     item = text.strip()
     try:
-        return float(item[:-1]) / 100 if item.endswith("%") else float(item)
+        value = float(item[:-1]) / 100 if item.endswith("%") else float(item)
     except ValueError:
         raise BitrobustError(f"invalid --max-increase {text!r} (use e.g. 1% or 0.01)") from None
+    if not 0 <= value < math.inf:
+        raise BitrobustError(f"--max-increase must be a finite number >= 0, got {text!r}")
+    return value
 
 
 def add_parser(sub) -> None:
@@ -55,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
         raise BitrobustError("no run directories given (or pass --show-model)")
     if not args.out:
         raise BitrobustError("--out is required")
+    out = output_dir(args.out)
     excess_term(1, 1, args.delta)  # validates delta
     from bitrobust.reports.runs import load_run, load_runs
 
@@ -63,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     reference = load_run(args.reference, args.names) if args.reference else None
     ref_name = None if reference is None else f"{reference.name} ({reference.path.name}, Err {100 * reference.result.err:.2f}%)"
     results = energy_savings(runs, model, settings, reference)
-    paths = write_energy(results, model, settings, args.out, ref_name)
+    paths = write_energy(results, model, settings, out, ref_name)
     for r in results:
         if r.p is None:
             print(f"{r.name}: Err {100 * r.err:.2f}% is above the limit {100 * r.limit:.2f}%")

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from bitrobust.cli.common import nonnegative_int, parse_rates, positive_int
+from bitrobust.cli.common import data_dir_arg, nonnegative_int, output_dir, parse_rates, positive_float, positive_int
 from bitrobust.errors import BitrobustError
 
 KINDS = ("random", "transient", "profiled", "linf", "weights", "bnn_metrics")
@@ -43,7 +42,7 @@ def add_parser(sub) -> None:
     p.add_argument("--scheme", help="quantization scheme (default: the model's; e.g. normal, rquant)")
     p.add_argument("--batch-stats", action="store_const", const=True,
                    help="normalize with the statistics of each test batch (paper 3, Tab. 10)")
-    p.add_argument("--scale-to", type=float,
+    p.add_argument("--scale-to", type=positive_float,
                    help="scale conv/linear weights so their largest magnitude is this before quantizing (Tab. 11)")
     p.add_argument("--rerr", choices=("plain", "official"),
                    help="plain (default): the perturbed model's error, as paper 3's text defines RErr; official: an "
@@ -90,27 +89,28 @@ def settings_from_args(args: argparse.Namespace, recipe_eval: dict | None = None
     return EVAL_KINDS.get(kind).settings(values, recipe_eval)
 
 
-def output_dir(args: argparse.Namespace) -> Path:
-    """--out, else the directory of the checkpoint; an existing non-directory is an error."""
-    from bitrobust.models.checkpoint import checkpoint_paths
+def check_recipe_eval(loaded) -> dict:
+    """The ``eval`` section of the run's recipe (defaults of unset flags), checked like a recipe's."""
+    from bitrobust.config import from_dict
+    from bitrobust.training.config import EvalSection
 
-    out = Path(args.out) if args.out else checkpoint_paths(args.model)[0].parent
-    if out.exists() and not out.is_dir():
-        raise BitrobustError(f"--out {out} exists and is not a directory")
-    return out
+    from_dict(EvalSection, loaded.recipe_eval, f"{loaded.path}: config.eval")
+    return loaded.recipe_eval
 
 
 def run(args: argparse.Namespace) -> int:
     from bitrobust.device import init_distributed, is_main_process, local_device
     from bitrobust.evaluation import EVAL_KINDS, evaluate, load_run
+    from bitrobust.models.checkpoint import checkpoint_paths
     from bitrobust.reports.robustness import write_robustness
 
     settings_from_args(args)  # validate the flags before loading anything
-    out = output_dir(args)
+    out = output_dir(args.out or checkpoint_paths(args.model)[0].parent)  # default: the run directory
+    data_dir_arg(args.data_dir)
     device = local_device(args.device)
     init_distributed(device)  # under torchrun: the chips are split across the ranks
     loaded = load_run(args.model, device)
-    settings = settings_from_args(args, loaded.recipe_eval)
+    settings = settings_from_args(args, check_recipe_eval(loaded))
     kind = EVAL_KINDS.get(settings.kind)
     outcome = evaluate(loaded, settings, out, data_dir=args.data_dir, progress=not args.no_progress,
                        batch_size=args.batch_size)

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
-from bitrobust.cli.common import positive_int
+from bitrobust.cli.common import data_dir_arg, output_dir, positive_int
 from bitrobust.errors import BitrobustError
 
 
@@ -56,14 +55,13 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from bitrobust.device import is_main_process, local_device
     from bitrobust.evaluation import EVAL_KINDS, evaluate, load_run
+    from bitrobust.models.checkpoint import checkpoint_paths
     from bitrobust.reports.bnn import plot_importance, plot_tolerance
 
     settings = EVAL_KINDS.get("bnn_metrics").settings({"bs": parse_bs(args.bs), "test_subset": args.test_subset})
-    out = Path(args.out) if args.out else None
-    if out is not None and out.exists() and not out.is_dir():
-        raise BitrobustError(f"--out {out} exists and is not a directory")
+    out = output_dir(args.out or checkpoint_paths(args.model)[0].parent)  # default: the run directory
+    data_dir_arg(args.data_dir)
     loaded = load_run(args.model, local_device(args.device))
-    out = out or loaded.directory
     start = time.perf_counter()
     outcome = evaluate(loaded, settings, out, data_dir=args.data_dir, batch_size=args.batch_size)
     seconds = time.perf_counter() - start

@@ -19,11 +19,14 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bitrobust.config import load_yaml
     from bitrobust.errors import BitrobustError
     from bitrobust.experiments.recipes import RECIPES_DIR, find_recipe, recipe_description, recipe_names
 
     if args.show:
-        print(find_recipe(args.show).read_text(), end="")
+        path = find_recipe(args.show)
+        load_yaml(path)  # a readable YAML mapping, else a one-line error
+        print(path.read_text(), end="")
         return 0
     names = [n for n in recipe_names() if not args.prefix or any(n.startswith(p) for p in args.prefix)]
     if not names:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from bitrobust.cli.common import output_dir, positive_float
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
@@ -20,7 +22,7 @@ def add_parser(sub) -> None:
     p.add_argument("--names", choices=("config", "dir"), default="config",
                    help="model names from the training config in paper notation (default) or the directory names")
     p.add_argument("--title", default="Robustness report", help="title of report.md")
-    p.add_argument("--ymax", type=float, help="upper limit of the RErr axis in %% (default: automatic)")
+    p.add_argument("--ymax", type=positive_float, help="upper limit of the RErr axis in %% (default: automatic)")
     p.set_defaults(func=run)
 
 
@@ -31,10 +33,11 @@ def run(args: argparse.Namespace) -> int:
     from bitrobust.reports.tables import ReportSettings, write_report
     from bitrobust.reports.text import pct
 
+    out = output_dir(args.out)
     excess_term(1, 1, args.delta)  # validates delta with a one-line error
     runs = load_runs(args.runs, name_from=args.names)
     settings = ReportSettings(delta=args.delta, title=args.title, ymax=args.ymax)
-    paths = write_report(runs, args.out, settings)
+    paths = write_report(runs, out, settings)
     for b in best_per_rate(runs, args.delta):
         print(f"m={b.bits} p={100 * b.p:g}%: best {b.name} RErr {pct(b.rerr_mean)} ± {pct(b.rerr_std)}%")
     print("wrote " + ", ".join(str(p) for p in paths))

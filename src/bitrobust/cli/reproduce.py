@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 
+from bitrobust.cli.common import data_dir_arg, output_dir
 from bitrobust.errors import BitrobustError
 
 
@@ -72,9 +73,11 @@ def run(args: argparse.Namespace) -> int:
         raise BitrobustError("name an experiment (bitrobust reproduce NAME) or use --list; valid: "
                              + ", ".join(EXPERIMENTS.names()))
     exp = EXPERIMENTS.get(args.name)
+    out = output_dir(args.out or default_out(args.budget, args.smoke))
+    data_dir_arg(args.data_dir)
+    configs = find_configs_dir(args.configs)
     if args.dry_run:
-        out = args.out or default_out(args.budget, args.smoke)
-        plan = make_plan(exp, args.budget, out, find_configs_dir(args.configs), args.smoke)
+        plan = make_plan(exp, args.budget, out, configs, args.smoke)
         print(f"{exp.name}: {exp.reproduces} -- {exp.title} ({args.budget}{', smoke' if args.smoke else ''})")
         for r in plan.all_runs():
             state = "finished" if r.finished else "to train"
@@ -83,6 +86,6 @@ def run(args: argparse.Namespace) -> int:
             print(f"eval {e.run.label}: {e.kind.describe(e.settings)} -> {e.out_dir} [{'done' if e.done else 'to run'}]")
         print(f"report -> {plan.report_dir}")
         return 0
-    reproduce(exp, args.budget, args.out, args.configs, smoke=args.smoke, data_dir=args.data_dir,
+    reproduce(exp, args.budget, out, configs, smoke=args.smoke, data_dir=args.data_dir,
               progress=not args.no_progress)
     return 0

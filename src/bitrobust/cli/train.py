@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from bitrobust.cli.common import data_dir_arg, output_dir
 from bitrobust.config import apply_overrides, from_dict, load_yaml
+from bitrobust.errors import BitrobustError
 
 
 def add_parser(sub) -> None:
@@ -29,7 +31,13 @@ def run(args: argparse.Namespace) -> int:
     from bitrobust.experiments.recipes import find_recipe
     from bitrobust.training import TrainConfig, Trainer
 
-    config = from_dict(TrainConfig, apply_overrides(load_yaml(find_recipe(args.recipe)), args.overrides))
+    output_dir(args.out)
+    data_dir_arg(args.data_dir)
+    path = find_recipe(args.recipe)
+    recipe = load_yaml(path)
+    if not recipe:
+        raise BitrobustError(f"recipe {path} is empty; `bitrobust recipes --show quickstart` shows a complete one")
+    config = from_dict(TrainConfig, apply_overrides(recipe, args.overrides))
     metrics = Trainer(config, args.out, progress=not args.no_progress, data_dir=args.data_dir).fit(resume=args.resume)
     if metrics:
         print(f"test Err {100 * metrics['test_error']:.2f}% after epoch {metrics['epoch']}; run in {args.out}")

@@ -55,16 +55,13 @@ def download_file(
 ) -> Path:
     """Fetch ``dest`` from the first of ``urls`` that works and has the right md5.
 
-    Each attempt streams into a temporary file next to ``dest`` and renames it into
-    place only after the md5 matched; a failed or mismatching attempt deletes its
-    temporary file and the next mirror is tried. Raises :class:`BitrobustError`
-    naming every URL tried when all fail.
+    Each attempt connects first, then streams into a temporary file next to ``dest``
+    (creating its folder) and renames it into place only after the md5 matched; a
+    failed or mismatching attempt deletes its temporary file and the next mirror is
+    tried, so a mirror that cannot be reached writes nothing. Raises
+    :class:`BitrobustError` naming every URL tried when all fail.
     """
     dest = Path(dest)
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise BitrobustError(f"cannot create {dest.parent}: {exc}") from None
     failures = []
     for url in urls:
         try:
@@ -77,15 +74,20 @@ def download_file(
 
 def _download_once(url: str, dest: Path, md5: str | None, progress: bool) -> None:
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    except OSError as exc:
-        raise BitrobustError(f"cannot write to {dest.parent}: {exc}") from None
-    tmp = Path(tmp_name)
-    try:
-        digest = hashlib.md5()
-        with os.fdopen(fd, "wb") as out:
-            try:
-                with urllib.request.urlopen(url, timeout=60) as response:
+        response = urllib.request.urlopen(url, timeout=60)
+    except (OSError, ValueError, http.client.HTTPException) as exc:  # URLError is an OSError
+        raise BitrobustError(f"{url}: {exc}") from None
+    with response:
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+        except OSError as exc:
+            raise BitrobustError(f"cannot write to {dest.parent}: {exc}") from None
+        tmp = Path(tmp_name)
+        try:
+            digest = hashlib.md5()
+            with os.fdopen(fd, "wb") as out:
+                try:
                     total = int(response.headers.get("Content-Length") or 0) or None
                     with tqdm(
                         total=total, unit="B", unit_scale=True, desc=dest.name, disable=not progress
@@ -94,19 +96,19 @@ def _download_once(url: str, dest: Path, md5: str | None, progress: bool) -> Non
                             out.write(chunk)
                             digest.update(chunk)
                             bar.update(len(chunk))
-            except (OSError, ValueError, http.client.HTTPException) as exc:  # URLError is an OSError
-                raise BitrobustError(f"{url}: {exc}") from None
-            out.flush()
-            os.fsync(out.fileno())
-        actual = digest.hexdigest()
-        if md5 is not None and actual != md5:
-            raise BitrobustError(
-                f"{url}: downloaded {dest.name} has md5 {actual}, expected {md5} (deleted)"
-            )
-        tmp.chmod(0o644)  # mkstemp creates it private
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
+                except (OSError, ValueError, http.client.HTTPException) as exc:
+                    raise BitrobustError(f"{url}: {exc}") from None
+                out.flush()
+                os.fsync(out.fileno())
+            actual = digest.hexdigest()
+            if md5 is not None and actual != md5:
+                raise BitrobustError(
+                    f"{url}: downloaded {dest.name} has md5 {actual}, expected {md5} (deleted)"
+                )
+            tmp.chmod(0o644)  # mkstemp creates it private
+            os.replace(tmp, dest)
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 def ensure_file(
@@ -130,10 +132,14 @@ def ensure_file(
         actual = md5sum(path)
         if actual == file.md5:
             return path
+        corrupt = f"{path} is corrupt (md5 {actual}, expected {file.md5})"
         if not download:
-            raise BitrobustError(
-                f"{path} is corrupt (md5 {actual}, expected {file.md5}); delete it and {hint}"
-            )
+            raise BitrobustError(f"{corrupt}; delete it and {hint}")
+        try:
+            return download_file(spec.urls(file), path, file.md5, progress)
+        except BitrobustError as exc:
+            raise BitrobustError(f"{corrupt} and no good copy could be downloaded ({exc}); "
+                                 f"put a good copy at {path}") from None
     elif not download:
         raise BitrobustError(f"{path} is missing; {hint} or pass download=True")
     return download_file(spec.urls(file), path, file.md5, progress)

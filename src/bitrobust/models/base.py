@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from bitrobust.errors import BitrobustError
+from bitrobust.limits import check_allocation
 from bitrobust.registry import Registry
 
 ModelFactory = Callable[..., nn.Module]
@@ -72,14 +73,58 @@ def build_model(
     and ``rgn`` for ``simplenet_cifar``); ``width`` multiplies channel/hidden widths;
     ``seed`` makes the initialisation deterministic without touching the global RNG.
     Further keyword arguments go to the architecture (e.g. ``base_width`` for WRN).
+    :func:`check_model` runs first, so bad arguments or a size beyond the limits are a
+    BitrobustError before any memory is used.
     """
+    check_model(name, num_classes=num_classes, in_channels=in_channels, norm=norm, width=width, **kwargs)
+    factory, args = _arguments(name, num_classes, in_channels, norm, width, seed, kwargs)
+    return factory(**args)
+
+
+def check_model(
+    name: str,
+    *,
+    num_classes: int = 10,
+    in_channels: int | None = None,
+    norm: str | None = None,
+    width: float = 1.0,
+    **kwargs: object,
+) -> int:
+    """Check that :func:`build_model` can build ``name`` with these arguments, without allocating anything:
+    the model is built on the meta device, and arguments it cannot be built from, or more parameter and
+    buffer elements than :func:`~bitrobust.limits.check_allocation` allows, are a BitrobustError.
+    Returns the number of elements.
+
+    >>> check_model("cnn_small", channels=[4, 8])
+    4290
+    >>> check_model("mlp", width=10**5)
+    Traceback (most recent call last):
+    bitrobust.errors.BitrobustError: model 'mlp' with width=100000 (parameters and buffers): 655,380,377,600,010 elements (2,621,521,510,400,040 bytes) is more than the limit of 2,147,483,648 elements
+    """
+    factory, args = _arguments(name, num_classes, in_channels, norm, width, None, kwargs)
+    given = {**({"width": width} if width != 1.0 else {}), **kwargs}
+    where = f"model {name!r}" + (f" with {', '.join(f'{k}={v!r}' for k, v in given.items())}" if given else "")
+    try:
+        with torch.device("meta"):
+            model = factory(**args)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise BitrobustError(f"{where}: cannot be built ({reason})") from None
+    tensors = [*model.parameters(), *model.buffers()]
+    elements = sum(t.numel() for t in tensors)
+    check_allocation(elements, sum(t.numel() * t.element_size() for t in tensors), f"{where} (parameters and buffers)")
+    return elements
+
+
+def _arguments(name: str, num_classes: object, in_channels: object, norm: object, width: object, seed: int | None,
+               kwargs: dict[str, object]) -> tuple[ModelFactory, dict[str, object]]:
+    """The factory of ``name`` and the keyword arguments it is called with (validated)."""
     factory = MODELS.get(name)
-    if num_classes < 1:
-        raise BitrobustError(f"num_classes must be >= 1, got {num_classes}")
-    if in_channels is not None and in_channels < 1:
-        raise BitrobustError(f"in_channels must be >= 1, got {in_channels}")
-    if not width > 0:
-        raise BitrobustError(f"width must be > 0, got {width}")
+    for key, value in (("num_classes", num_classes), ("in_channels", in_channels)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise BitrobustError(f"{key} must be an integer >= 1, got {value!r}")
+    if isinstance(width, bool) or not isinstance(width, (int, float)) or not 0 < width < float("inf"):
+        raise BitrobustError(f"width must be a number > 0, got {width!r}")
     args: dict[str, object] = {"num_classes": num_classes, "width": width, **kwargs}
     if in_channels is not None:
         args["in_channels"] = in_channels
@@ -95,7 +140,7 @@ def build_model(
     if unknown and not takes_any:
         valid = ", ".join(sorted(k for k in accepted if k != "generator"))
         raise BitrobustError(f"model {name!r} has no option {', '.join(unknown)}; valid: {valid}")
-    return factory(**args)
+    return factory, args
 
 
 def scaled(channels: int, width: float) -> int:

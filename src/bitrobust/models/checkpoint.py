@@ -16,6 +16,7 @@ from torch import nn
 from bitrobust.errors import BitrobustError
 from bitrobust.io import load_tensors_file, read_json, save_tensors, write_json
 from bitrobust.models.base import build_model
+from bitrobust.quantization.fixed_point import check_bits, resolve_scheme
 
 CHECKPOINT_FORMAT = "bitrobust-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -43,6 +44,14 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, meta: dict) -> Pa
 
 
 def read_checkpoint_meta(path: str | os.PathLike) -> dict:
+    """The validated metadata of the checkpoint ``path`` (a run directory, .safetensors or .json).
+
+    Besides the format and version it checks the types of what loading uses: ``model`` (name, kwargs),
+    ``data`` and ``quant`` (bits, scheme and its overrides, exclude globs), so a corrupt file is a
+    one-line error.
+    """
+    if not Path(path).exists():
+        raise BitrobustError(f"run directory or checkpoint not found: {path}")
     _, meta_path = checkpoint_paths(path)
     meta = read_json(meta_path, "checkpoint metadata")
     if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
@@ -52,14 +61,39 @@ def read_checkpoint_meta(path: str | os.PathLike) -> dict:
     model = meta.get("model")
     if not isinstance(model, dict) or not isinstance(model.get("name"), str):
         raise BitrobustError(f"{meta_path}: checkpoint metadata has no model name")
+    sections = {"model.kwargs": model.get("kwargs"), "data": meta.get("data"), "quant": meta.get("quant"),
+                "config": meta.get("config")}
+    for key, value in sections.items():
+        if value is not None and not isinstance(value, dict):
+            raise BitrobustError(f"{meta_path}: {key} must be an object, got {value!r}")
+    if meta.get("quant") is not None:
+        _check_quant(meta["quant"], meta_path)
     return meta
+
+
+def _check_quant(quant: dict, where: Path) -> None:
+    """The checkpoint's ``quant``: bits 1..8, a known scheme with valid overrides, a list of exclude globs."""
+    try:
+        if quant.get("bits") is not None:
+            check_bits(quant["bits"])
+        if not isinstance(quant.get("scheme", "rquant"), str):
+            raise BitrobustError(f"scheme must be a name, got {quant['scheme']!r}")
+        overrides = quant.get("overrides") or {}
+        if not isinstance(overrides, dict):
+            raise BitrobustError(f"overrides must be an object, got {overrides!r}")
+        resolve_scheme(quant.get("scheme", "rquant"), **overrides)
+        exclude = quant.get("exclude", [])
+        if not isinstance(exclude, list) or not all(isinstance(g, str) for g in exclude):
+            raise BitrobustError(f"exclude must be a list of parameter-name globs, got {exclude!r}")
+    except BitrobustError as exc:
+        raise BitrobustError(f"{where}: quant: {exc}") from None
 
 
 def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu") -> tuple[nn.Module, dict]:
     """Rebuild the model named in the metadata and load its tensors (strictly)."""
     tensors_path, _ = checkpoint_paths(path)
     meta = read_checkpoint_meta(path)
-    model = build_model(meta["model"]["name"], **meta["model"].get("kwargs", {}))
+    model = build_model(meta["model"]["name"], **(meta["model"].get("kwargs") or {}))
     state = load_tensors_file(tensors_path)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))

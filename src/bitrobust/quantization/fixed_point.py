@@ -43,6 +43,9 @@ class QuantScheme:
     rounding: Rounding = "round"
 
     def __post_init__(self) -> None:
+        for name in ("symmetric", "signed"):
+            if not isinstance(getattr(self, name), bool):
+                raise BitrobustError(f"quantization {name} must be true or false, got {getattr(self, name)!r}")
         if self.range not in ("global", "per_tensor"):
             raise BitrobustError(f"unknown quantization range {self.range!r}; valid: global, per_tensor")
         if self.rounding not in ("round", "trunc"):
@@ -183,7 +186,19 @@ class QuantizedTensor:
 
 
 def resolve_scheme(scheme: str | QuantScheme, **overrides) -> QuantScheme:
+    """The preset ``scheme`` (a name or a QuantScheme) with single fields overridden; unknown fields are errors.
+
+    >>> resolve_scheme("normal", rounding="round").rounding
+    'round'
+    >>> resolve_scheme("rquant", dither=True)
+    Traceback (most recent call last):
+    bitrobust.errors.BitrobustError: unknown quantization override 'dither'; valid: range, symmetric, signed, rounding
+    """
     base = SCHEMES.get(scheme) if isinstance(scheme, str) else scheme
+    valid = [f.name for f in dataclasses.fields(QuantScheme)]
+    unknown = sorted(set(overrides) - set(valid))
+    if unknown:
+        raise BitrobustError(f"unknown quantization override {unknown[0]!r}; valid: {', '.join(valid)}")
     return dataclasses.replace(base, **overrides) if overrides else base
 
 

@@ -102,9 +102,10 @@ def load_run(path: str | Path, name_from: str = "config") -> Run:
     data = read_json(result_file, "robustness result")
     try:
         result = RobustnessResult.from_dict(data)
+        evaluated = any(r.p > 0 for r in result.rates) and all(len(r.rerr) for r in result.rates)
     except (KeyError, TypeError, ValueError) as exc:
         raise BitrobustError(f"{result_file} is not a robustness result (bad or missing field {exc})") from None
-    if not any(r.p > 0 for r in result.rates) or any(len(r.rerr) == 0 for r in result.rates):
+    if not evaluated:
         raise BitrobustError(f"{result_file} has no RErr values at a rate p > 0")
     run_dir = result_file.parent
     config = _find_config(run_dir)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bitrobust.config import check_range
 from bitrobust.errors import BitrobustError
+from bitrobust.quantization.fixed_point import check_bits, resolve_scheme
 from bitrobust.training.optim import OptimSection
 
 
@@ -32,6 +34,9 @@ class DataSection:
     test_batch_size: int = 1000
 
     def __post_init__(self) -> None:
+        for name in ("batch_size", "test_batch_size", "train_subset", "test_subset"):
+            if getattr(self, name) is not None:
+                check_range(f"data.{name}", getattr(self, name), low=1)
         if self.raw and self.normalize:
             raise BitrobustError("data.raw gives unnormalized pixel values 0..255: set data.normalize: false")
 
@@ -44,6 +49,10 @@ class QuantSection:
     during_training: bool = True  # False: post-training quantization (train in float)
     exclude: tuple[str, ...] = ()  # parameter-name globs left in float
 
+    def __post_init__(self) -> None:
+        check_bits(self.bits)
+        resolve_scheme(self.scheme, **self.overrides)  # a known scheme, known fields of the right types
+
 
 @dataclass(frozen=True)
 class StrategySection:
@@ -52,11 +61,19 @@ class StrategySection:
     label_smoothing: float = 0.0  # the trainer's loss: cross-entropy with this label smoothing
     params: dict = field(default_factory=dict)  # strategy-specific settings
 
+    def __post_init__(self) -> None:
+        check_range("strategy.label_smoothing", self.label_smoothing, low=0.0, high=1.0)
+
 
 @dataclass(frozen=True)
 class EvalSection:
     rates: tuple[float, ...] = (0.001, 0.005, 0.01, 0.05, 0.1)
     chips: int = 10
+
+    def __post_init__(self) -> None:
+        check_range("eval.chips", self.chips, low=1)
+        for p in self.rates:
+            check_range("eval.rates", p, low=0.0, high=1.0)
 
 
 @dataclass(frozen=True)
@@ -73,7 +90,8 @@ class TrainConfig:
     max_steps: int | None = None  # stop each epoch after this many steps (smoke tests)
 
     def __post_init__(self) -> None:
-        if self.epochs < 1:
-            raise BitrobustError(f"epochs must be >= 1, got {self.epochs}")
+        check_range("epochs", self.epochs, low=1)
+        if self.max_steps is not None:
+            check_range("max_steps", self.max_steps, low=1)
         if self.strategy.clip_w_max is not None and not self.strategy.clip_w_max > 0:
             raise BitrobustError(f"strategy.clip_w_max must be > 0, got {self.strategy.clip_w_max}")

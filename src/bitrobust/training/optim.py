@@ -15,6 +15,7 @@ from typing import Callable, Iterable
 
 import torch
 
+from bitrobust.config import check_range
 from bitrobust.registry import Registry
 
 #: ``factory(parameters, section) -> torch.optim.Optimizer``
@@ -47,6 +48,12 @@ class OptimSection:
     def __post_init__(self) -> None:
         OPTIMIZERS.get(self.name)
         SCHEDULES.get(self.schedule)
+        for name in ("lr", "momentum", "weight_decay"):
+            check_range(f"optim.{name}", getattr(self, name), low=0.0)
+        check_range("optim.gamma", self.gamma, low=0.0, low_open=True)
+        check_range("optim.every", self.every, low=1)
+        for m in self.milestones:
+            check_range("optim.milestones", m, low=0.0, high=1.0)
 
     def lr_at(self, epoch: int, epochs: int) -> float:
         """Learning rate of (0-based) ``epoch`` out of ``epochs``."""

@@ -55,6 +55,9 @@ class Strategy:
     Params: type | None = None
 
     def __init__(self, section: StrategySection) -> None:
+        if self.Params is None and section.params:
+            given = ", ".join(map(str, section.params))
+            raise BitrobustError(f"strategy.params: the {section.name} strategy takes none, got {given}")
         self.section = section
         self.params = None if self.Params is None else parse_params(self.Params, section.params, section.name)
 

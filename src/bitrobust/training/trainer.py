@@ -46,7 +46,7 @@ from bitrobust.errors import BitrobustError
 from bitrobust.evaluation.robustness import evaluate_pass
 from bitrobust.io import load_tensors_with_metadata, remove_temporaries, save_tensors, write_json, write_text
 from bitrobust.models.checkpoint import save_checkpoint
-from bitrobust.models import MODELS, build_model
+from bitrobust.models import build_model, check_model
 from bitrobust.quantization import load_tensors, quantize_model, restored
 from bitrobust.training.config import TrainConfig
 from bitrobust.training.context import StepContext
@@ -70,8 +70,9 @@ class Trainer:
         self.progress = progress
         self.device = local_device(config.device)
         # Fail fast on unknown names, before any data is read or downloaded.
-        DATASETS.get(config.data.name)
-        MODELS.get(config.model.name)
+        spec = DATASETS.get(config.data.name)
+        check_model(config.model.name, **{"num_classes": spec.num_classes, "in_channels": spec.image_shape[0],
+                                          **config.model.kwargs})
         self.strategy = STRATEGIES.get(config.strategy.name)(config.strategy)  # validates strategy.params
         self.rank, self.world_size = init_distributed(self.device)
         dc = config.data
