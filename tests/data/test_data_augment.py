@@ -3,7 +3,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bitrobust.data import AugmentConfig, augment, cutout, random_crop, random_flip
+from bitrobust.data import AugmentConfig, cutout, random_crop, random_flip
+from bitrobust.data.augment import augment
 
 
 def gen(seed: int = 0) -> torch.Generator:

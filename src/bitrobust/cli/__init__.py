@@ -84,10 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("bitrobust: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # the reader went away (e.g. `| head`): stop quietly, like other tools
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 0
+    except BrokenPipeError:  # the reader of stdout left (`bitrobust recipes | head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when stdout is flushed at exit
+        return 141  # 128 + SIGPIPE, as a shell reports a command killed by a broken pipe
     finally:
         console.set_verbosity(0)
 

@@ -31,35 +31,34 @@ def parse_rates(text: str) -> list[float]:
     return rates
 
 
-def positive_int(text: str) -> int:
+def _number(text: str, kind: type, ok, expected: str):
+    """``text`` as a ``kind`` that satisfies ``ok``, else an argparse error saying what was ``expected``."""
     try:
-        value = int(text)
+        value = kind(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+    if not ok(value):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
     return value
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1 (argparse type).
+
+    >>> positive_int("3")
+    3
+    """
+    return _number(text, int, lambda v: v >= 1, "a positive integer")
 
 
 def nonnegative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
+    """An integer >= 0 (argparse type)."""
+    return _number(text, int, lambda v: v >= 0, "an integer >= 0")
 
 
 def positive_float(text: str) -> float:
     """A finite number > 0 (argparse type)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
-    if not 0 < value < math.inf:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
-    return value
+    return _number(text, float, lambda v: 0 < v < math.inf, "a number > 0")
 
 
 def output_dir(path: str | os.PathLike, flag: str = "--out") -> Path:

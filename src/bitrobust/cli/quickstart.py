@@ -36,13 +36,15 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from bitrobust.cli import build_parser
     from bitrobust.cli import eval as eval_cmd
-    from bitrobust.cli.common import parse_rates
+    from bitrobust.cli.common import data_dir_arg, output_dir, parse_rates
     from bitrobust.config import apply_overrides, from_dict, load_yaml
     from bitrobust.experiments.recipes import find_recipe
     from bitrobust.training import TrainConfig, Trainer
 
+    output_dir(args.out)  # validate before training
+    data_dir_arg(args.data_dir)
     if args.rates is not None:
-        parse_rates(args.rates)  # validate before training
+        parse_rates(args.rates)
     overrides = [f"device={args.device}"] + ([f"epochs={args.epochs}"] if args.epochs else [])
     config = from_dict(TrainConfig, apply_overrides(load_yaml(find_recipe("quickstart")), overrides))
     start = time.perf_counter()

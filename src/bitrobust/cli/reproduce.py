@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 
+from bitrobust import console
 from bitrobust.cli.common import data_dir_arg, output_dir
 from bitrobust.errors import BitrobustError
 
@@ -86,6 +87,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"eval {e.run.label}: {e.kind.describe(e.settings)} -> {e.out_dir} [{'done' if e.done else 'to run'}]")
         print(f"report -> {plan.report_dir}")
         return 0
-    reproduce(exp, args.budget, out, configs, smoke=args.smoke, data_dir=args.data_dir,
-              progress=not args.no_progress)
+    quiet = console.quiet()
+    plan = reproduce(exp, args.budget, out, configs, smoke=args.smoke, data_dir=args.data_dir,
+                     progress=not args.no_progress, log=(lambda _line: None) if quiet else print)
+    if quiet:
+        print(plan.report_dir / "report.md")
     return 0

@@ -3,43 +3,31 @@
 Files are read from ``--data-dir``, ``$BITROBUST_DATA`` or a user cache, downloaded
 from the canonical source when missing and md5-checked, then parsed into uint8
 tensors (:func:`load_dataset`) that :class:`Loader` batches on the compute device.
+The names below are imported from their modules on first use, so the dataset registry
+and file checks (``bitrobust data``) do not load torch. (The function ``augment`` is
+``bitrobust.data.augment.augment``: the package attribute ``augment`` is that module.)
 """
 
-from bitrobust.data.augment import AugmentConfig, augment, cutout, random_crop, random_flip
-from bitrobust.data.dataset import ImageDataset, load_dataset
-from bitrobust.data.formats import RestrictedUnpickler, read_idx, safe_loads
-from bitrobust.data.loader import Loader
-from bitrobust.data.specs import DATASETS, DatasetSpec, FileSpec
-from bitrobust.data.storage import (
-    FileStatus,
-    check_data,
-    download_dataset,
-    download_file,
-    ensure_file,
-    md5sum,
-    resolve_data_dir,
-)
+from __future__ import annotations
 
-__all__ = [
-    "AugmentConfig",
-    "DATASETS",
-    "DatasetSpec",
-    "FileSpec",
-    "FileStatus",
-    "ImageDataset",
-    "Loader",
-    "RestrictedUnpickler",
-    "augment",
-    "check_data",
-    "cutout",
-    "download_dataset",
-    "download_file",
-    "ensure_file",
-    "load_dataset",
-    "md5sum",
-    "random_crop",
-    "random_flip",
-    "read_idx",
-    "resolve_data_dir",
-    "safe_loads",
-]
+import importlib
+from typing import Any
+
+_PUBLIC = {
+    "AugmentConfig": "augment", "cutout": "augment", "random_crop": "augment",
+    "random_flip": "augment",
+    "ImageDataset": "dataset", "load_dataset": "dataset",
+    "RestrictedUnpickler": "formats", "read_idx": "formats", "safe_loads": "formats",
+    "Loader": "loader",
+    "DATASETS": "specs", "DatasetSpec": "specs", "FileSpec": "specs",
+    "FileStatus": "storage", "check_data": "storage", "download_dataset": "storage", "download_file": "storage",
+    "ensure_file": "storage", "md5sum": "storage", "resolve_data_dir": "storage",
+}
+
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str) -> Any:  # PEP 562
+    if name in _PUBLIC:
+        return getattr(importlib.import_module(f"{__name__}.{_PUBLIC[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
