@@ -1,10 +1,13 @@
 """Injection throughput: one chip's persistent bit errors, sparse (RandomBitErrors) vs a dense uniform field.
 
 Quantizes a model (default ``simplenet_cifar``, 5,498,378 weights) to m-bit words
-(default 8) and times, side by side and interleaved, for each rate p:
+(default 8), or takes ``--random-words W`` random words instead (e.g. 11,200,000: a
+ResNet-18-sized field, no model needed), and times, side by side and interleaved, for
+each rate p:
 
 * sparse: ``RandomBitErrors(p, chip=c).apply(flat_codes, m)`` -- draws only the
-  faulty bits (contract 2), including turning the addresses into XOR words;
+  faulty bits (contract 2), including turning the addresses into XOR words; at
+  p >= 5% the same chip is evaluated densely, a few blocks at a time;
 * dense:  the naive way, a fresh ``torch.rand(W, m, generator=g)`` field per chip,
   ``u < p``, packed into one XOR word per weight and applied to the codes.
 
@@ -13,9 +16,11 @@ the table gives the median time of each and the median of the paired ratios
 dense / sparse. Before timing, the sparse result is checked (assert) against the
 per-bit definition ``RandomBitErrors(p, chip).uniform(addresses) < p`` on a slice of
 words that is not block-aligned, and the faulty set at a lower rate is checked to be
-a subset of the one at a higher rate. Target: sparse >= 5x faster at p <= 1%.
+a subset of the one at a higher rate. Targets: sparse >= 5x faster at p <= 1%, and at
+most 1.5x the dense time (speed-up >= 1/1.5) at 5% <= p <= 50%.
 
-    python benchmarks/bench_injection.py [--rates 1e-4 1e-3 1e-2 5e-2] [--chips 5] [--repeats 3]
+    python benchmarks/bench_injection.py [--rates 1e-4 1e-3 1e-2 5e-2 0.1 0.2 0.3 0.5] [--chips 5] [--repeats 3]
+        [--random-words 11200000] [--threads 2]
 """
 
 from __future__ import annotations
@@ -96,12 +101,17 @@ def main() -> None:
     parser.add_argument("--model", default="simplenet_cifar", help="registered model name")
     parser.add_argument("--bits", type=int, default=8, help="bits per word m")
     parser.add_argument("--scheme", default="rquant", help="quantization preset")
-    parser.add_argument("--rates", type=float, nargs="+", default=[1e-4, 1e-3, 1e-2, 5e-2], help="bit error rates p")
+    parser.add_argument(
+        "--rates", type=float, nargs="+", default=[1e-4, 1e-3, 1e-2, 5e-2, 0.1, 0.2, 0.3, 0.5], help="bit error rates p"
+    )
+    parser.add_argument("--random-words", type=int, default=0, help="time this many random words, not a model")
     parser.add_argument("--chips", type=int, default=5, help="chips per repeat (sparse: chip c; dense: a fresh field)")
     parser.add_argument("--repeats", type=int, default=3, help="passes over all (chip, p)")
     parser.add_argument("--verify-words", type=int, default=65536, help="words in the verified slice (0: skip)")
     parser.add_argument("--target", type=float, default=5.0, help="required speed-up dense/sparse")
     parser.add_argument("--target-max-rate", type=float, default=0.01, help="target applies at p <= this")
+    parser.add_argument("--high-target", type=float, default=1.5, help="allowed time sparse/dense at high rates")
+    parser.add_argument("--high-rates", type=float, nargs=2, default=[0.05, 0.5], help="high-rate target's range")
     parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0, help="model init and dense generator seed")
@@ -110,9 +120,13 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
 
-    model = build_model(args.model, seed=args.seed)
-    state = quantize_model(model, FixedPointQuantizer(args.bits, args.scheme))
-    codes = state.flat_codes().to(device)
+    if args.random_words:
+        words = torch.randint(0, 2**args.bits, (args.random_words,), generator=torch.Generator().manual_seed(args.seed))
+        codes = words.to(torch.uint8 if args.bits <= 8 else torch.int64).to(device)
+        args.model = "random words"
+    else:
+        model = build_model(args.model, seed=args.seed)
+        codes = quantize_model(model, FixedPointQuantizer(args.bits, args.scheme)).flat_codes().to(device)
     n_words = codes.numel()
 
     check = verify(codes, args.bits, args.rates, chip=0, words=args.verify_words) if args.verify_words else None
@@ -147,7 +161,8 @@ def main() -> None:
     rows = []
     for p in args.rates:
         speedup = statistics.median(pair[p])
-        applies = p <= args.target_max_rate
+        low, high = p <= args.target_max_rate, args.high_rates[0] <= p <= args.high_rates[1]
+        target = args.target if low else 1 / args.high_target if high else None
         rows.append(
             {
                 "p": p,
@@ -156,7 +171,8 @@ def main() -> None:
                 "dense_ms_median": 1e3 * statistics.median(dense_t[p]),
                 "speedup_median_paired": speedup,
                 "speedup_min_paired": min(pair[p]),
-                "target_met": (speedup >= args.target) if applies else None,
+                "target": target,
+                "target_met": None if target is None else speedup >= target,
                 "samples": len(pair[p]),
             }
         )
@@ -182,17 +198,21 @@ def main() -> None:
     print()
     print(
         "| p | flipped bits (mean) | sparse apply (ms) | dense torch.rand (ms) | speed-up dense/sparse | min "
-        f"| target >= {args.target:g}x |"
+        "| target (speed-up) |"
     )
     print("|---:|---:|---:|---:|---:|---:|:---|")
     for r in rows:
-        tgt = "n/a (info)" if r["target_met"] is None else ("met" if r["target_met"] else "MISSED")
+        verdict = "met" if r["target_met"] else "MISSED"
+        tgt = "n/a (info)" if r["target"] is None else f">= {r['target']:.2f}x: {verdict}"
         print(
             f"| {100 * r['p']:g}% | {r['flips_mean']:,.0f} | {r['sparse_ms_median']:.1f} | {r['dense_ms_median']:.1f} "
             f"| {r['speedup_median_paired']:.1f}x | {r['speedup_min_paired']:.1f}x | {tgt} |"
         )
     print()
-    print(f"target (>= {args.target:g}x at p <= {100 * args.target_max_rate:g}%): {'met' if met else 'MISSED'}")
+    print(
+        f"targets (>= {args.target:g}x at p <= {100 * args.target_max_rate:g}%; <= {args.high_target:g}x the dense "
+        f"time at {100 * args.high_rates[0]:g}% <= p <= {100 * args.high_rates[1]:g}%): {'met' if met else 'MISSED'}"
+    )
 
     if args.json:
         save_results(

@@ -1,3 +1,4 @@
+import hashlib
 import math
 import random
 
@@ -8,7 +9,8 @@ from hypothesis import strategies as st
 
 from bitrobust.bit_errors import RandomBitErrors, flip_bits
 from bitrobust.bit_errors.hashing import mix64, mix64_int, popcount64
-from bitrobust.bit_errors.random_chips import BLOCK_BITS, _first_level_table
+from bitrobust.bit_errors import random_chips
+from bitrobust.bit_errors.random_chips import BLOCK_BITS, _first_level_table, _pack_flips
 from bitrobust.errors import BitrobustError
 
 rates = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)
@@ -118,3 +120,72 @@ def test_flip_bits_multiple_bits_per_word():
 def test_bad_rates(p):
     with pytest.raises(BitrobustError, match="p must be in"):
         RandomBitErrors(p)
+
+
+# high rates (p >= DENSE_MIN_RATE) are evaluated densely; the sparse path, which evaluates the same
+# u at any rate, is the reference, and the digests below pin the faulty sets the implementation had
+# before the dense path existed (chip 0, addresses [12345, 62346): count, sha256 of the sorted list)
+HIGH_RATES = [0.05, 0.0625, 0.07, 0.1, 0.2, 0.3, 0.5, 0.9]
+PINNED = {
+    0.0625: (3098, "0e9371a8ec61195a"),
+    0.1: (4933, "65a08b0b36965d05"),
+    0.3: (14770, "b0722abd2c812e76"),
+    0.5: (24713, "05d66b7055e047ec"),
+    0.9: (44896, "7dfd83f28a69053a"),
+}
+
+
+@pytest.fixture(params=[64, 1], ids=["default-steps", "one-block-steps"])
+def dense_steps(request, monkeypatch):
+    """The default dense step, and one block per step (many step boundaries)."""
+    monkeypatch.setitem(random_chips._DENSE_CHUNK_BLOCKS, "cpu", request.param)
+
+
+@pytest.mark.parametrize("p", sorted(PINNED))
+def test_high_rate_chips_are_pinned(p, dense_steps):
+    a = torch.sort(RandomBitErrors(p, chip=0).flip_addresses(12_345, 62_346)).values.tolist()
+    digest = hashlib.sha256(",".join(map(str, a)).encode()).hexdigest()[:16]
+    assert (len(a), digest) == PINNED[p]
+
+
+@pytest.mark.parametrize("p", HIGH_RATES + [0.055])
+@pytest.mark.parametrize("span", [(0, 4096 * 70), (12_345, 300_001), (4095, 4097), (8191, 8192), (1, 2)])
+def test_dense_path_equals_sparse_path(p, span, dense_steps):
+    chip = RandomBitErrors(p, chip=11)
+    assert p >= random_chips.DENSE_MIN_RATE
+    dense = torch.sort(chip.flip_addresses(*span)).values
+    assert torch.equal(dense, torch.sort(chip._sparse_addresses(*span, "cpu")).values)
+
+
+@pytest.mark.parametrize("p", [0.0625, 0.1, 0.3, 0.9])
+def test_dense_path_equals_the_definition_on_a_large_slice(p):
+    start, stop = 1_000_003, 1_400_011
+    chip = RandomBitErrors(p, chip=2)
+    expected = torch.nonzero(chip.uniform(torch.arange(start, stop)) < p).flatten() + start
+    assert torch.equal(torch.sort(chip.flip_addresses(start, stop)).values, expected)
+
+
+@pytest.mark.parametrize("p", [0.05, 0.1, 0.3, 0.5, 0.9])
+@pytest.mark.parametrize("bits", [1, 3, 8, 16])
+@pytest.mark.parametrize("word_offset", [0, 7, 12_345])
+def test_dense_apply_equals_flipping_the_sparse_addresses(p, bits, word_offset, dense_steps):
+    dtype = torch.int32 if bits > 8 else torch.uint8
+    codes = torch.randint(0, 2**bits, (40_001,), dtype=dtype)
+    chip = RandomBitErrors(p, chip=5)
+    start = word_offset * bits
+    addresses = chip._sparse_addresses(start, start + codes.numel() * bits, "cpu") - start
+    assert torch.equal(chip.apply(codes, bits, word_offset), flip_bits(codes, bits, addresses))
+
+
+@pytest.mark.parametrize("p", [0.1, 0.3])
+def test_high_rate_bnn_words_flip_at_rate_p(p):
+    out = RandomBitErrors(p, chip=4).apply(torch.zeros(400_000, dtype=torch.uint8), bits=1)
+    assert int(out.max()) == 1 and z_score(int(out.sum()), out.numel(), p) < 4.5
+
+
+@pytest.mark.parametrize("bits", [1, 3, 8, 12])
+def test_pack_flips_puts_bit_j_of_a_row_in_bit_j(bits):
+    mask = torch.rand(1000, bits, generator=torch.Generator().manual_seed(bits)) < 0.5
+    expected = (mask.to(torch.int64) << torch.arange(bits)).sum(1)
+    assert torch.equal(_pack_flips(mask, torch.int64), expected)
+    assert torch.equal(_pack_flips(mask[1::2], torch.int64), expected[1::2])  # not contiguous

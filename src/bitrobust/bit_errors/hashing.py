@@ -42,11 +42,22 @@ def mix64(x: torch.Tensor) -> torch.Tensor:
     >>> mix64(torch.tensor([1])).tolist() == [mix64_int(1)]
     True
     """
-    x = x ^ srl(x, 30)
-    x = x * _C1
-    x = x ^ srl(x, 27)
-    x = x * _C2
-    return x ^ srl(x, 31)
+    x = x.to(torch.int64, copy=True)
+    return mix64_(x, torch.empty_like(x))
+
+
+def mix64_(x: torch.Tensor, tmp: torch.Tensor) -> torch.Tensor:
+    """:func:`mix64` in place on int64 ``x``, with ``tmp`` (same shape) as scratch: no allocation.
+
+    >>> x = torch.tensor([1]); mix64_(x, torch.empty_like(x)) is x and x.tolist() == [mix64_int(1)]
+    True
+    """
+    for shift, mult in ((30, _C1), (27, _C2), (31, None)):
+        torch.bitwise_right_shift(x, shift, out=tmp)
+        x ^= tmp.bitwise_and_((1 << (64 - shift)) - 1)  # logical shift
+        if mult is not None:
+            x *= mult
+    return x
 
 
 def mix64_int(x: int) -> int:

@@ -19,6 +19,10 @@ u = rate_(j+1) + (rate_j - rate_(j+1)) h / 2^32, with h a 32-bit hash of (block,
 Each u is then uniform on [0, 1) (to 2^-32 within its level) and independent of the
 others, and the faulty set at rate p only needs the ranks below N_j for
 rate_(j+1) <= p < rate_j: about 2 p 4096 candidates per block instead of 4096 draws.
+At high rates (p >= 5%, where a block's candidates are most of its bits) the same u is evaluated
+densely instead, a few blocks at a time: the inverse permutation gives every position's
+rank (the Feistel rounds as 64-entry tables per block), the rank and its value hash say
+whether u < p, and the mask is packed straight into XOR words -- no address lists.
 
 Transient errors (the BNN papers' model) are fresh i.i.d. flips at every read: each
 read is a chip nobody has seen before, ``RandomBitErrors(p, seed=fresh_seed)``
@@ -29,11 +33,13 @@ from __future__ import annotations
 
 import functools
 import math
+import sys
+from collections.abc import Iterator
 from fractions import Fraction
 
 import torch
 
-from bitrobust.bit_errors.hashing import derive_key, hash_keys, low_bits_mask, mix64, popcount64, srl
+from bitrobust.bit_errors.hashing import derive_key, hash_keys, low_bits_mask, mix64, mix64_, popcount64, srl
 from bitrobust.errors import BitrobustError
 
 BLOCK_LOG2 = 12
@@ -44,6 +50,11 @@ LEVELS = 58  # rate_LEVELS = 2^-61; below it u is uniform on [0, rate_LEVELS)
 _PURPOSE_COUNT, _PURPOSE_PERM, _PURPOSE_VALUE = 1, 2, 3
 _FEISTEL_ROUNDS = 4
 DEFAULT_CHIP_SALT = 20210407  # fixes the seeds of the default chips 0, 1, 2, ...
+DENSE_MIN_RATE = 0.05  # rates p >= this are evaluated densely (measured: faster than sparse there)
+_DENSE_CHUNK_BLOCKS = {"cpu": 64}  # blocks per dense step: fits the CPU caches; other devices: 4096
+_SIGN = -(1 << 63)
+# 8 bools (bytes 0..7 of a little-endian int64) times sum_k 2^(56 - 7k): byte k's bit lands on bit 56 + k
+_PACK8 = sum(1 << (56 - 7 * k) for k in range(8))
 
 
 def check_rate(p: float) -> float:
@@ -106,6 +117,7 @@ class _ChipBlocks:
         self._value_key = mix64(base ^ _PURPOSE_VALUE)
         perm = mix64(base ^ _PURPOSE_PERM)
         self._round_keys = [mix64(perm + i) for i in range(_FEISTEL_ROUNDS)]
+        self._round_key_rows = torch.stack(self._round_keys[::-1], 1)[:, :, None]  # last round first
 
     def counts(self, depth: int) -> list[torch.Tensor]:
         """[N_0, ..., N_depth] per block (see the module docstring)."""
@@ -146,6 +158,26 @@ class _ChipBlocks:
             left, right = right ^ self._round(i, idx, left), left
         return (left << HALF_LOG2) | right
 
+    def all_ranks(self, lo: int, hi: int, work: torch.Tensor) -> torch.Tensor:
+        """Ranks of all 4096 positions of blocks lo..hi-1 ([blocks, 4096], in ``work[0]``; :meth:`rank`).
+
+        ``work``: int64 [3, blocks, 4096] scratch. Each round function only sees 6 bits, so
+        per block it is a 64-entry table and a round is a gather; the first inverse
+        round's input (the left half of the position) is the row of a 64 x 64 grid.
+        """
+        half = torch.arange(1 << HALF_LOG2, device=work.device)
+        tables = mix64(self._round_key_rows[lo:hi] + half) & ((1 << HALF_LOG2) - 1)  # [blocks, round, 64]
+        b, a, c = work  # a = right ^ F_3(left); b = left ^ F_2(a); c = a ^ F_1(b); left_4 = b ^ F_0(c)
+        torch.bitwise_xor(tables[:, 0, :, None], half, out=a.view(len(a), 1 << HALF_LOG2, 1 << HALF_LOG2))
+        torch.gather(tables[:, 1], 1, a, out=b)
+        b ^= half.repeat_interleave(1 << HALF_LOG2)
+        torch.gather(tables[:, 2], 1, b, out=c)
+        c ^= a
+        torch.gather(tables[:, 3], 1, c, out=a)
+        b ^= a
+        b <<= HALF_LOG2
+        return b.bitwise_or_(c)  # (left_4, right_4 = c)
+
 
 def _blocks_of(start: int, stop: int, device) -> torch.Tensor:
     return torch.arange(start >> BLOCK_LOG2, ((stop - 1) >> BLOCK_LOG2) + 1, device=device)
@@ -179,18 +211,30 @@ class RandomBitErrors:
             return torch.zeros(0, dtype=torch.int64, device=device)
         if self.p >= 1.0:
             return torch.arange(start, stop, device=device)
-        chip = _ChipBlocks(self.seed, _blocks_of(start, stop, device))
+        if self.p < DENSE_MIN_RATE:
+            return self._sparse_addresses(start, stop, device)
+        step = _dense_step(device)
+        masks = self._dense_masks(start, stop, step, device)
+        return torch.cat([torch.nonzero(m).flatten() + s for s, m in zip(range(start, stop, step), masks)])
+
+    def _level(self) -> tuple[int, int]:
+        """(j, threshold): rate_(j+1) <= p < rate_j, and for ranks in [N_(j+1), N_j) u < p iff h < threshold."""
         j = level_of_rate(self.p)
+        # u = lo + (hi - lo) h / 2^32 < p  <=>  h < (p - lo) 2^32 / (hi - lo), exactly
+        lo, hi = level_rate(j + 1), level_rate(j)
+        return j, math.ceil((Fraction(self.p) - lo) * 2**32 / (hi - lo))
+
+    def _sparse_addresses(self, start: int, stop: int, device: torch.device | str) -> torch.Tensor:
+        """:meth:`flip_addresses` from the candidate ranks only (0 < p < 1; any level, fastest at low p)."""
+        chip = _ChipBlocks(self.seed, _blocks_of(start, stop, device))
+        j, threshold = self._level()
         counts = chip.counts(min(j + 1, LEVELS))
         cand = counts[j]  # ranks with u < rate_j: the candidates
         sure = counts[j + 1] if j < LEVELS else torch.zeros_like(cand)  # u < rate_(j+1) <= p
         total = int(cand.sum())
         if total == 0:
             return torch.zeros(0, dtype=torch.int64, device=device)
-        # ranks < N_(j+1) always flip; ranks in [N_(j+1), N_j) flip iff their value hash says u < p:
-        # u = lo + (hi - lo) h / 2^32 < p  <=>  h < (p - lo) 2^32 / (hi - lo), exactly
-        lo, hi = level_rate(j + 1), level_rate(j)
-        threshold = math.ceil((Fraction(self.p) - lo) * 2**32 / (hi - lo))
+        # ranks < N_(j+1) always flip; ranks in [N_(j+1), N_j) flip iff their value hash says u < p
         block = torch.arange(len(cand), device=device)
         n_test = cand - sure
         t_total = int(n_test.sum())
@@ -212,6 +256,35 @@ class RandomBitErrors:
             addr = addr[(addr >= start) & (addr < stop)]
         return addr
 
+    def _dense_masks(self, start: int, stop: int, step: int, device: torch.device | str) -> Iterator[torch.Tensor]:
+        """Bool masks u(a) < p of [start, stop), ``step`` bits at a time (DENSE_MIN_RATE <= p < 1).
+
+        Each mask is a view of a buffer that the next one overwrites: use it before asking for the next.
+        """
+        chip = _ChipBlocks(self.seed, _blocks_of(start, stop, device))
+        j, threshold = self._level()
+        counts = chip.counts(j + 1)
+        cand, sure = counts[j][:, None], counts[j + 1][:, None]
+        first = start >> BLOCK_LOG2
+        rows = ((step - 1) >> BLOCK_LOG2) + 2  # blocks that ``step`` bits can touch
+        work = torch.empty(3, rows, BLOCK_BITS, dtype=torch.int64, device=device)
+        flags = torch.empty(2, rows, BLOCK_BITS, dtype=torch.bool, device=device)
+        for s in range(start, stop, step):
+            e = min(stop, s + step)
+            lo, hi = (s >> BLOCK_LOG2) - first, ((e - 1) >> BLOCK_LOG2) + 1 - first
+            rank = chip.all_ranks(lo, hi, work[:, : hi - lo])
+            h, mask, other = work[1, : hi - lo], flags[0, : hi - lo], flags[1, : hi - lo]
+            mix64_(torch.add(rank, chip._value_key[lo:hi, None], out=h), work[2, : hi - lo])
+            if threshold < 1 << 32:  # (h >> 32) < threshold, as a signed comparison of h ^ 2^63
+                torch.lt(h.bitwise_xor_(_SIGN), (threshold << 32) + _SIGN, out=mask)
+            else:
+                mask.fill_(True)
+            if j:
+                mask &= torch.lt(rank, cand[lo:hi], out=other)
+            mask |= torch.lt(rank, sure[lo:hi], out=other)
+            offset = s - ((first + lo) << BLOCK_LOG2)
+            yield mask.view(-1)[offset : offset + e - s]
+
     def uniform(self, addresses: torch.Tensor) -> torch.Tensor:
         """u(a) for the given bit addresses (exact in float64): the dense definition."""
         a = addresses.to(torch.int64)
@@ -228,8 +301,35 @@ class RandomBitErrors:
     def apply(self, codes: torch.Tensor, bits: int, word_offset: int = 0) -> torch.Tensor:
         """Words ``codes`` (stored at ``word_offset``, ``bits`` bits each) with faulty bits flipped."""
         flat = codes.reshape(-1)
-        addr = self.flip_addresses(word_offset * bits, (word_offset + flat.numel()) * bits, flat.device)
-        return flip_bits(flat, bits, addr - word_offset * bits).view(codes.shape)
+        start, stop = word_offset * bits, (word_offset + flat.numel()) * bits
+        if not DENSE_MIN_RATE <= self.p < 1.0 or stop <= start:
+            return flip_bits(flat, bits, self.flip_addresses(start, stop, flat.device) - start).view(codes.shape)
+        out = torch.empty_like(flat)
+        step = max(1, _dense_step(flat.device) // bits)  # words per mask
+        masks = self._dense_masks(start, stop, step * bits, flat.device)
+        for w, mask in zip(range(0, flat.numel(), step), masks):
+            torch.bitwise_xor(flat[w : w + step], _pack_flips(mask.view(-1, bits), flat.dtype), out=out[w : w + step])
+        return out.view(codes.shape)
+
+
+def _dense_step(device: torch.device | str) -> int:
+    """Bits per dense mask on ``device``."""
+    return _DENSE_CHUNK_BLOCKS.get(torch.device(device).type, 4096) * BLOCK_BITS
+
+
+def _pack_flips(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """One word per row of a bool [words, bits] mask: bit j of word i is ``mask[i, j]``.
+
+    >>> _pack_flips(torch.tensor([[True, False, True], [False, True, True]]), torch.uint8).tolist()
+    [5, 6]
+    """
+    bits = mask.shape[1]
+    if bits == 8 and sys.byteorder == "little" and mask.is_contiguous():  # one multiply per word
+        return srl(mask.view(torch.int64).view(-1) * _PACK8, 56).to(dtype)
+    if bits <= 8:
+        weights = (1 << torch.arange(bits, device=mask.device)).to(torch.uint8)
+        return (mask.view(torch.uint8) * weights).sum(1, dtype=torch.uint8).to(dtype)
+    return (mask.to(torch.int64) << torch.arange(bits, device=mask.device)).sum(1).to(dtype)
 
 
 def flip_bits(codes: torch.Tensor, bits: int, addresses: torch.Tensor) -> torch.Tensor:
