@@ -85,3 +85,12 @@ def test_a_run_without_a_dataset_is_an_error(tmp_path, tiny_run, capsys):
     (run / "model.json").write_text(json.dumps(meta))
     assert main(["eval", str(run), "--chips", "1", "--rates", "0.01"]) == 2
     assert "names no dataset" in capsys.readouterr().err
+
+
+def test_eval_defaults_to_the_recipes_eval_section(tmp_path, tiny_run, data_dir):
+    config = load_yaml(tiny_run / "config.yaml")
+    out = tmp_path / "out"
+    assert main(["eval", str(tiny_run), "--test-subset", "20", "--data-dir", str(data_dir), "--out", str(out),
+                 "--no-progress"]) == 0
+    settings = json.loads((out / "eval_config.json").read_text())
+    assert settings["rates"] == config["eval"]["rates"] and settings["chips"] == config["eval"]["chips"]
