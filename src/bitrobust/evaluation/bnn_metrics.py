@@ -85,7 +85,7 @@ class BnnMetricsKind(EvalKind):
             for i, (spec, pi) in enumerate(zip(model.specs[:-1], imp.per_layer()))
         ]
         result = {
-            "run": str(run.path), "name": run.name, "arch": model.arch, "dataset": run.dataset,
+            "name": run.name, "arch": model.arch, "dataset": run.dataset,
             "n_examples": len(y), "test_error": 1 - correct / len(y), "bs": list(s.bs), "T": list(tol.values),
             "T_bar": tol.mean, "var_pi": imp.variance, "layers": layers,
         }

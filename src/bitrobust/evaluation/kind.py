@@ -108,7 +108,7 @@ def evaluate(
     outcome = kind.run(loaded, settings, data_dir=data_dir, progress=progress, batch_size=batch_size)
     if is_main_process():  # under torchrun every rank has the gathered result; rank 0 writes it
         out = Path(out_dir)
-        config = {"run": str(loaded.path)}
+        config = {"run": os.path.relpath(loaded.path, out)}  # relative: no absolute paths in result files
         if label is not None:
             config["label"] = label
         write_json(out / "eval_config.json", {**config, **settings.to_dict(), **outcome.info})

@@ -153,7 +153,7 @@ class WeightsKind(EvalKind):
         load_tensors(model, state.dequantize())  # the weights in memory
         w_max = ((run.meta.get("config") or {}).get("strategy") or {}).get("clip_w_max")
         loader = run.test_data(data_dir, s.test_subset, batch_size or 1000)
-        result = {"run": str(run.path), **weight_statistics(model, loader, w_max)}
+        result = weight_statistics(model, loader, w_max)
         rae = relative_logit_error(model, state, loader, RandomChips(s.rae_chips), s.rae_p)
         result.update(relative_error=sum(rae) / len(rae), relative_error_per_chip=rae, relative_error_p=s.rae_p)
         return Outcome(result)

@@ -26,6 +26,7 @@ from pathlib import Path
 from bitrobust.config import apply_overrides, from_dict, load_yaml, to_dict
 from bitrobust.errors import BitrobustError
 from bitrobust.evaluation import EVAL_KINDS
+from bitrobust.experiments.recipes import RECIPES_DIR, recipes_label
 from bitrobust.experiments.spec import BUDGETS, EvalSpec, Experiment, Row, RunSpec, for_budget
 from bitrobust.training import TrainConfig
 
@@ -68,10 +69,13 @@ class PlannedRun:
         """The config hash that ends the directory name."""
         return self.run_dir.name.rsplit("-", 1)[-1]
 
-    def describe(self) -> dict:
+    def describe(self, relative_to: Path) -> dict:
+        """Recipe by name, run directory relative to ``relative_to`` (no absolute paths in result files)."""
+        recipe = self.recipe.with_suffix("").name if not self.recipe.is_relative_to(RECIPES_DIR) else \
+            self.recipe.relative_to(RECIPES_DIR).with_suffix("").as_posix()
         return {
-            "key": self.key, "label": self.label, "recipe": str(self.recipe), "overrides": list(self.overrides),
-            "seed": self.config.seed, "run_dir": str(self.run_dir), "config_hash": self.digest,
+            "key": self.key, "label": self.label, "recipe": recipe, "overrides": list(self.overrides),
+            "seed": self.config.seed, "run_dir": os.path.relpath(self.run_dir, relative_to), "config_hash": self.digest,
         }
 
 
@@ -97,8 +101,9 @@ class PlannedEval:
     def done(self) -> bool:
         return self.result_file.is_file()
 
-    def describe(self) -> dict:
-        return {"run": self.run.key, "eval": self.spec.key, "settings": self.settings.to_dict(), "dir": str(self.out_dir)}
+    def describe(self, relative_to: Path) -> dict:
+        return {"run": self.run.key, "eval": self.spec.key, "settings": self.settings.to_dict(),
+                "dir": os.path.relpath(self.out_dir, relative_to)}
 
 
 @dataclass
@@ -139,13 +144,14 @@ class Plan:
         return [r for r in self.experiment.section_rows(section) if r.run in self.runs]
 
     def describe(self) -> dict:
+        """The resolved definition (``experiment.yaml``): paths relative to the report directory."""
         exp = self.experiment
         return {
             "experiment": exp.name, "paper": exp.paper, "reproduces": exp.reproduces, "title": exp.title,
             "description": exp.description, "notes": list(exp.notes), "budget": self.budget, "smoke": self.smoke,
-            "configs": str(self.configs_dir), "out": str(self.out),
-            "runs": [r.describe() for r in self.all_runs()],
-            "evaluations": [e.describe() for e in self.all_evals()],
+            "configs": recipes_label(self.configs_dir), "out": os.path.relpath(self.out, self.report_dir),
+            "runs": [r.describe(self.report_dir) for r in self.all_runs()],
+            "evaluations": [e.describe(self.report_dir) for e in self.all_evals()],
             "sections": [
                 {"key": s.key, "title": s.title, "kind": s.kind, "eval": s.eval, "extra_eval": s.extra_eval,
                  "rows": [{"run": r.run, "eval": r.eval or s.eval, "label": r.label} for r in self.section_rows(s)]}

@@ -75,3 +75,12 @@ def recipe_description(path: Path) -> str:
         if line.strip():
             break
     return ""
+
+
+def recipes_label(configs_dir: Path) -> str:
+    """How reports name a recipe directory: the shipped one by name, another as given.
+
+    >>> recipes_label(RECIPES_DIR)
+    'bitrobust/recipes (shipped)'
+    """
+    return "bitrobust/recipes (shipped)" if Path(configs_dir).resolve() == RECIPES_DIR else str(configs_dir)

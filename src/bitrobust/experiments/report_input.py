@@ -8,7 +8,11 @@ run's evaluations (``robustness.json``, ``metrics.json`` or ``weights.json``) in
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from bitrobust.experiments.plan import Plan, PlannedEval
+from bitrobust.experiments.recipes import recipes_label
 from bitrobust.io import read_json
 from bitrobust.reports.experiment_input import Evaluation, ExperimentReportInput, RunEntry, SectionInput
 
@@ -29,9 +33,14 @@ def _section(plan: Plan, section) -> SectionInput:
             if run.seed_index is not None:
                 label += f" (seed {run.seed_index})"
             extra = plan.evals.get((run.key, section.extra_eval), []) if section.extra_eval else []
-            entries.append(RunEntry(label, run.run_dir, _evaluations(plan.evals[(run.key, key)]), _evaluations(extra),
+            entries.append(RunEntry(label, _relative(run.run_dir, plan), _evaluations(plan.evals[(run.key, key)]), _evaluations(extra),
                                     run.spec.key, run.spec.tags))
     return SectionInput(section.key, section.title, section.kind, tuple(entries), section.note, section.confidence)
+
+
+def _relative(path: Path, plan: Plan) -> Path:
+    """``path`` relative to the report's directory (result files never record the machine's absolute paths)."""
+    return Path(os.path.relpath(path, plan.report_dir))
 
 
 def report_input(plan: Plan) -> ExperimentReportInput:
@@ -50,6 +59,6 @@ def report_input(plan: Plan) -> ExperimentReportInput:
     return ExperimentReportInput(
         name=exp.name, paper=exp.paper, reproduces=exp.reproduces, title=exp.title, description=exp.description,
         budget=plan.budget, smoke=plan.smoke, sections=tuple(_section(plan, s) for s in exp.sections),
-        notes=tuple(exp.notes), runs_dir=str(plan.out / "runs"), configs_dir=str(plan.configs_dir),
+        notes=tuple(exp.notes), runs_dir=str(_relative(plan.out / "runs", plan)), configs_dir=recipes_label(plan.configs_dir),
         n_runs=len(plan.unique_runs()), n_evals=len(plan.unique_evals()),
     )
