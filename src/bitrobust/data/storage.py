@@ -21,6 +21,7 @@ from typing import Iterable, Sequence
 
 from tqdm import tqdm
 
+from bitrobust.console import bar_disable
 from bitrobust.data.specs import DATASETS, DatasetSpec, FileSpec
 from bitrobust.errors import BitrobustError
 
@@ -90,7 +91,7 @@ def _download_once(url: str, dest: Path, md5: str | None, progress: bool) -> Non
                 try:
                     total = int(response.headers.get("Content-Length") or 0) or None
                     with tqdm(
-                        total=total, unit="B", unit_scale=True, desc=dest.name, disable=not progress
+                        total=total, unit="B", unit_scale=True, desc=dest.name, disable=bar_disable(progress)
                     ) as bar:
                         while chunk := response.read(_CHUNK):
                             out.write(chunk)
