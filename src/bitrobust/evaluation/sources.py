@@ -16,10 +16,7 @@ import torch
 from bitrobust.bit_errors import RandomBitErrors
 from bitrobust.bit_errors.hashing import derive_key
 from bitrobust.bit_errors.profiled import ProfiledBitErrors, ProfiledChip
-
-
-class ErrorModel(Protocol):
-    def apply(self, codes: torch.Tensor, bits: int, word_offset: int = 0) -> torch.Tensor: ...
+from bitrobust.quantization.model import ErrorModel
 
 
 class ErrorSource(Protocol):
