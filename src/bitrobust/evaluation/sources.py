@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-
 from bitrobust.bit_errors import RandomBitErrors
 from bitrobust.bit_errors.hashing import derive_key
 from bitrobust.bit_errors.profiled import ProfiledBitErrors, ProfiledChip
