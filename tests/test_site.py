@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import html
 import importlib.util
-import re
 from pathlib import Path
 
 import pytest

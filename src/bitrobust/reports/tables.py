@@ -126,7 +126,7 @@ def markdown_report(runs: Sequence[Run], settings: ReportSettings = ReportSettin
         "",
         "## Runs",
         "",
-        f"Prop. 1 excess: the margin sqrt(log((n+1)/delta)/n) (sqrt(l)+sqrt(n))/sqrt(l) added to RErr "
+        "Prop. 1 excess: the margin sqrt(log((n+1)/delta)/n) (sqrt(l)+sqrt(n))/sqrt(l) added to RErr "
         "(it does not apply to offsets into one profiled chip, whose patterns are not i.i.d.).",
         "",
     ]
