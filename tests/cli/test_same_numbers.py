@@ -94,3 +94,10 @@ def test_eval_defaults_to_the_recipes_eval_section(tmp_path, tiny_run, data_dir)
                  "--no-progress"]) == 0
     settings = json.loads((out / "eval_config.json").read_text())
     assert settings["rates"] == config["eval"]["rates"] and settings["chips"] == config["eval"]["chips"]
+
+
+def test_the_command_line_offers_every_evaluation_kind():
+    from bitrobust.cli.eval import KINDS  # listed by hand so that `eval --help` needs no torch
+    from bitrobust.evaluation import EVAL_KINDS
+
+    assert sorted(KINDS) == EVAL_KINDS.names()
