@@ -28,11 +28,12 @@ fault flips only when the stored bit is the other one, so the **effective flip r
 is about p / 2, :meth:`ProfiledChip.flip_rate` measures it).
 
 Nesting (:func:`nested_kind_rates`): with voltages ordered from the highest (fewest
-faults) down, each kind's rate must not shrink, so a kind's rate at a lower voltage is
-raised to at least its rate at the voltage above. Where the table breaks this (chip 3:
-p_sa = 0.206% at p = 0.597 but 0.204% at p = 2.297) the persistent cells are kept
-(p_sa = 0.206% at both voltages) and the transient rate of that direction is lowered by
-the same flip probability, so p_0t1 and p_1t0 still match the table. Cell c of column k
+faults) down, no kind's rate may shrink. Persistent rates: p_sa is raised to at least
+the p_sa above and split so that neither direction's persistent rate shrinks (the
+proportional split where that allows). Where the table breaks this (chip 3: p_sa =
+0.206% at p = 0.597 but 0.204% at p = 2.297, and a different 0->1 : 1->0 ratio) the
+persistent cells are kept (p_sa = 0.206% at both voltages) and the transient cells make
+up the rest of each direction, so p_0t1 and p_1t0 still match the table. Cell c of column k
 is faulty at voltage level l iff u1(c) < F_l m_k (m_k: the column multiplier, mean 1),
 so the faulty cells at a higher voltage are a subset of those at a lower one, with the
 same kind (errors "inherited" across voltages, Fig. 3; Tab. 16's premise). The cells
@@ -163,9 +164,9 @@ def nested_kind_rates(specs: Sequence[SyntheticChipSpec]) -> list[tuple[float, f
     """Kind rates (sa_0t1, sa_1t0, t_0t1, t_1t0) of one chip at several voltages, made nested.
 
     ``specs`` go from the highest voltage (lowest p) down and must share everything but
-    the rates. No kind's rate shrinks from one level to the next; a persistent rate that
-    would shrink is kept and the transient rate of its direction lowered so that p_d still
-    matches (module docstring).
+    the rates. No kind's rate shrinks from one level to the next: the persistent rate is
+    at least the one above, split so that neither direction's persistent rate shrinks, and
+    the transient rates make up the rest of p_0t1 and p_1t0 (module docstring).
 
     >>> hi = SyntheticChipSpec(64, 32, p_0t1=0.01, p_1t0=0.0, p_sa=0.006)
     >>> lo = replace(hi, p_0t1=0.02, p_sa=0.004)
@@ -184,13 +185,12 @@ def nested_kind_rates(specs: Sequence[SyntheticChipSpec]) -> list[tuple[float, f
     out: list[tuple[float, float, float, float]] = []
     prev = (0.0, 0.0, 0.0, 0.0)
     for spec in specs:
-        sa01, sa10, t01, t10 = spec.kind_rates()
-        q = spec.transient_prob
-        if sa01 < prev[0]:  # persistent cells stay persistent: keep them, trade for transient flips
-            t01, sa01 = t01 - (prev[0] - sa01) / q, prev[0]
-        if sa10 < prev[1]:
-            t10, sa10 = t10 - (prev[1] - sa10) / q, prev[1]
-        prev = (sa01, sa10, max(t01, prev[2]), max(t10, prev[3]))
+        sa01, sa10, _, _ = spec.kind_rates()
+        # persistent cells stay persistent: the persistent rate and each direction's share never shrink
+        sa01 = max(sa01, prev[0])
+        sa10 = max(max(spec.p_sa, prev[0] + prev[1]) - sa01, prev[1])
+        q = spec.transient_prob  # the transient cells make up the rest of each direction's p_d
+        prev = (sa01, sa10, max((spec.p_0t1 - sa01) / q, prev[2]), max((spec.p_1t0 - sa10) / q, prev[3]))
         out.append(prev)
     return out
 
