@@ -5,7 +5,8 @@
 - ``random``: the sorted faulty bit addresses of the default chips 0 and 1 at p = 1%
   (``RandomBitErrors(0.01, chip=c).flip_addresses(0, 32768)``, paper 3 Sec. 3);
 - ``synthetic``: the faulty cells of a small column-aligned synthetic chip with chip 2's
-  rates (``paper_chip("chip2_1.01", rows=64, cols=128)``, App. C.1) as row-major cell
+  rates (``paper_chip("chip2_1.01", rows=64, cols=128)``, App. C.1; chip 2's voltage
+  p = 1.01 of the one physical chip that seed 0 fixes for all of chip 2's rows) as row-major cell
   index -> [P01, P10], and the bit addresses a profiled read with read seed 0 flips in
   all-0 and all-1 words (``ProfiledBitErrors(chip, offset=1000)``, transient cells drawn).
 

@@ -39,6 +39,7 @@ from bitrobust.limits import check_allocation
 from bitrobust.quantization.fixed_point import check_bits
 
 _PURPOSE_READ = 0x50524F46  # "PROF": the hash stream of transient reads
+_PURPOSE_DATA = 0x44415441  # "DATA": the random bits ``ProfiledChip.flip_rate`` stores
 _NPZ_REQUIRED = ("flip_0to1", "flip_1to0")
 _NPZ_OPTIONAL = ("stuck_at", "name")
 
@@ -220,6 +221,20 @@ class ProfiledChip:
         p_sa = (float((p01 == 1).sum()) + float((p10 == 1).sum())) / n
         faulty = float(((p01 > 0) | (p10 > 0)).sum()) / n
         return ChipStats(p_0t1 + p_1t0, p_0t1, p_1t0, p_sa, faulty, self.rows, self.cols)
+
+    def flip_rate(self, seed: int = 0) -> float:
+        """Measured effective flip rate: the fraction of cells that read wrong when every cell holds a
+        random bit (a hash of ``seed``) and is read once (``ProfiledBitErrors(self, seed=seed)``).
+
+        A directional fault flips only when the other bit is stored, so this is about p / 2,
+        and for persistent faults about half the faulty-cell rate ``stats().faulty``.
+
+        >>> chip_from_code_map([[1] * 100] * 100).flip_rate()  # every cell flips 0->1 (stuck at 1)
+        0.4984
+        """
+        stored = (hash_uniform(derive_key(int_seed(seed), _PURPOSE_DATA), torch.arange(self.num_cells)) < 0.5)
+        flips = ProfiledBitErrors(self, 0, seed).flip_addresses(stored.to(torch.uint8), bits=1)
+        return flips.numel() / self.num_cells
 
     def faults(self, device: torch.device | str = "cpu") -> _Faults:
         """The cells that can flip (row-major index) with their P01, P10; cached per device."""

@@ -6,34 +6,55 @@ p_0t1, p_1t0 (0->1 and 1->0 flips) and p_sa (persistent errors): faults spread
 uniformly over the array (chip 1, Fig. 3 left) or concentrated on a few "weak"
 columns (chips 2 and 3, Fig. 3 right, strongly column-aligned with a 0->1 bias).
 
-Cell model (all rates are fractions of cells; the paper's table is in %):
+**One physical chip per seed, several voltages.** The table lists each chip at two or
+three supply voltages (higher p = lower voltage). A seed fixes, per cell c, a weakness
+u1(c) (the cell's threshold voltage) and a second uniform u2(c) that fixes its fault
+kind; both are hash-based uniforms of (seed, c), so a chip is a pure function of its
+settings and seed (any torch version). At every voltage a cell has the same kind:
 
-- every faulty cell fails in one direction only; a **persistent** faulty cell flips
-  that way on every read (probability 1), a **transient** one with probability
-  ``transient_prob`` (q_t, default 0.5);
-- the persistent rate p_sa is split over the directions in proportion to their rates:
-  sa_0t1 = p_sa p_0t1 / (p_0t1 + p_1t0), sa_1t0 = p_sa p_1t0 / (p_0t1 + p_1t0);
-- the transient-faulty fraction of direction d is t_d = (p_d - sa_d) / q_t, so the
-  expected mean flip probability is sa_d + q_t t_d = p_d exactly, and the fraction of
-  faulty cells is f = sa_0t1 + sa_1t0 + t_0t1 + t_1t0;
-- cell c of column k is faulty iff u1(c) < f m_k, where m_k is the column's
-  multiplier (mean over columns = 1), and its kind (persistent/transient, direction)
-  is drawn from u2(c) with the proportions above. u1, u2 are hash-based uniforms of
-  (seed, c), so a chip is a pure function of its settings and seed (any torch
-  version), and for one seed the faulty cells at lower rates are a subset of those at
-  higher rates (errors "inherited" across voltages, Fig. 3).
+- a **persistent** cell flips its one direction on every read (probability 1; a
+  persistent 0->1 cell reads 1 whatever is stored, i.e. it is stuck at 1);
+- a **transient** cell flips its one direction with probability ``transient_prob``
+  (q_t) per read, and stays transient at every voltage;
+- cells never flip both ways.
+
+Rates per voltage (all fractions of cells; the paper's table is in %): the persistent
+rate p_sa is split over the directions in proportion to their rates,
+sa_0t1 = p_sa p_0t1 / (p_0t1 + p_1t0), sa_1t0 = p_sa p_1t0 / (p_0t1 + p_1t0); the
+transient-faulty fraction of direction d is t_d = (p_d - sa_d) / q_t, so the mean flip
+probability is sa_d + q_t t_d = p_d exactly, and F = sa_0t1 + sa_1t0 + t_0t1 + t_1t0
+is the fraction of faulty cells (the **faulty-cell rate**; on random data a directional
+fault flips only when the stored bit is the other one, so the **effective flip rate**
+is about p / 2, :meth:`ProfiledChip.flip_rate` measures it).
+
+Nesting (:func:`nested_kind_rates`): with voltages ordered from the highest (fewest
+faults) down, no kind's rate may shrink. Persistent rates: p_sa is raised to at least
+the p_sa above and split so that neither direction's persistent rate shrinks (the
+proportional split where that allows). Where the table breaks this (chip 3: p_sa =
+0.206% at p = 0.597 but 0.204% at p = 2.297, and a different 0->1 : 1->0 ratio) the
+persistent cells are kept (p_sa = 0.206% at both voltages) and the transient cells make
+up the rest of each direction, so p_0t1 and p_1t0 still match the table. Cell c of column k
+is faulty at voltage level l iff u1(c) < F_l m_k (m_k: the column multiplier, mean 1),
+so the faulty cells at a higher voltage are a subset of those at a lower one, with the
+same kind (errors "inherited" across voltages, Fig. 3; Tab. 16's premise). The cells
+with F_{j-1} <= u1 / m_k < F_j (band j) take their kind from u2 with the proportions of
+the rate increments from level j-1 to j; so every level has its own table row's rates.
 
 Column model (``column_aligned``): n_w = max(1, round(weak_fraction cols)) weak
 columns are drawn from the seed; a fraction ``concentration`` (c) of the faults falls
-in them: m_weak = c cols / n_w + (1 - c), m_strong = 1 - c. Requires f m_weak <= 1.
+in them: m_weak = c cols / n_w + (1 - c), m_strong = 1 - c. Requires F m_weak <= 1.
+**The paper gives no numbers for this** (nor for q_t): App. C.1 and Fig. 3/8 only say
+that chips 2 and 3 are strongly column-aligned. The defaults :data:`WEAK_FRACTION`
+(10% weak columns), :data:`CONCENTRATION` (holding 90% of the faults) and
+:data:`TRANSIENT_PROB` (q_t = 0.5) are this toolkit's assumptions.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from types import MappingProxyType
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import torch
 
@@ -42,6 +63,10 @@ from bitrobust.bit_errors.profiled import ProfiledChip
 from bitrobust.errors import BitrobustError
 
 LAYOUTS = ("uniform", "column_aligned")
+# Assumptions (the paper is silent on them, see the module docstring): named so callers can see and change them.
+WEAK_FRACTION = 0.1  # fraction of columns that are weak (column_aligned layout)
+CONCENTRATION = 0.9  # fraction of the faults that fall in the weak columns
+TRANSIENT_PROB = 0.5  # q_t: flip probability of a transient faulty cell per read
 _PURPOSE_COLUMNS, _PURPOSE_FAULT, _PURPOSE_KIND = 0x434F4C, 0x464C54, 0x4B4E44
 
 
@@ -68,9 +93,9 @@ class SyntheticChipSpec:
     p_1t0: float
     p_sa: float
     layout: str = "uniform"
-    weak_fraction: float = 0.1
-    concentration: float = 0.9
-    transient_prob: float = 0.5
+    weak_fraction: float = WEAK_FRACTION
+    concentration: float = CONCENTRATION
+    transient_prob: float = TRANSIENT_PROB
 
     def __post_init__(self) -> None:
         for what in ("rows", "cols"):
@@ -135,44 +160,105 @@ def weak_columns(spec: SyntheticChipSpec, seed: int) -> torch.Tensor:
     return torch.sort(order[: spec.num_weak]).values
 
 
-def synthetic_chip(spec: SyntheticChipSpec, seed: int | torch.Generator = 0, name: str | None = None) -> ProfiledChip:
-    """Draw a chip from ``spec`` (cell model in the module docstring).
+def nested_kind_rates(specs: Sequence[SyntheticChipSpec]) -> list[tuple[float, float, float, float]]:
+    """Kind rates (sa_0t1, sa_1t0, t_0t1, t_1t0) of one chip at several voltages, made nested.
 
-    >>> synthetic_chip(SyntheticChipSpec(64, 32, p_0t1=0.01, p_1t0=0.005, p_sa=0.006), seed=0)
-    ProfiledChip(name='uniform(seed=0)', rows=64, cols=32, p=1.6113%, p_0t1=1.0498%, p_1t0=0.5615%, p_sa=0.4395%)
+    ``specs`` go from the highest voltage (lowest p) down and must share everything but
+    the rates. No kind's rate shrinks from one level to the next: the persistent rate is
+    at least the one above, split so that neither direction's persistent rate shrinks, and
+    the transient rates make up the rest of p_0t1 and p_1t0 (module docstring).
+
+    >>> hi = SyntheticChipSpec(64, 32, p_0t1=0.01, p_1t0=0.0, p_sa=0.006)
+    >>> lo = replace(hi, p_0t1=0.02, p_sa=0.004)
+    >>> [tuple(round(r, 6) for r in level) for level in nested_kind_rates([hi, lo])]
+    [(0.006, 0.0, 0.008, 0.0), (0.006, 0.0, 0.028, 0.0)]
     """
-    seed = int_seed(seed)
+    if not specs:
+        raise BitrobustError("need at least one voltage level")
+    shared = [f.name for f in fields(SyntheticChipSpec) if f.name not in ("p_0t1", "p_1t0", "p_sa")]
+    for above, spec in zip(specs, specs[1:]):
+        diff = [k for k in shared if getattr(spec, k) != getattr(specs[0], k)]
+        if diff:
+            raise BitrobustError(f"the voltage levels of one chip must share {', '.join(diff)}")
+        if spec.p_0t1 + spec.p_1t0 < above.p_0t1 + above.p_1t0:
+            raise BitrobustError("order the voltage levels from the highest voltage (lowest p) down")
+    out: list[tuple[float, float, float, float]] = []
+    prev = (0.0, 0.0, 0.0, 0.0)
+    for spec in specs:
+        sa01, sa10, _, _ = spec.kind_rates()
+        # persistent cells stay persistent: the persistent rate and each direction's share never shrink
+        sa01 = max(sa01, prev[0])
+        sa10 = max(max(spec.p_sa, prev[0] + prev[1]) - sa01, prev[1])
+        q = spec.transient_prob  # the transient cells make up the rest of each direction's p_d
+        prev = (sa01, sa10, max((spec.p_0t1 - sa01) / q, prev[2]), max((spec.p_1t0 - sa10) / q, prev[3]))
+        out.append(prev)
+    return out
+
+
+def _chip_at(specs: Sequence[SyntheticChipSpec], level: int, seed: int, name: str) -> ProfiledChip:
+    """The map of the physical chip (``specs``, ``seed``) at voltage level ``level`` (module docstring)."""
+    spec = specs[0]
+    ladder = torch.tensor(nested_kind_rates(specs), dtype=torch.float64)  # levels x 4 kinds
+    totals = ladder.sum(1)  # F_l, the faulty-cell fraction per level
     n = spec.rows * spec.cols
     cells = torch.arange(n, dtype=torch.int64)
     col_mult = torch.ones(spec.cols, dtype=torch.float64)
     if spec.layout == "column_aligned":
         m_weak, m_strong = spec.column_multipliers()
+        if float(totals[-1]) * m_weak > 1.0:
+            raise BitrobustError(f"rates too high for this layout at the lowest voltage: {float(totals[-1]) * m_weak:.3g} "
+                                 "> 1 of a weak column's cells faulty")
         col_mult.fill_(m_strong)
         col_mult[weak_columns(spec, seed)] = m_weak
-    f = spec.faulty_fraction
-    # faulty iff u1(c) < f m_col(c)   (u1 does not depend on the rates: nested across rates)
-    faulty = hash_uniform(derive_key(seed, _PURPOSE_FAULT), cells) < f * col_mult[cells % spec.cols]
+    mult = col_mult[cells % spec.cols]
+    u1 = hash_uniform(derive_key(seed, _PURPOSE_FAULT), cells)
+    # faulty iff u1(c) < F_level m_col(c): u1 does not depend on the rates, so levels are nested
+    faulty = torch.nonzero(u1 < totals[level] * mult).reshape(-1)
     p01 = torch.zeros(n, dtype=torch.float32)
     p10 = torch.zeros(n, dtype=torch.float32)
-    if f > 0.0:
-        # kind from u2(c): [0, sa01) [sa01, +sa10) [.., +t01) [.., 1) after dividing by f
-        bounds = torch.tensor(list(_cumulative(spec.kind_rates(), f)), dtype=torch.float64)
-        kind = torch.bucketize(hash_uniform(derive_key(seed, _PURPOSE_KIND), cells), bounds, right=True)
+    if faulty.numel():
+        # band j: F_{j-1} <= u1/m < F_j; its kinds in the proportions of the rate increments
+        band = torch.bucketize(u1[faulty] / mult[faulty], totals, right=True).clamp(max=level)
+        steps = torch.diff(ladder, dim=0, prepend=torch.zeros(1, 4, dtype=torch.float64))
+        width = steps.sum(1, keepdim=True)
+        bounds = torch.cumsum(torch.where(width > 0, steps / width.clamp(min=1e-300), 0.0), 1)[:, :3]
+        u2 = hash_uniform(derive_key(seed, _PURPOSE_KIND), faulty)
+        kind = (u2.unsqueeze(1) >= bounds[band]).sum(1)  # 0 sa_0t1, 1 sa_1t0, 2 t_0t1, 3 t_1t0
         q = spec.transient_prob
-        p01[faulty & (kind == 0)] = 1.0
-        p10[faulty & (kind == 1)] = 1.0
-        p01[faulty & (kind == 2)] = q
-        p10[faulty & (kind >= 3)] = q
-    label = name if name is not None else f"{spec.layout}(seed={seed})"
-    return ProfiledChip(p01.view(spec.rows, spec.cols), p10.view(spec.rows, spec.cols), None, label)
+        p01[faulty[kind == 0]] = 1.0
+        p10[faulty[kind == 1]] = 1.0
+        p01[faulty[kind == 2]] = q
+        p10[faulty[kind == 3]] = q
+    return ProfiledChip(p01.view(spec.rows, spec.cols), p10.view(spec.rows, spec.cols), None, name)
 
 
-def _cumulative(rates: tuple[float, ...], total: float) -> list[float]:
-    out, acc = [], 0.0
-    for r in rates[:-1]:
-        acc += r / total
-        out.append(acc)
-    return out
+def synthetic_chips(
+    specs: Sequence[SyntheticChipSpec], seed: int | torch.Generator = 0, names: Sequence[str] | None = None
+) -> list[ProfiledChip]:
+    """One physical chip at several voltages: the maps for ``specs``, highest voltage (lowest p) first.
+
+    Faulty cells at a higher voltage are faulty at every lower one, with the same kind.
+
+    >>> hi = SyntheticChipSpec(64, 32, p_0t1=0.01, p_1t0=0.005, p_sa=0.006)
+    >>> a, b = synthetic_chips([hi, replace(hi, p_0t1=0.03, p_sa=0.01)], seed=0)
+    >>> bool(((a.flip_0to1 == 0) | (a.flip_0to1 == b.flip_0to1)).all())
+    True
+    """
+    seed = int_seed(seed)
+    names = names or [f"{specs[0].layout}(seed={seed}, level={k})" for k in range(len(specs))]
+    if len(names) != len(specs):
+        raise BitrobustError(f"need one name per voltage level, got {len(names)} for {len(specs)}")
+    return [_chip_at(specs, k, seed, name) for k, name in enumerate(names)]
+
+
+def synthetic_chip(spec: SyntheticChipSpec, seed: int | torch.Generator = 0, name: str | None = None) -> ProfiledChip:
+    """Draw a chip from ``spec`` at a single voltage (cell model in the module docstring).
+
+    >>> synthetic_chip(SyntheticChipSpec(64, 32, p_0t1=0.01, p_1t0=0.005, p_sa=0.006), seed=0)
+    ProfiledChip(name='uniform(seed=0)', rows=64, cols=32, p=1.6113%, p_0t1=1.0498%, p_1t0=0.5615%, p_sa=0.4395%)
+    """
+    seed = int_seed(seed)
+    return _chip_at([spec], 0, seed, name if name is not None else f"{spec.layout}(seed={seed})")
 
 
 def uniform_chip(
@@ -183,7 +269,7 @@ def uniform_chip(
     p_sa: float,
     seed: int | torch.Generator = 0,
     *,
-    transient_prob: float = 0.5,
+    transient_prob: float = TRANSIENT_PROB,
 ) -> ProfiledChip:
     """Faults independent and uniform over the cells (like chip 1, Fig. 3 left); rates as fractions.
 
@@ -202,9 +288,9 @@ def column_aligned_chip(
     p_sa: float,
     seed: int | torch.Generator = 0,
     *,
-    weak_fraction: float = 0.1,
-    concentration: float = 0.9,
-    transient_prob: float = 0.5,
+    weak_fraction: float = WEAK_FRACTION,
+    concentration: float = CONCENTRATION,
+    transient_prob: float = TRANSIENT_PROB,
 ) -> ProfiledChip:
     """Faults concentrated on weak columns (like chips 2 and 3, Fig. 3 right); rates as fractions.
 
@@ -265,26 +351,56 @@ PAPER_CHIPS: Mapping[str, PaperChip] = MappingProxyType(
 )
 
 
+def paper_family(chip: int) -> list[str]:
+    """The ``PAPER_CHIPS`` rows of one chip, from the highest voltage (lowest p) down.
+
+    >>> paper_family(2)
+    ['chip2_0.136', 'chip2_1.01', 'chip2_4.707']
+    """
+    names = sorted((name for name, row in PAPER_CHIPS.items() if row.chip == chip), key=lambda name: PAPER_CHIPS[name].p)
+    if not names:
+        raise BitrobustError(f"no paper chip {chip!r}; valid: {sorted({row.chip for row in PAPER_CHIPS.values()})}")
+    return names
+
+
 def paper_chip(name: str, seed: int | torch.Generator = 0, **overrides) -> ProfiledChip:
     """A synthetic chip with the statistics of a ``PAPER_CHIPS`` row (``overrides`` go to the spec).
 
-    >>> paper_chip("chip1_2.744", rows=64).stats().percent()
-    {'p': 2.7099609375, 'p_0t1': 1.15966796875, 'p_1t0': 1.55029296875, 'p_sa': 1.18408203125}
+    For one seed, all rows of a chip are the same physical chip at their voltages
+    (:func:`paper_family`, :func:`synthetic_chips`): a cell faulty at a higher voltage is
+    faulty, with the same kind, at every lower one. ``overrides`` change the array
+    (rows, cols, layout) or the assumed column model / q_t, never the table's rates.
+
+    >>> chip = paper_chip("chip1_0.866")  # faulty-cell rate, p of the table, effective flip rate, in %
+    >>> round(100 * chip.stats().faulty, 3), round(100 * chip.stats().p, 3), round(100 * chip.flip_rate(), 3)
+    (1.338, 0.864, 0.44)
     """
     if name not in PAPER_CHIPS:
         raise BitrobustError(f"unknown paper chip {name!r}; valid: {', '.join(PAPER_CHIPS)}")
+    rates = sorted({"p_0t1", "p_1t0", "p_sa"} & set(overrides))
+    if rates:
+        raise BitrobustError(f"paper chips keep App. C.1's rates; cannot override {', '.join(rates)} "
+                             "(use synthetic_chip for other rates)")
     seed = int_seed(seed)
-    return synthetic_chip(PAPER_CHIPS[name].spec(**overrides), seed, name=f"{name}/synthetic(seed={seed})")
+    family = paper_family(PAPER_CHIPS[name].chip)
+    specs = [PAPER_CHIPS[row].spec(**overrides) for row in family]
+    return _chip_at(specs, family.index(name), seed, f"{name}/synthetic(seed={seed})")
 
 
 __all__ = [
+    "CONCENTRATION",
     "LAYOUTS",
     "PAPER_CHIPS",
     "PaperChip",
     "SyntheticChipSpec",
+    "TRANSIENT_PROB",
+    "WEAK_FRACTION",
     "column_aligned_chip",
+    "nested_kind_rates",
     "paper_chip",
+    "paper_family",
     "synthetic_chip",
+    "synthetic_chips",
     "uniform_chip",
     "weak_columns",
 ]

@@ -176,8 +176,10 @@ def scale_weights(model: nn.Module, target: float) -> float:
 
 
 def _chip_stats(chip) -> dict:
+    """App. C.1's rates, the faulty-cell rate and the measured effective flip rate on random data (about p / 2)."""
     st = chip.stats()
-    return {key: float(getattr(st, key)) for key in ("p", "p_0t1", "p_1t0", "p_sa") if hasattr(st, key)}
+    keys = ("p", "p_0t1", "p_1t0", "p_sa", "faulty")
+    return {**{key: float(getattr(st, key)) for key in keys if hasattr(st, key)}, "flip_rate": chip.flip_rate()}
 
 
 class _Sweep(EvalKind):
