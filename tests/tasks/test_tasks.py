@@ -23,8 +23,9 @@ def _data(n=48, seed=0):
 
 
 def _model():
-    torch.manual_seed(0)
-    return nn.Sequential(nn.Linear(6, 12), nn.ReLU(), nn.Linear(12, 4)).eval()
+    with torch.random.fork_rng():  # a fixed model; the global RNG is left as it was
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Linear(6, 12), nn.ReLU(), nn.Linear(12, 4)).eval()
 
 
 class DictModel(nn.Module):
