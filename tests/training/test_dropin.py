@@ -10,11 +10,11 @@ import dataclasses
 
 import pytest
 import torch
-import torch.nn.functional as F
 
-from bitrobust import RobustTraining
+from bitrobust import FixedPointQuantizer, RobustTraining, evaluate_robustness
 from bitrobust.config import from_dict
 from bitrobust.data import Loader, load_dataset
+from bitrobust.metrics.paired import paired_difference
 from bitrobust.models import build_model
 from bitrobust.training import TrainConfig, Trainer
 from bitrobust.training.optim import build_optimizer
@@ -93,3 +93,55 @@ def test_state_dict_resumes_the_same_bit_errors(data_dir):
     assert robust.global_step == whole.global_step == cfg.max_steps
     for key, value in whole.context.model.state_dict().items():
         assert torch.equal(value, model.state_dict()[key]), key
+
+
+# -- a model the project never saw: a tiny transformer classifier -------------------------------
+
+
+def token_counts(n: int, seed: int, length: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sequences over 8 tokens; the class says whether token 1 occurs more often than token 2."""
+    x = torch.randint(0, 8, (n, length), generator=torch.Generator().manual_seed(seed))
+    return x, ((x == 1).sum(1) > (x == 2).sum(1)).long()
+
+
+class TransformerClassifier(torch.nn.Module):
+    def __init__(self, vocab: int = 8, d: int = 32, length: int = 16) -> None:
+        super().__init__()
+        self.embed = torch.nn.Embedding(vocab, d)
+        self.position = torch.nn.Parameter(torch.zeros(length, d))
+        layer = torch.nn.TransformerEncoderLayer(d, nhead=4, dim_feedforward=64, dropout=0.0, batch_first=True)
+        self.encoder = torch.nn.TransformerEncoder(layer, num_layers=2, enable_nested_tensor=False)
+        self.head = torch.nn.Linear(d, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(self.embed(x) + self.position).mean(1))
+
+
+def train_transformer(strategy: str, steps: int = 400, batch: int = 64, **settings) -> torch.nn.Module:
+    """A hand-written Adam loop; only the strategy differs between the two models."""
+    torch.manual_seed(0)
+    model = TransformerClassifier()
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    robust = RobustTraining(model, optimizer, strategy, quant=8, total_steps=steps, **settings)
+    x, y = token_counts(steps * batch, seed=1)
+    model.train()
+    for i in range(0, steps * batch, batch):
+        robust.step(x[i:i + batch], y[i:i + batch])
+    return model
+
+
+def test_randbet_hardens_a_transformer_in_a_hand_written_loop():
+    # Settings measured (model seeds 0-3, 25 chips each): at p = 5% plain QAT has RErr 16-19%, RandBET
+    # (p = 2%, w_max = 0.5) 4-6%; the paired difference -12 to -13 points, its 95% CI below -6 points.
+    plain = train_transformer("normal")
+    hardened = train_transformer("randbet", p=0.02, loss_threshold=None, clip_w_max=0.5)
+    x, y = token_counts(1000, seed=2)
+    test = [(x[:500], y[:500]), (x[500:], y[500:])]
+    quantizer, rate = FixedPointQuantizer(8, "rquant"), 0.05
+    a = evaluate_robustness(hardened, test, quantizer, rates=[rate], chips=25)
+    b = evaluate_robustness(plain, test, quantizer, rates=[rate], chips=25)
+    diff = paired_difference([a.rate(rate).rerr], [b.rate(rate).rerr])
+    print(f"Err {a.err:.4f} vs {b.err:.4f}; RErr {a.rate(rate).mean:.4f} vs {b.rate(rate).mean:.4f}; "
+          f"difference {diff.mean:.4f} [{diff.low:.4f}, {diff.high:.4f}]")
+    assert b.rate(rate).mean > b.err  # the plain model degrades at this rate
+    assert a.rate(rate).mean < b.rate(rate).mean and diff.verdict == "A lower"
