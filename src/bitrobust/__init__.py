@@ -35,6 +35,7 @@ _PUBLIC = {
     "evaluate": "bitrobust.evaluation",
     "load_run": "bitrobust.evaluation",
     "EVAL_KINDS": "bitrobust.evaluation",
+    "RobustTraining": "bitrobust.training",
 }
 
 __all__ = ["__version__", *_PUBLIC]

@@ -1,7 +1,8 @@
 """Training strategies: what one optimization step computes (paper 3, Sec. 4-5).
 
-A strategy turns a batch into gradients on the float weights; the trainer then
-takes the optimizer step and calls ``after_step`` (e.g. weight clipping). A strategy
+A strategy turns a batch into gradients on the float weights;
+:class:`~bitrobust.training.robust.RobustTraining` (in the trainer or in a user's own
+loop) then takes the optimizer step and calls ``after_step`` (e.g. weight clipping). A strategy
 sees the model, loss and optimizer only through a
 :class:`~bitrobust.training.context.StepContext`, never the trainer. ``normal`` is
 quantization-aware training: the forward pass uses Q^-1(Q(w)) of the float weights w

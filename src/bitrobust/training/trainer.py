@@ -49,8 +49,8 @@ from bitrobust.models.checkpoint import save_checkpoint
 from bitrobust.models import build_model, check_model
 from bitrobust.quantization import load_tensors, quantize_model, restored
 from bitrobust.training.config import TrainConfig
-from bitrobust.training.context import StepContext
 from bitrobust.training.optim import build_optimizer
+from bitrobust.training.robust import RobustTraining
 from bitrobust.training.strategies import STRATEGIES
 
 STATE_FILE = "trainer_state.safetensors"  # the commit record (see module docstring)
@@ -107,9 +107,10 @@ class Trainer:
         self.optimizer = build_optimizer(config.optim, self.model.parameters())
         n = len(self.train_loader)
         self.steps_per_epoch = n if config.max_steps is None else min(config.max_steps, n)
-        self.context = StepContext(
+        self.training = RobustTraining(  # the steps, exactly as in a user's own loop
             self.model,
             self.optimizer,
+            self.strategy,
             loss_fn=partial(F.cross_entropy, label_smoothing=config.strategy.label_smoothing),
             quant=config.quant,
             seed=config.seed,
@@ -117,7 +118,7 @@ class Trainer:
             world_size=self.world_size,
             device=self.device,
         )
-        self.strategy.setup(self.context)
+        self.context = self.training.context
         self.epoch = 0  # epochs finished
         self.history: list[dict] = []  # their metrics, one dict per epoch
 
@@ -223,6 +224,7 @@ class Trainer:
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
             self.train_loader.set_epoch(epoch)
+            self.training.global_step = epoch * steps_per_epoch  # bit errors and flips seeded per (seed, step)
             self.model.train()
             loss_sum, correct, seen, start = 0.0, 0, 0, time.perf_counter()
             bar = tqdm(
@@ -232,10 +234,7 @@ class Trainer:
             for step, (x, y) in enumerate(self.train_loader):
                 if step >= steps_per_epoch:
                     break
-                self.optimizer.zero_grad(set_to_none=True)
-                result = self.strategy.train_step(x, y, epoch * steps_per_epoch + step)
-                self.context.update()
-                self.strategy.after_step()
+                result = self.training.step(x, y)
                 loss_sum += result.loss * result.n
                 correct += result.correct
                 seen += result.n
