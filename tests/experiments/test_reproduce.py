@@ -239,3 +239,17 @@ def test_a_run_finished_under_another_name_after_planning_is_reused(tmp_path):
     other.run_dir.symlink_to("deleted-twin")  # a dangling link is dropped
     _adopt_twin(other)
     assert not os.path.lexists(other.run_dir)
+
+
+def test_an_experiment_can_score_as_the_reference_code(tmp_path):
+    """EvalSpec(rerr="official", test_first=9000) reaches the evaluation's settings; plain specs keep their hashes."""
+    from bitrobust.experiments.plan import eval_settings
+
+    plan = make_plan(EXPERIMENTS.get("p3-table11"), "quick", tmp_path, find_configs_dir())
+    run = plan.unique_runs()[0]
+    official = EvalSpec("o", "random", rates=(0.01,), chips=3, rerr="official", test_first=9000, test_subset=None)
+    [settings] = eval_settings(official, run, "quick", smoke=False)
+    assert (settings.rerr, settings.test_first, settings.test_subset) == ("official", 9000, None)
+    assert {"rerr": "official", "test_first": 9000}.items() <= settings.to_dict().items()
+    [plain] = eval_settings(EvalSpec("p", "random", rates=(0.01,), chips=3), run, "quick", smoke=False)
+    assert "rerr" not in plain.to_dict() and "test_first" not in plain.to_dict()

@@ -71,7 +71,8 @@ class EvalSpec:
     layers in training mode (batch statistics at test time, Tab. 10). ``scale_to``
     scales the conv/linear weights and biases globally so their largest magnitude is
     ``scale_to`` before quantizing (Tab. 11). ``persistent`` reads a profiled chip's
-    persistent errors only (Tab. 16).
+    persistent errors only (Tab. 16). ``rerr="official"`` with ``test_first=9000`` (and
+    ``test_subset=None``) scores as paper 3's reference code does.
     """
 
     key: str
@@ -87,6 +88,8 @@ class EvalSpec:
     batch_stats: bool = False
     scale_to: float | None = None
     persistent: bool = False
+    rerr: str = "plain"
+    test_first: Any = None
     test_subset: Any = field(default_factory=lambda: {"quick": 2000, "full": None})
     bs: tuple[float, ...] = (2, 4, 8, 16, 32, 64)
 
