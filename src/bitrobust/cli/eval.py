@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     paths = [out / "eval_config.json", out / kind.result_file]
     if kind.result_file == "robustness.json":
         result = outcome.native
-        paths = [paths[0]] + write_robustness(result, out, name=loaded.name)
+        paths += write_robustness(result, out, name=loaded.name)
         print(f"Err {100 * result.err:.2f}%")
         for r in result.rates:
             print(f"p={100 * r.p:g}%: RErr {100 * r.mean:.2f} ± {100 * r.std:.2f}% "

@@ -20,7 +20,7 @@ from torch import nn
 from bitrobust.data import Loader, load_dataset
 from bitrobust.device import resolve_device
 from bitrobust.errors import BitrobustError
-from bitrobust.models.checkpoint import checkpoint_paths, load_checkpoint
+from bitrobust.models.checkpoint import load_checkpoint
 from bitrobust.quantization import FixedPointQuantizer
 
 
@@ -37,11 +37,6 @@ class LoadedRun:
     def name(self) -> str:
         """The registered model name."""
         return self.meta["model"]["name"]
-
-    @property
-    def directory(self) -> Path:
-        """The directory that holds the checkpoint (the default output directory)."""
-        return checkpoint_paths(self.path)[0].parent
 
     @property
     def dataset(self) -> str:

@@ -191,12 +191,17 @@ class _Sweep(EvalKind):
     settings_type = SweepSettings
 
     def resolve(self, given: dict, recipe_eval: Mapping[str, Any]) -> dict:
-        rates = given.pop("rates", None) or recipe_eval.get("rates") or DEFAULT_RATES
-        chips = given.pop("chips", None) or recipe_eval.get("chips") or DEFAULT_CHIPS
+        rates, chips = given.pop("rates", None), given.pop("chips", None)  # given ones are checked, even if bad
+        rates = (recipe_eval.get("rates") or DEFAULT_RATES) if rates is None else rates
+        chips = (recipe_eval.get("chips") or DEFAULT_CHIPS) if chips is None else chips
         return {"kind": self.name, "rates": tuple(float(p) for p in rates), "chips": chips, **given}
 
-    def source(self, s):
+    def source(self, s, info: dict):
+        """Where the errors come from (may record facts about it in ``info``)."""
         raise NotImplementedError
+
+    def rates(self, s, source) -> list[float]:
+        return list(s.rates)
 
     def run(self, run: LoadedRun, s, data_dir: str | os.PathLike | None = None, progress: bool = False,
             batch_size: int | None = None) -> Outcome:
@@ -212,9 +217,9 @@ class _Sweep(EvalKind):
         return Outcome(result.to_dict(), info, result)
 
     def sweep(self, run, s, loader, quantizer, exclude, info, progress) -> RobustnessResult:
-        source, rates = self.source(s), list(s.rates)
-        return evaluate_robustness(run.model, loader, quantizer, rates, source, exclude=exclude, progress=progress,
-                                   batch_stats=s.batch_stats, rerr=s.rerr)
+        source = self.source(s, info)
+        return evaluate_robustness(run.model, loader, quantizer, self.rates(s, source), source, exclude=exclude,
+                                   progress=progress, batch_stats=s.batch_stats, rerr=s.rerr)
 
     def describe(self, s) -> str:
         return self.what(s) + _quant_text(s) + on_test_set(s.test_subset)
@@ -223,7 +228,7 @@ class _Sweep(EvalKind):
         rates = ",".join(f"{100 * p:g}%" for p in s.rates)
         first = f" from chip {s.first_chip}" if s.first_chip else ""
         unit = self.unit + ("s" if s.chips != 1 else "")
-        return f"{self.name} p={rates} x {s.chips} {unit}{first}"
+        return f"{self.name} {self.symbol}={rates} x {s.chips} {unit}{first}"
 
     def summary(self, outcome: Outcome, s) -> str:
         result = outcome.native or RobustnessResult.from_dict(outcome.result)
@@ -245,7 +250,7 @@ def _quant_text(s) -> str:
 class RandomKind(_Sweep):
     name = "random"
 
-    def source(self, s) -> RandomChips:
+    def source(self, s, info: dict) -> RandomChips:
         return RandomChips(s.chips, first=s.first_chip)
 
 
@@ -254,7 +259,7 @@ class TransientKind(_Sweep):
     name = "transient"
     unit = "read"
 
-    def source(self, s) -> TransientReads:
+    def source(self, s, info: dict) -> TransientReads:
         return TransientReads(s.chips, seed=s.first_chip)
 
 
@@ -266,10 +271,6 @@ class LinfKind(_Sweep):
 
     def sweep(self, run, s, loader, quantizer, exclude, info, progress) -> RobustnessResult:
         return evaluate_linf_noise(run.model, loader, quantizer, list(s.rates), s.chips, exclude=exclude)
-
-    def what(self, s) -> str:
-        rates = ",".join(f"{100 * p:g}%" for p in s.rates)
-        return f"linf {self.symbol}={rates} x {s.chips} trial{'s' if s.chips != 1 else ''}"
 
     def passes(self, s) -> float:
         return 1 + s.chips * len(s.rates)
@@ -284,12 +285,14 @@ class ProfiledKind(_Sweep):
     def resolve(self, given: dict, recipe_eval: Mapping[str, Any]) -> dict:
         return given  # the chip fixes its own rate; no rates or chips
 
-    def sweep(self, run, s, loader, quantizer, exclude, info, progress) -> RobustnessResult:
+    def source(self, s, info: dict) -> ProfiledOffsets:
         source = s.source()
         label = s.chip if s.chip is not None else s.chip_file
         info["chip_stats"] = {"name": label, "label": source.chip.name, **_chip_stats(source.chip)}
-        return evaluate_robustness(run.model, loader, quantizer, [source.rate], source, exclude=exclude,
-                                   progress=progress, batch_stats=s.batch_stats, rerr=s.rerr)
+        return source
+
+    def rates(self, s, source) -> list[float]:
+        return [source.rate]  # the chip fixes its own rate
 
     def what(self, s) -> str:
         persistent = ", persistent errors only" if s.persistent else ""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bitrobust.evaluation.robustness import RobustnessResult
-from bitrobust.io import write_json, write_text
+from bitrobust.io import write_text
 from bitrobust.reports.plotting import pyplot, save_figure
 from bitrobust.reports.runs import example_run  # noqa: F401 (examples below)
 from bitrobust.reports.text import csv_text, markdown_table, pct
@@ -71,12 +71,12 @@ def plot_rerr(results: dict[str, RobustnessResult], path: str | Path, title: str
 
 
 def write_robustness(result: RobustnessResult, out_dir: str | Path, name: str = "model", stem: str = "robustness") -> list[Path]:
-    """``<stem>.json``, ``.csv``, ``.md`` and ``.png`` in ``out_dir``; returns the paths."""
+    """``<stem>.csv``, ``.md`` and ``.png`` in ``out_dir`` (the renderings of a result whose JSON,
+    ``<stem>.json``, :func:`bitrobust.evaluation.evaluate` writes); returns the paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = [out / f"{stem}.{ext}" for ext in ("json", "csv", "md", "png")]
-    write_json(paths[0], result.to_dict())
-    write_text(paths[1], robustness_csv(result))
-    write_text(paths[2], robustness_markdown({name: result}))
-    plot_rerr({name: result}, paths[3])
+    paths = [out / f"{stem}.{ext}" for ext in ("csv", "md", "png")]
+    write_text(paths[0], robustness_csv(result))
+    write_text(paths[1], robustness_markdown({name: result}))
+    plot_rerr({name: result}, paths[2])
     return paths
