@@ -7,6 +7,7 @@ gloo on CPUs); training averages gradients across ranks and evaluation splits ch
 
 from __future__ import annotations
 
+import itertools
 import os
 
 import torch
@@ -28,6 +29,17 @@ def resolve_device(name: str) -> torch.device:
         return torch.device(name)
     except (RuntimeError, ValueError):
         raise BitrobustError(f"unknown device {name!r}; valid: auto, cpu, cuda, cuda:N, mps") from None
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    """Where ``model``'s parameters (or buffers) live; the CPU for a model without tensors.
+
+    >>> model_device(torch.nn.Linear(2, 2))
+    device(type='cpu')
+    """
+    for t in itertools.chain(model.parameters(), model.buffers()):
+        return t.device
+    return torch.device("cpu")
 
 
 def local_device(name: str) -> torch.device:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-import itertools
 from typing import Any, Iterable, Mapping, Sequence
 
 import torch
@@ -21,6 +20,7 @@ from tqdm.auto import tqdm
 
 from bitrobust.bit_errors import check_rate
 from bitrobust.console import bar_disable
+from bitrobust.device import model_device
 from bitrobust.errors import BitrobustError
 from bitrobust.nn.norm import ReparameterizedBatchNorm
 from bitrobust.evaluation.sources import ErrorSource, RandomChips
@@ -44,13 +44,6 @@ class PassResult:
     confidence: float
     n: int
     correct: torch.Tensor | None = field(default=None, compare=False, repr=False)
-
-
-def model_device(model: nn.Module) -> torch.device:
-    """Where ``model``'s parameters (or buffers) live; the CPU for a model without tensors."""
-    for t in itertools.chain(model.parameters(), model.buffers()):
-        return t.device
-    return torch.device("cpu")
 
 
 def check_reiterable(data: Batches) -> None:

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bitrobust.device import model_device
 from bitrobust.errors import BitrobustError
 from bitrobust.training.config import QuantSection, StrategySection
 from bitrobust.training.context import StepContext
@@ -37,8 +38,6 @@ class RobustTraining:
     bits (RQUANT) or None (train in float; BNNs binarize themselves). ``seed`` seeds the
     bit errors and flips, ``total_steps`` is the run's length (curricular RandBET's ramp).
 
-    >>> torch.manual_seed(0) is not None
-    True
     >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
     >>> robust = RobustTraining(model, torch.optim.SGD(model.parameters(), lr=0.1), "randbet",
     ...                         quant=8, clip_w_max=0.1, p=0.01, loss_threshold=None)
@@ -71,7 +70,7 @@ class RobustTraining:
         if isinstance(quant, int):
             quant = QuantSection(bits=quant)
         if device is None:
-            device = next(model.parameters()).device
+            device = model_device(model)
         self.context = StepContext(model, optimizer, loss_fn, quant, seed, total_steps, world_size, device)
         self.strategy = strategy
         strategy.setup(self.context)
