@@ -185,6 +185,7 @@ CASES = [
     case("eval-scale-to-text", "eval {run} --scale-to big", usage=True),
     case("eval-test-subset-zero", "eval {run} --test-subset 0", usage=True),
     case("train-no-out", "train quickstart", usage=True),
+    case("eval-subset-and-first", "eval {run} --test-subset 10 --test-first 20 --out {ws}/e", message="not both"),
     case("report-no-runs", "report --out {ws}/rep", message="not both or neither"),
     case("report-compare-one-side", "report --compare {evaluated} --out {ws}/rep", usage=True),
     case("report-names-unknown", "report {evaluated} --out {ws}/rep --names file", usage=True),

@@ -69,10 +69,10 @@ class LoadedRun:
                   batch_size: int = 1000, test_first: int | None = None) -> Loader:
         """The test set in the input convention of training, on the model's device: a stratified subset of
         ``test_subset`` examples, or the first ``test_first`` ones, or all."""
-        data = self.meta.get("data") or {}
-        test = load_dataset(self.dataset, "test", data_dir=data_dir, progress=False)
         if test_subset and test_first:
             raise BitrobustError("choose a stratified test subset or the first test examples, not both")
+        data = self.meta.get("data") or {}
+        test = load_dataset(self.dataset, "test", data_dir=data_dir, progress=False)
         if test_subset:
             test = test.subset(test_subset)
         if test_first:

@@ -64,6 +64,8 @@ class SweepOptions:
             raise BitrobustError(f"unknown RErr definition {self.rerr!r}; valid: {', '.join(RERR_DEFINITIONS)}")
         if self.test_first is not None:
             _count(self.test_first, "the number of first test examples")
+            if self.test_subset:  # every sweep's settings have test_subset
+                raise BitrobustError("choose a stratified test subset or the first test examples, not both")
 
     def options_dict(self) -> dict:
         """The options that differ from their defaults (so plain settings keep the keys and hashes they had)."""
