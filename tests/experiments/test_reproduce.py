@@ -67,6 +67,28 @@ def test_every_experiment_plans(budget, tmp_path):
     assert len(table3.all_runs()) == 54 * (10 if budget == "full" else 1)
 
 
+def test_medium_budget_is_table21_on_the_papers_model(capsys, tmp_path):
+    """The medium budget trains Tab. 21's m = 8 rows with SimpleNet on all of MNIST and evaluates 20 chips on the
+    whole test set at Tab. 21's rates; experiments without medium runs refuse the budget in one line."""
+    plan = make_plan(EXPERIMENTS.get("p3-table21"), "medium", tmp_path, find_configs_dir())
+    assert sorted(plan.runs) == ["mnist_clip0.05", "mnist_randbet0.05_p10", "mnist_rquant"]
+    for run in plan.all_runs():
+        assert run.recipe.name.endswith(".medium.yaml") and run.run_dir.name.split("-")[0].endswith(".medium")
+        assert (run.config.model.name, run.config.data.name, run.config.data.train_subset) == ("simplenet_mnist", "mnist", None)
+        assert run.config.epochs == 5 and run.config.quant.bits == 8
+    assert {r.key: r.config.strategy.clip_w_max for r in plan.all_runs()} == {
+        "mnist_rquant": None, "mnist_clip0.05": 0.05, "mnist_randbet0.05_p10": 0.05}
+    for ev in plan.all_evals():
+        assert ev.settings.test_subset is None and ev.settings.chips == 20
+        assert tuple(ev.settings.rates) == (0.01, 0.05, 0.1, 0.15)
+    code, _, err = run_cli(capsys, "reproduce", "p3-table2", "--budget", "medium", "--dry-run", "--out", str(tmp_path))
+    assert code == 2 and "no runs in the medium budget" in err and len(err.strip().splitlines()) == 1
+    code, out, _ = run_cli(capsys, "reproduce", "--list")
+    assert "MEDIUM" in out.splitlines()[0]
+    line = next(l for l in out.splitlines() if l.startswith("p3-table21 "))
+    assert line.count("CPU") == 2
+
+
 def test_shared_models_share_a_run_directory(tmp_path):
     configs = find_configs_dir()
     b = make_plan(EXPERIMENTS.get("p3-table4"), "quick", tmp_path, configs)

@@ -25,9 +25,10 @@ def add_parser(sub) -> None:
     )
     p.add_argument("name", nargs="?", metavar="NAME", help="experiment name (see --list)")
     p.add_argument("--list", action="store_true", help="list the experiments and exit")
-    p.add_argument("--budget", choices=("quick", "full"), default="quick",
-                   help="quick: small models on MNIST/Fashion-MNIST, CPU minutes to hours; full: the papers' "
-                   "settings, a GPU (default quick)")
+    p.add_argument("--budget", choices=("quick", "medium", "full"), default="quick",
+                   help="quick: small models on MNIST/Fashion-MNIST, CPU minutes to hours; medium (p3-table21 only): "
+                   "the paper's model and dataset at a short schedule, CPU hours; full: the papers' settings, a GPU "
+                   "(default quick)")
     p.add_argument("--out", help="output directory (default runs/reproduce/BUDGET, runs/reproduce/BUDGET-smoke with --smoke)")
     p.add_argument("--smoke", action="store_true",
                    help="tiny pipeline check for CI: 200 training / 100 test images, 2 steps, 2 chips, 2 rates, few runs")
@@ -42,15 +43,15 @@ def list_text(configs_dir=None) -> str:
     from bitrobust.experiments import all_experiments
     from bitrobust.experiments.estimate import estimate_text
 
-    head = ("NAME", "REPRODUCES", "QUICK (estimate)", "FULL (estimate)", "TITLE")
+    head = ("NAME", "REPRODUCES", "QUICK (estimate)", "MEDIUM", "FULL (estimate)", "TITLE")
     rows = []
     for exp in all_experiments():
         est = estimate_text(exp, configs_dir)
-        rows.append((exp.name, f"{exp.paper}: {exp.reproduces}", est["quick"], est["full"], exp.title))
+        rows.append((exp.name, f"{exp.paper}: {exp.reproduces}", est["quick"], est["medium"], est["full"], exp.title))
     widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head) - 1)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1] for r in [head] + rows]
     lines.append("")
-    lines.append("Runtimes: quick on one CPU thread (from measured step times), full on one GPU (rough guesses, "
+    lines.append("Runtimes: quick and medium on one CPU thread (from measured step times), full on one GPU (rough guesses, "
                  "not measured); training and evaluation from scratch, shared models counted once per experiment.")
     return "\n".join(lines)
 

@@ -2,8 +2,8 @@
 
 Each architecture registers its measured (CPU) or guessed (GPU) seconds per training step
 and per pass over 10,000 test images with its model (:data:`bitrobust.models.base.MODEL_COSTS`);
-each evaluation kind says how many test-set passes it makes. The quick budget is estimated
-on one CPU thread, the full budget on one GPU.
+each evaluation kind says how many test-set passes it makes. The quick and medium budgets are
+estimated on one CPU thread, the full budget on one GPU.
 """
 
 from __future__ import annotations
@@ -57,10 +57,17 @@ def estimate_seconds(plan: Plan, device: str) -> float | None:
     return total
 
 
+BUDGET_DEVICES = {"quick": "cpu", "medium": "cpu", "full": "gpu"}
+
+
 def estimate_text(exp: Experiment, configs_dir: Path | None) -> dict[str, str]:
-    """{"quick": "~25 min CPU", "full": "~30 h GPU"} (or "?" without recipes or costs)."""
+    """{"quick": "~25 min CPU", "medium": "-", "full": "~30 h GPU"} ("?" without recipes or costs, "-" for a
+    budget the experiment has no runs in)."""
     out = {}
-    for budget, device in (("quick", "cpu"), ("full", "gpu")):
+    for budget, device in BUDGET_DEVICES.items():
+        if not any(budget in r.budgets for r in exp.runs):
+            out[budget] = "-"
+            continue
         try:
             if configs_dir is None:
                 raise BitrobustError("no recipes")

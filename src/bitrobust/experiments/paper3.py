@@ -365,8 +365,10 @@ _C100 = tuple(
         ("c100_randbet0.1_p1", "RANDBET_0.1 p=1%", ("strategy.params.p=0.01",)),
     )
 )
+_TABLE21_MEDIUM = ("mnist_rquant", "mnist_clip0.05", "mnist_randbet0.05_p10")  # Tab. 21's m = 8 rows
 _MNIST = tuple(
-    RunSpec(key, f"paper3/{recipe}.{{budget}}.yaml", label, ov)
+    RunSpec(key, f"paper3/{recipe}.{{budget}}.yaml", label, ov,
+            budgets=("quick", "medium", "full") if key in _TABLE21_MEDIUM else ("quick", "full"))
     for key, recipe, label, ov in (
         ("mnist_rquant", "mnist_clipping_0.05", "RQUANT", ("strategy.clip_w_max=null",)),
         ("mnist_clip0.05", "mnist_clipping_0.05", "CLIPPING_0.05", ()),

@@ -6,8 +6,10 @@ training runs it needs (:class:`RunSpec`: a shipped YAML recipe (``bitrobust/rec
 transient reads, a fixed pattern, synthetic profiled chips, L-inf noise, BNN metrics or
 weight statistics) and the report sections (:class:`Section`: which (run, evaluation)
 pairs form a table and figure). Budgets: ``quick`` (the ``*.quick.yaml`` recipes,
-MNIST/Fashion-MNIST on a CPU) and ``full`` (the papers' settings, ``*.full.yaml``, a
-GPU). Values that differ per budget are given as ``{"quick": ..., "full": ...}``.
+MNIST/Fashion-MNIST on a CPU), ``full`` (the papers' settings, ``*.full.yaml``, a
+GPU) and, for the few runs that opt in, ``medium`` (``*.medium.yaml``: the paper's own
+model and dataset at a reduced schedule, hours on a CPU). Values that differ per budget
+are given as ``{"quick": ..., "full": ...}``; a budget missing from such a mapping gets None.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from typing import Any, Mapping
 from bitrobust.errors import BitrobustError
 from bitrobust.evaluation import EVAL_KINDS
 
-BUDGETS = ("quick", "full")
+BUDGETS = ("quick", "medium", "full")
+DEFAULT_BUDGETS = ("quick", "full")  # runs opt into "medium" (RunSpec.budgets)
 
 SECTION_KINDS = ("rerr", "profiled", "bnn_curves", "bnn_importance", "bnn_table", "weights")
 
@@ -34,7 +37,7 @@ def for_budget(value: Any, budget: str) -> Any:
 class RunSpec:
     """One trained model: ``recipe`` (relative to the recipe directory; ``{budget}`` becomes quick/full).
 
-    ``overrides`` apply in every budget, ``quick``/``full`` only in that budget (later
+    ``overrides`` apply in every budget, ``quick``/``medium``/``full`` only in that budget (later
     ones win); ``budgets`` lists the budgets the run belongs to. ``repeats`` trains seeds 0..n-1 (``seed=i``), e.g. Table III's ten
     repetitions. ``tags`` carry table coordinates (e.g. width and training BER).
     """
@@ -44,10 +47,11 @@ class RunSpec:
     label: str
     overrides: tuple[str, ...] = ()
     quick: tuple[str, ...] = ()
+    medium: tuple[str, ...] = ()
     full: tuple[str, ...] = ()
     repeats: Any = 1  # int or {"quick": n, "full": n}
     tags: Mapping[str, Any] = field(default_factory=dict)
-    budgets: tuple[str, ...] = BUDGETS  # e.g. ("full",) for a model too large for a CPU
+    budgets: tuple[str, ...] = DEFAULT_BUDGETS  # e.g. ("full",) for a model too large for a CPU
 
     def recipe_path(self, budget: str) -> str:
         return self.recipe.replace("{budget}", budget)
