@@ -80,7 +80,7 @@ def write_experiment_report(report: ExperimentReportInput, out_dir: str | Path) 
         lines += ["Notes:", ""] + [f"- {n}" for n in report.notes] + [""]
     sections = []
     for section in report.sections:
-        if not section.entries:
+        if not section.entries and not section.model_free:
             continue
         writer = SECTION_WRITERS.get(section.kind)
         sec_lines, data = writer(_labelled(section), out / section.key, report.reproduces)
