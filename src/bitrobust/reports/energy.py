@@ -360,7 +360,7 @@ def plot_energy(model: EnergyModel, results: Sequence[EnergyResult], path: str |
     from matplotlib.ticker import FuncFormatter
 
     pts = model.points
-    fig, ax = pyplot().subplots(figsize=(7.6, 5.2), dpi=130)
+    fig, ax = pyplot().subplots(figsize=(7.6, 6.3 if assumptions else 5.2), dpi=130)
     for a, b in zip(pts, pts[1:]):
         grid = [b.voltage + (a.voltage - b.voltage) * i / 200 for i in range(201)]
         curve = [(v, model.rate_at_voltage(v)) for v in grid]
@@ -395,9 +395,9 @@ def plot_energy(model: EnergyModel, results: Sequence[EnergyResult], path: str |
     ax.legend(handles, labels, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
     ax.grid(True, which="both", alpha=0.3)
     if assumptions:
-        ax.text(0.02, 0.03, "Assumptions:\n" + "\n".join(f"- {a}" for a in assumptions), transform=ax.transAxes,
-                fontsize=6.5, va="bottom", ha="left", zorder=6,
-                bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.9, "edgecolor": "0.6"})
+        ax.text(0.0, -0.27, "Assumptions:\n" + "\n".join(f"- {a}" for a in assumptions), transform=ax.transAxes,
+                fontsize=7, va="top", ha="left",
+                bbox={"boxstyle": "round", "facecolor": "#f7f7f7", "edgecolor": "0.7"})
     ax.set_title(f"Energy model: bit error rate and energy vs supply voltage\n({model.source})", fontsize=9)
     save_figure(fig, path)
 
