@@ -188,8 +188,9 @@ def write_chip_maps(data: dict, out: Path, title: str) -> list[str]:
                 cells.append([c["label"], m["name"], r, k, float(f01[r, k]), float(f10[r, k])])
     write_text(out / "chip_maps.csv", csv_text(cells))
     write_json(out / "chip_maps.json", data)
-    plot_voltages(data, out / "voltages.png", f"{title}: flip probability at two voltages (Fig. 3)")
-    plot_kinds(data, out / "kinds.png", f"{title}: 0->1 / 1->0 and persistent / transient (Fig. 8)")
+    chips = f"Synthetic chips (seed {data['seed']}), top-left {rows} x {cols} bits"
+    plot_voltages(data, out / "voltages.png", f"{chips}: flip probability at two voltages (Fig. 3)")
+    plot_kinds(data, out / "kinds.png", f"{chips}: 0->1 / 1->0 and persistent / transient (Fig. 8)")
     return text + ["", f"Files: `{out.name}/chip_maps.csv` (every faulty cell of the segments), `chip_maps.json`.", "",
                    f"![flip probability at two voltages (Fig. 3)]({out.name}/voltages.png)", "",
                    f"![0->1 / 1->0, persistent / transient (Fig. 8)]({out.name}/kinds.png)", ""]
