@@ -7,7 +7,7 @@ import argparse
 from bitrobust.cli.common import data_dir_arg, nonnegative_int, output_dir, parse_rates, positive_float, positive_int
 from bitrobust.errors import BitrobustError
 
-KINDS = ("random", "transient", "profiled", "linf", "weights", "bnn_metrics")
+KINDS = ("random", "transient", "profiled", "linf", "weights", "weight_errors", "logits", "bnn_metrics")
 
 
 def add_parser(sub) -> None:
@@ -17,13 +17,16 @@ def add_parser(sub) -> None:
         description="Quantize a saved model, inject bit errors into its weight memory and report Err and "
         "RErr (mean/std/min/max over chips) per bit error rate. Writes robustness.json, .csv, .md and "
         ".png plus the resolved eval_config.json to --out (default: the run directory). Other kinds: "
-        "profiled chip maps, L-inf weight noise, weight statistics (weights.json), BNN metrics (metrics.json).",
+        "profiled chip maps, L-inf weight noise, weight statistics (weights.json), perturbed weights "
+        "(weight_errors.json), logit and confidence histograms (logits.json), BNN metrics (metrics.json).",
     )
     p.add_argument("model", help="run directory or model.safetensors/.json checkpoint")
     p.add_argument("--kind", choices=KINDS, default=None,
                    help="random: persistent chips (default); transient: fresh flips per trial; profiled: a chip map "
                    "(--chip); linf: uniform weight noise, --rates are then noise sizes relative to each tensor's "
-                   "range; weights: weight statistics and redundancy (paper 3, Fig. 10); bnn_metrics: T^b, Pi, "
+                   "range; weights: weight statistics and redundancy (paper 3, Fig. 10); weight_errors: original vs "
+                   "perturbed weights of chip --first-chip at --rates (Fig. 4); logits: largest-logit and confidence "
+                   "histograms, clean and at --rates (Fig. 6); bnn_metrics: T^b, Pi, "
                    "VAR(Pi) of a BNN (as bitrobust metrics, without plots)")
     p.add_argument("--errors", help=argparse.SUPPRESS)  # before --kind: random, transient, linf or profiled:FILE
     p.add_argument("--rates", help="comma-separated rates p, as fractions or with %% (default: the eval section of "

@@ -65,7 +65,7 @@ def estimate_text(exp: Experiment, configs_dir: Path | None) -> dict[str, str]:
     budget the experiment has no runs in)."""
     out = {}
     for budget, device in BUDGET_DEVICES.items():
-        if not any(budget in r.budgets for r in exp.runs):
+        if exp.runs and not any(budget in r.budgets for r in exp.runs):  # no runs at all: model-free, seconds
             out[budget] = "-"
             continue
         try:

@@ -30,7 +30,7 @@ from bitrobust.io import write_json, write_text
 from bitrobust.metrics.bounds import DEFAULT_DELTA, bound_applies, rerr_upper_bound
 from bitrobust.reports.plotting import pyplot, save_figure
 from bitrobust.reports.runs import Run
-from bitrobust.reports.text import markdown_table, pct
+from bitrobust.reports.text import csv_text, markdown_table, pct
 
 COLUMNS = ("voltage", "bit_error_rate", "energy")
 CRITERIA = ("mean", "bound")
@@ -349,8 +349,10 @@ def energy_json(results: Sequence[EnergyResult], model: EnergyModel, settings: E
     }
 
 
-def plot_energy(model: EnergyModel, results: Sequence[EnergyResult], path: str | Path) -> None:
-    """Fig. 1 layout: p (log, left) and energy (right) against V / V_min, models' operating points marked.
+def plot_energy(model: EnergyModel, results: Sequence[EnergyResult], path: str | Path,
+                assumptions: Sequence[str] = ()) -> None:
+    """Fig. 1 layout: p (log, left) and energy (right) against V / V_min, models' operating points marked;
+    ``assumptions`` are written in a box on the plot.
 
     The stretch between V_min and the first faulty row is dashed: there the model is
     linear in p (an assumption, since log p is undefined at p = 0).
@@ -358,7 +360,7 @@ def plot_energy(model: EnergyModel, results: Sequence[EnergyResult], path: str |
     from matplotlib.ticker import FuncFormatter
 
     pts = model.points
-    fig, ax = pyplot().subplots(figsize=(7.6, 5.2), dpi=130)
+    fig, ax = pyplot().subplots(figsize=(7.6, 6.3 if assumptions else 5.2), dpi=130)
     for a, b in zip(pts, pts[1:]):
         grid = [b.voltage + (a.voltage - b.voltage) * i / 200 for i in range(201)]
         curve = [(v, model.rate_at_voltage(v)) for v in grid]
@@ -392,6 +394,10 @@ def plot_energy(model: EnergyModel, results: Sequence[EnergyResult], path: str |
         labels += [y for y in lab if not y.startswith("_")]
     ax.legend(handles, labels, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
     ax.grid(True, which="both", alpha=0.3)
+    if assumptions:
+        ax.text(0.0, -0.27, "Assumptions:\n" + "\n".join(f"- {a}" for a in assumptions), transform=ax.transAxes,
+                fontsize=7, va="top", ha="left",
+                bbox={"boxstyle": "round", "facecolor": "#f7f7f7", "edgecolor": "0.7"})
     ax.set_title(f"Energy model: bit error rate and energy vs supply voltage\n({model.source})", fontsize=9)
     save_figure(fig, path)
 
@@ -406,3 +412,59 @@ def write_energy(results: Sequence[EnergyResult], model: EnergyModel, settings: 
     write_json(paths[1], energy_json(results, model, settings, reference))
     plot_energy(model, results, paths[2])
     return paths
+
+
+# -- paper 3, Fig. 1: the energy model alone (a model-free section of ``bitrobust reproduce``) -------------------
+
+FIG1_ASSUMPTIONS = (
+    "V_min: lowest voltage without bit errors; energy per access = 1 there (Fig. 1, App. A)",
+    "dynamic energy per access ~ V^2 at a constant clock (App. A)",
+    "p = 0.1% at ~20% less energy (abstract: +1% Err; Tab. 18 puts it at p = 0.1%)",
+    "p = 1% at ~30% less energy (Sec. 1, Fig. 1)",
+    "between rows log p is linear in V; from V_min to the first row p is linear in V",
+    "not the paper's measured curve (32 14nm SRAM arrays, not public)",
+)
+
+
+def energy_curve(model: EnergyModel, points: int = 61) -> list[dict]:
+    """``points`` operating points evenly spaced in voltage from V_min down to the model's last row.
+
+    >>> curve = energy_curve(EnergyModel.default(), 3)
+    >>> [(round(c["voltage"], 3), round(c["bit_error_rate"], 5), round(c["energy"], 3)) for c in curve]
+    [(1.0, 0.0, 1.0), (0.918, 0.00077, 0.845), (0.837, 0.01, 0.7)]
+    """
+    lo, hi = model.points[-1].voltage, model.points[0].voltage
+    out = []
+    for i in range(points):
+        v = hi - (hi - lo) * i / (points - 1)
+        p = model.rate_at_voltage(min(max(v, lo), hi))
+        out.append({"voltage": v, "bit_error_rate": p, "energy": model.energy_at(p)})
+    return out
+
+
+def write_energy_model(data: dict, out: Path, title: str) -> list[str]:
+    """energy_model.md, .csv (the curve), .json and .png (Fig. 1 with the assumptions on it) in ``out`` from
+    ``data`` (``energy_model``: :meth:`EnergyModel.to_dict`, ``curve``, ``assumptions``); the lines of report.md."""
+    model = EnergyModel(tuple(OperatingPoint(**pt) for pt in data["energy_model"]["points"]), data["energy_model"]["source"])
+    out.mkdir(parents=True, exist_ok=True)
+    rows = [[f"{pt.voltage:.3f}", f"{100 * pt.bit_error_rate:g}", f"{pt.energy:.3f}", pct(1 - pt.energy, 1)]
+            for pt in model.points]
+    table = markdown_table(["V / V_min", "p in %", "energy / energy at V_min", "energy saved in %"], rows)
+    text = ["Operating points of the energy model (the rows it interpolates between); source: " + model.source, ""]
+    text += table + ["", "Assumptions:", ""] + [f"- {a}" for a in data["assumptions"]]
+    write_text(out / "energy_model.md", "\n".join([f"# {title}", ""] + text) + "\n")
+    write_text(out / "energy_model.csv", csv_text([list(COLUMNS)] + [[c[k] for k in COLUMNS] for c in data["curve"]]))
+    write_json(out / "energy_model.json", data)
+    plot_energy(model, [], out / "energy_model.png", data["assumptions"])
+    return text + ["", f"Files: `{out.name}/energy_model.csv` (the plotted curve), `energy_model.json`.", "",
+                   f"![energy model]({out.name}/energy_model.png)", ""]
+
+
+def energy_model_section(section, out: Path, reproduces: str) -> tuple[list[str], dict]:
+    """The ``energy_model`` report section (paper 3, Fig. 1): the default energy model, or the CSV named by
+    ``section.params["energy_model"]``; returns (lines of report.md, results part)."""
+    path = section.params.get("energy_model")
+    model = EnergyModel.from_csv(path) if path else EnergyModel.default()
+    data = {"energy_model": model.to_dict(), "curve": energy_curve(model),
+            "assumptions": list(section.params.get("assumptions", FIG1_ASSUMPTIONS))}
+    return write_energy_model(data, out, f"{reproduces}: {section.title}"), data
