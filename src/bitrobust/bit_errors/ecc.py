@@ -147,8 +147,8 @@ class Secded:
         >>> Secded(8).encode(torch.zeros(8, dtype=torch.bool)).int().tolist()  # a zero word: zero check bits
         [0, 0, 0, 0, 0]
         """
-        flat = _check_stream(data_bits, "data bits")
-        return self._check_stream(self._check_words(self._blocks(pack_stream(flat), flat.numel())))
+        flat = _as_bits(data_bits, "data bits")
+        return self._unpack_checks(self._compute_checks(self._blocks(pack_stream(flat), flat.numel())))
 
     def decode(
         self, data_bits: torch.Tensor, check_bits: torch.Tensor, policy: str = "keep"
@@ -165,9 +165,9 @@ class Secded:
         ([0, 0, 0, 0, 0, 0, 0, 0], 1)
         """
         _check_policy(policy)
-        flat = _check_stream(data_bits, "data bits")
+        flat = _as_bits(data_bits, "data bits")
         n = flat.numel()
-        stored = self._read_check_words(check_bits, n)
+        stored = self._pack_checks(check_bits, n)
         data, counts = self._decode_bytes(pack_stream(flat), n, stored, policy)
         return unpack_stream(data, n).to(flat.dtype), counts
 
@@ -182,7 +182,7 @@ class Secded:
         True
         """
         data = words_to_bytes(words, m)
-        return self._check_stream(self._check_words(self._blocks(data, words.numel() * m)))
+        return self._unpack_checks(self._compute_checks(self._blocks(data, words.numel() * m)))
 
     def decode_words(
         self, words: torch.Tensor, m: int, check_bits: torch.Tensor, policy: str = "keep"
@@ -199,7 +199,7 @@ class Secded:
         """
         _check_policy(policy)
         length = words.numel() * m
-        stored = self._read_check_words(check_bits, length)
+        stored = self._pack_checks(check_bits, length)
         data, counts = self._decode_bytes(words_to_bytes(words, m), length, stored, policy)
         return bytes_to_words(data, m, words.numel(), words.dtype).view(words.shape), counts
 
@@ -211,7 +211,7 @@ class Secded:
         blocks[: data.numel()] = data
         return blocks.view(rows, kb)
 
-    def _check_words(self, blocks: torch.Tensor) -> torch.Tensor:
+    def _compute_checks(self, blocks: torch.Tensor) -> torch.Tensor:
         """Check word (uint8, bit t = check bit t) per codeword of ``blocks``: XOR over data bits i of d_i G_i."""
         table = _encode_table(self.k, self.hamming_bits, str(blocks.device))
         kb = blocks.shape[1]
@@ -222,12 +222,14 @@ class Secded:
             parts = parts[:, :half] ^ parts[:, half:]
         return parts[:, 0]
 
-    def _check_stream(self, words: torch.Tensor) -> torch.Tensor:
+    def _unpack_checks(self, words: torch.Tensor) -> torch.Tensor:
+        """Check words (one per codeword) as the flat check-bit stream: bit t of word c at c * check_bits + t."""
         shifts = torch.arange(self.check_bits, dtype=torch.uint8, device=words.device)
         return ((words[:, None] >> shifts) & 1).bool().reshape(-1)
 
-    def _read_check_words(self, check_bits: torch.Tensor, length: int) -> torch.Tensor:
-        flat = _check_stream(check_bits, "check bits")
+    def _pack_checks(self, check_bits: torch.Tensor, length: int) -> torch.Tensor:
+        """The inverse of :meth:`_unpack_checks`, after checking the stream fits ``length`` data bits."""
+        flat = _as_bits(check_bits, "check bits")
         expected = self.codewords(length) * self.check_bits
         if flat.numel() != expected:
             raise BitrobustError(
@@ -241,7 +243,7 @@ class Secded:
         self, data: torch.Tensor, length: int, stored: torch.Tensor, policy: str
     ) -> tuple[torch.Tensor, EccCounts]:
         blocks = self._blocks(data, length)
-        syndrome = self._check_words(blocks) ^ stored  # = encode(e_d) ^ e_c (linearity)
+        syndrome = self._compute_checks(blocks) ^ stored  # = encode(e_d) ^ e_c (linearity)
         action = _decode_table(self.k, self.hamming_bits, str(blocks.device))[syndrome.to(torch.int64)]
         # bins: 0 detected, 1 check bit corrected, 2 clean, 3 data bit corrected
         tally = torch.bincount((action.to(torch.int64) - _DETECTED).clamp(max=3), minlength=4).tolist()
@@ -262,7 +264,7 @@ def _check_policy(policy: str) -> None:
         raise BitrobustError(f"unknown ECC policy {policy!r}; valid: {', '.join(POLICIES)}")
 
 
-def _check_stream(bits: torch.Tensor, what: str) -> torch.Tensor:
+def _as_bits(bits: torch.Tensor, what: str) -> torch.Tensor:
     """Flat bits; a BitrobustError unless bool or an integer tensor of 0s and 1s."""
     flat = bits.reshape(-1)
     if flat.dtype == torch.bool:
