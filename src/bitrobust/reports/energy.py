@@ -14,6 +14,11 @@ V_min is the error-free point with energy 1 (Fig. 1, App. A); dynamic energy per
 (Sec. 1, Fig. 1; 30% at p = 1% in the contributions); and "+1% Err vs a normally
 trained 8-bit DNN gives ~20%" (abstract, contributions), which Tab. 18 places at
 p = 0.1%. Supply your own CSV for a real memory.
+
+A memory protected by SECDED ECC (DESIGN contract 6, :mod:`bitrobust.bit_errors.ecc`) stores
+n bits for every k data bits, so each access costs n/k times the energy of the unprotected
+memory at the same voltage: with ``EnergySettings(ecc="secded64")`` every model's energy is
+E(p) * 72/64 (savings may then be negative near V_min).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
 
+from bitrobust.bit_errors.ecc import secded_code
 from bitrobust.errors import BitrobustError
 from bitrobust.io import write_json, write_text
 from bitrobust.metrics.bounds import DEFAULT_DELTA, bound_applies, rerr_upper_bound
@@ -220,17 +226,29 @@ class EnergyModel:
 
 @dataclass(frozen=True)
 class EnergySettings:
-    """How much RErr may exceed the reference Err, and whether RErr means or Prop. 1 bounds count."""
+    """How much RErr may exceed the reference Err, whether RErr means or Prop. 1 bounds count, and the ECC charged.
+
+    >>> EnergySettings(ecc="secded64").storage_overhead  # (72, 64): 72 stored bits per 64 data bits
+    1.125
+    """
 
     max_increase: float = 0.01  # fraction: 0.01 = one percentage point of error
     criterion: str = "mean"  # mean: RErr mean over chips; bound: its Prop. 1 upper bound
     delta: float = DEFAULT_DELTA
+    ecc: str | None = None  # an ECC code name (secded8 .. secded64) whose storage overhead n/k is charged
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.max_increase) and 0.0 <= self.max_increase <= 1.0):
             raise BitrobustError(f"max increase must be in [0, 1] (e.g. 0.01 or 1%), got {self.max_increase}")
         if self.criterion not in CRITERIA:
             raise BitrobustError(f"unknown criterion {self.criterion!r}; valid: {', '.join(CRITERIA)}")
+        if self.ecc is not None:
+            secded_code(self.ecc)  # an unknown name lists the valid ones
+
+    @property
+    def storage_overhead(self) -> float:
+        """n / k of the ECC code (stored bits per data bit), 1 without ECC: the factor on every access energy."""
+        return 1.0 if self.ecc is None else secded_code(self.ecc).overhead
 
 
 @dataclass(frozen=True)
@@ -293,8 +311,9 @@ def energy_savings(
             out.append(EnergyResult(run.name, str(run.path), run.bits, run.result.err, ref_err, limit, None, None, None, None, False))
             continue
         point, clamped = model.operating_point(p)
+        energy = point.energy * settings.storage_overhead  # E(p) * n/k: every access reads n bits per k data bits
         out.append(EnergyResult(run.name, str(run.path), run.bits, run.result.err, ref_err, limit, p, value,
-                                point.voltage, point.energy, clamped))
+                                point.voltage, energy, clamped))
     return out
 
 
@@ -332,6 +351,14 @@ def energy_markdown(results: Sequence[EnergyResult], model: EnergyModel, setting
             "it is credited with that row only (no extrapolation).",
             "",
         ]
+    if settings.ecc is not None:
+        code = secded_code(settings.ecc)
+        lines += [
+            f"Energy includes the storage overhead of SECDED ECC {code.name} ({code.n}, {code.k}): the energy "
+            f"model's value times n/k = {code.n}/{code.k} = {code.overhead:g}, so savings are relative to the "
+            "unprotected memory at V_min.",
+            "",
+        ]
     lines += [
         "Only evaluated rates count: the true tolerable p lies between the reported p and the next evaluated rate.",
         "",
@@ -342,7 +369,8 @@ def energy_markdown(results: Sequence[EnergyResult], model: EnergyModel, setting
 def energy_json(results: Sequence[EnergyResult], model: EnergyModel, settings: EnergySettings,
                 reference: str | None = None) -> dict:
     return {
-        "settings": {"max_increase": settings.max_increase, "criterion": settings.criterion, "delta": settings.delta},
+        "settings": {"max_increase": settings.max_increase, "criterion": settings.criterion, "delta": settings.delta,
+                     "ecc": settings.ecc, "storage_overhead": settings.storage_overhead},
         "reference": reference,
         "energy_model": model.to_dict(),
         "models": [dict(asdict(r), savings=r.savings) for r in results],
