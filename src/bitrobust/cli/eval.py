@@ -125,8 +125,10 @@ def run(args: argparse.Namespace) -> int:
         paths += write_robustness(result, out, name=loaded.name)
         print(f"Err {100 * result.err:.2f}%")
         for r in result.rates:
+            nonfinite = sum(r.nonfinite) / len(r.nonfinite) if any(r.nonfinite) else 0.0
             print(f"p={100 * r.p:g}%: RErr {100 * r.mean:.2f} ± {100 * r.std:.2f}% "
-                  f"(min {100 * r.min:.2f}, max {100 * r.max:.2f})")
+                  f"(min {100 * r.min:.2f}, max {100 * r.max:.2f})"
+                  + (f", non-finite outputs {100 * nonfinite:.2f}%" if nonfinite else ""))
     else:
         print(kind.summary(outcome, settings))
     print("wrote " + ", ".join(str(p) for p in paths))
