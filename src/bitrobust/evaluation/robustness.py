@@ -107,7 +107,11 @@ class RateResult:
     p: float
     rerr: tuple[float, ...]
     confidence: tuple[float, ...]
-    nonfinite: tuple[float, ...] = ()
+    nonfinite: tuple[float, ...] = ()  # () = none: zeros, one per trial
+
+    def __post_init__(self) -> None:
+        if not self.nonfinite:
+            object.__setattr__(self, "nonfinite", (0.0,) * len(self.rerr))
 
     @property
     def mean(self) -> float:
