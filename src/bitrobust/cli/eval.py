@@ -43,6 +43,8 @@ def add_parser(sub) -> None:
                    help="profiled: only the cells that flip on every read (paper 3, Tab. 16)")
     p.add_argument("--bits", type=int, help="precision m (default: the model's training precision)")
     p.add_argument("--scheme", help="quantization scheme (default: the model's; e.g. normal, rquant)")
+    p.add_argument("--format", help="number format the weights are stored in instead of --bits/--scheme, e.g. "
+                   "int8_channel, int4_g128, fp16, bf16, fp8_e4m3 (default: the model's; see docs/concepts.md)")
     p.add_argument("--batch-stats", action="store_const", const=True,
                    help="normalize with the statistics of each test batch (paper 3, Tab. 10)")
     p.add_argument("--scale-to", type=positive_float,
@@ -84,6 +86,7 @@ def settings_from_args(args: argparse.Namespace, recipe_eval: dict | None = None
         "first_chip": args.first_chip, "scheme": args.scheme, "bits": args.bits, "batch_stats": args.batch_stats,
         "scale_to": args.scale_to, "test_subset": args.test_subset, "chip_seed": args.chip_seed,
         "offsets": args.offsets, "persistent": args.persistent, "rerr": args.rerr, "test_first": args.test_first,
+        "format": args.format,
     }
     if chip is not None:
         from bitrobust.bit_errors.synthetic import PAPER_CHIPS
@@ -125,8 +128,10 @@ def run(args: argparse.Namespace) -> int:
         paths += write_robustness(result, out, name=loaded.name)
         print(f"Err {100 * result.err:.2f}%")
         for r in result.rates:
+            nonfinite = sum(r.nonfinite) / len(r.nonfinite) if any(r.nonfinite) else 0.0
             print(f"p={100 * r.p:g}%: RErr {100 * r.mean:.2f} ± {100 * r.std:.2f}% "
-                  f"(min {100 * r.min:.2f}, max {100 * r.max:.2f})")
+                  f"(min {100 * r.min:.2f}, max {100 * r.max:.2f})"
+                  + (f", non-finite outputs {100 * nonfinite:.2f}%" if nonfinite else ""))
     else:
         print(kind.summary(outcome, settings))
     print("wrote " + ", ".join(str(p) for p in paths))

@@ -4,8 +4,8 @@
 ``model.json`` checkpoint) into these: the model is rebuilt from the checkpoint, the test
 set is the dataset named in the metadata, read in the input convention the model was
 trained with (normalized, scaled to [0, 1] or raw pixels), and the quantizer is the one
-training used (paper 3, Sec. 4.1) unless an evaluation asks for another precision or
-scheme (post-training quantization). A run whose metadata names no dataset is an error.
+training used (paper 3, Sec. 4.1; a number format of contract 5 if it trained with one) unless an
+evaluation asks for another precision, scheme or format (post-training quantization). A run whose metadata names no dataset is an error.
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ from bitrobust.data import Loader, load_dataset
 from bitrobust.device import resolve_device
 from bitrobust.errors import BitrobustError
 from bitrobust.models.checkpoint import load_checkpoint
+from bitrobust.formats import get_format
 from bitrobust.quantization import FixedPointQuantizer
+from bitrobust.quantization.model import Quantizer
 
 
 @dataclass
@@ -52,10 +54,14 @@ class LoadedRun:
         section = (self.meta.get("config") or {}).get("eval")
         return section if isinstance(section, dict) else {}
 
-    def quantizer(self, bits: int | None = None, scheme: str | None = None) -> tuple[FixedPointQuantizer, tuple[str, ...]]:
-        """(quantizer, excluded tensor globs): training's precision and scheme, unless ``bits``/``scheme``
-        name others. The trained scheme's overrides apply only when the scheme is the trained one."""
+    def quantizer(self, bits: int | None = None, scheme: str | None = None,
+                  format: str | None = None) -> tuple[Quantizer, tuple[str, ...]]:
+        """(quantizer, excluded tensor globs): the number format ``format`` (:mod:`bitrobust.formats`), else
+        training's precision and scheme unless ``bits``/``scheme`` name others (the trained scheme's
+        overrides apply only when the scheme is the trained one), else training's format."""
         quant = self.meta.get("quant") or {}
+        if format is not None or (bits is None and scheme is None and quant.get("format")):
+            return get_format(format or quant["format"]), tuple(quant.get("exclude", ()))
         bits = bits if bits is not None else quant.get("bits")
         if bits is None:
             raise BitrobustError("the model was trained without quantization and the evaluation sets no precision "
@@ -91,8 +97,8 @@ def load_run(path: str | os.PathLike, device: str | torch.device = "auto") -> Lo
     >>> _ = save_checkpoint(d, build_model("cnn_small"), {"model": {"name": "cnn_small", "kwargs": {}},
     ...                     "data": {"name": "mnist"}, "quant": {"bits": 8, "scheme": "rquant"}})
     >>> run = load_run(d, "cpu")
-    >>> run.name, run.dataset, run.quantizer()[0].bits
-    ('cnn_small', 'mnist', 8)
+    >>> run.name, run.dataset, run.quantizer()[0].bits, run.quantizer(format="bf16")[0].bits
+    ('cnn_small', 'mnist', 8, 16)
     """
     device = device if isinstance(device, torch.device) else resolve_device(device)
     model, meta = load_checkpoint(path, device)

@@ -21,12 +21,14 @@ from bitrobust.errors import BitrobustError
 @dataclass(frozen=True)
 class Score:
     """The score of one batch: ``count`` predictions, ``wrong`` of them wrong, confidences summing to
-    ``confidence``; ``correct`` says which (one boolean per counted prediction, in order)."""
+    ``confidence``; ``correct`` says which (one boolean per counted prediction, in order); ``nonfinite``
+    of them had non-finite outputs (counted wrong: contract 5)."""
 
     count: int
     wrong: int
     confidence: float
     correct: torch.Tensor | None = None
+    nonfinite: int = 0
 
 
 class Task(Protocol):

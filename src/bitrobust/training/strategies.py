@@ -104,7 +104,10 @@ class Strategy:
         qc = self.ctx.quant
         if qc is None:
             return None
-        return {"bits": qc.bits, "scheme": qc.scheme, "overrides": qc.overrides, "exclude": list(qc.exclude)}
+        out = {"bits": qc.bits, "scheme": qc.scheme, "overrides": qc.overrides, "exclude": list(qc.exclude)}
+        if qc.format is not None:  # the number format replaces bits/scheme (the format's width in bits)
+            out.update(format=qc.format, bits=self.ctx.quantizer.bits)
+        return out
 
     def metrics(self) -> dict:
         """Extra per-epoch metrics for ``metrics.jsonl``."""
