@@ -80,10 +80,25 @@ def check_range(where: str, value: float, low: float, high: float | None = None,
         raise BitrobustError(f"{where} must be {bound}, got {value!r}")
 
 
+OMIT_DEFAULT = {"omit_default": True}
+"""Field metadata of a setting added after configs were hashed: :func:`to_dict` leaves it out while it has
+its default, so the configs (and run directory hashes) of existing recipes stay as they were."""
+
+
 def to_dict(obj: Any) -> Any:
-    """Plain nested dicts/lists of a config (for YAML/JSON)."""
+    """Plain nested dicts/lists of a config (for YAML/JSON); fields with :data:`OMIT_DEFAULT` metadata
+    only when they differ from their default.
+
+    >>> @dataclasses.dataclass
+    ... class Section:
+    ...     size: int = 1
+    ...     extra: int | None = dataclasses.field(default=None, metadata=OMIT_DEFAULT)
+    >>> to_dict(Section()), to_dict(Section(extra=3))
+    ({'size': 1}, {'size': 1, 'extra': 3})
+    """
     if dataclasses.is_dataclass(obj):
-        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)
+                if not (f.metadata.get("omit_default") and getattr(obj, f.name) == f.default)}
     if isinstance(obj, (list, tuple)):
         return [to_dict(v) for v in obj]
     if isinstance(obj, dict):
