@@ -80,11 +80,14 @@ class TinyGPT(nn.Module):
 def _init(model: TinyGPT, layers: int, generator: torch.Generator | None) -> None:
     """GPT-2's initialisation: N(0, 0.02) weights, zero biases, residual projections scaled by 1/sqrt(2 layers)."""
     for name, p in model.named_parameters():
-        if name.endswith("bias") or ".ln" in name or name.startswith("ln_"):
-            continue  # biases stay 0, LayerNorm scales 1
-        std = 0.02 / math.sqrt(2 * layers) if name.endswith(("attn.proj.weight", "mlp.2.weight")) else 0.02
         with torch.no_grad():
-            p.normal_(0.0, std, generator=generator)
+            if ".ln" in name or name.startswith("ln_"):
+                p.fill_(1.0 if name.endswith("weight") else 0.0)  # LayerNorm: scale 1, shift 0
+            elif name.endswith("bias"):
+                p.zero_()
+            else:
+                std = 0.02 / math.sqrt(2 * layers) if name.endswith(("attn.proj.weight", "mlp.2.weight")) else 0.02
+                p.normal_(0.0, std, generator=generator)
 
 
 @MODELS.register("gpt_tiny")
