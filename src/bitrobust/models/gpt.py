@@ -111,7 +111,7 @@ def gpt_tiny(
     return model
 
 
-# CPU: measured on the project's 2-core machine, one thread (batch 32 x 128 bytes per training step;
-# a pass over 10,000 blocks of 128 bytes); GPU: rough guesses (not measured).
-MODEL_COSTS.add("gpt_tiny", lambda kwargs: (ModelCost(cpu=(0.12, 20.0), gpu=(0.004, 0.1)),
+# CPU: measured on the project's shared 2-core machine, one thread, CPU seconds (d=128, 3 blocks: a training step
+# of 32 x 128 bytes; a pass over 10,000 blocks of 128 bytes); GPU: rough guesses (not measured).
+MODEL_COSTS.add("gpt_tiny", lambda kwargs: (ModelCost(cpu=(0.28, 40.0), gpu=(0.005, 0.3)),
                                             float(kwargs.get("width", 1.0)) ** 2 * int(kwargs.get("layers", 3)) / 3))
