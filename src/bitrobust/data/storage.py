@@ -29,7 +29,7 @@ from typing import Iterable, Sequence
 from tqdm import tqdm
 
 from bitrobust.console import bar_disable
-from bitrobust.data.specs import DATASETS, DatasetSpec, FileSpec, PackageFile, TextSpec
+from bitrobust.data.specs import DATASETS, DatasetSpec, FileSpec, PackageFile, TextSpec, dataset_spec
 from bitrobust.errors import BitrobustError
 from bitrobust.io import atomic_path
 
@@ -221,7 +221,7 @@ def download_dataset(
     name: str, data_dir: str | os.PathLike[str] | None = None, progress: bool = True
 ) -> list[Path]:
     """Make sure every file of dataset ``name`` is present and valid; return their paths."""
-    spec = DATASETS.get(name)
+    spec = dataset_spec(name)
     return [ensure_file(spec, f, data_dir, download=True, progress=progress) for f in spec.files]
 
 
@@ -240,10 +240,10 @@ class FileStatus:
 def check_data(
     data_dir: str | os.PathLike[str] | None = None, names: Iterable[str] | None = None
 ) -> list[FileStatus]:
-    """Check every file of the given datasets (default: all) in the data root."""
+    """Check every file of the given datasets or texts (default: all image datasets) in the data root."""
     rows = []
     for name in names or DATASETS.names():
-        spec = DATASETS.get(name)
+        spec = dataset_spec(name)
         for f in spec.files:
             path = file_path(spec, f, data_dir)
             if isinstance(spec, TextSpec) and not path.is_file():  # the installed package's copy serves as well

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from bitrobust.data.formats import read_bible_sqlite
-from bitrobust.data.specs import DATASETS, TextSpec
+from bitrobust.data.specs import TEXTS, TextSpec
 from bitrobust.data.storage import ensure_file
 from bitrobust.errors import BitrobustError
 
@@ -103,8 +103,7 @@ def _block_starts(begin: int, end: int, block_size: int) -> torch.Tensor:
 def split_chunks(n_bytes: int, spec: TextSpec, split: str) -> list[tuple[int, int]]:
     """The ``(start, end)`` byte ranges of ``split``'s chunks (see the module docstring).
 
-    >>> from bitrobust.data.specs import DATASETS
-    >>> split_chunks(10 * 4096, DATASETS.get("bible_asv"), "test")[:1], len(split_chunks(40 * 4096, DATASETS.get("bible_asv"), "train"))
+    >>> split_chunks(10 * 4096, TEXTS.get("bible_asv"), "test")[:1], len(split_chunks(40 * 4096, TEXTS.get("bible_asv"), "train"))
     ([], 36)
     """
     spec.files_for(split)  # a known split
@@ -119,9 +118,7 @@ def split_chunks(n_bytes: int, spec: TextSpec, split: str) -> list[tuple[int, in
 
 def text_bytes(name: str | TextSpec, data_dir: str | os.PathLike[str] | None = None, download: bool = True) -> bytes:
     """The whole text of a registered corpus as UTF-8 bytes (its file found or fetched, md5-checked)."""
-    spec = name if isinstance(name, TextSpec) else DATASETS.get(name)
-    if not isinstance(spec, TextSpec):
-        raise BitrobustError(f"dataset {spec.name!r} is not a text corpus")
+    spec = name if isinstance(name, TextSpec) else TEXTS.get(name)
     path = ensure_file(spec, spec.files[0], data_dir, download)
     return TEXT_READERS[spec.format](path).encode("utf-8")
 
@@ -129,7 +126,7 @@ def text_bytes(name: str | TextSpec, data_dir: str | os.PathLike[str] | None = N
 def load_text(name: str | TextSpec, split: str = "train", block_size: int = 128,
               data_dir: str | os.PathLike[str] | None = None, download: bool = True) -> TokenBlocks:
     """``split`` ("train", "validation" or "test") of a registered text as blocks of ``block_size`` bytes."""
-    spec = name if isinstance(name, TextSpec) else DATASETS.get(name)
+    spec = name if isinstance(name, TextSpec) else TEXTS.get(name)
     if isinstance(block_size, bool) or not isinstance(block_size, int) or not 1 <= block_size < spec.chunk:
         raise BitrobustError(f"block_size must be an integer in [1, {spec.chunk}), got {block_size!r}")
     data = text_bytes(spec, data_dir, download)

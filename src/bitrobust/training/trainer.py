@@ -43,7 +43,7 @@ from tqdm.auto import tqdm
 
 from bitrobust.config import dump_yaml, load_yaml, to_dict
 from bitrobust.console import bar_disable, quiet
-from bitrobust.data import DATASETS, AugmentConfig, BlockLoader, Loader, TextSpec, load_dataset, load_text
+from bitrobust.data import AugmentConfig, BlockLoader, Loader, TextSpec, dataset_spec, load_dataset, load_text
 from bitrobust.device import init_distributed, local_device
 from bitrobust.errors import BitrobustError
 from bitrobust.evaluation.robustness import PassResult, evaluate_pass
@@ -75,7 +75,7 @@ class Trainer:
         self.progress = progress
         self.device = local_device(config.device)
         # Fail fast on unknown names, before any data is read or downloaded.
-        spec = DATASETS.get(config.data.name)
+        spec = dataset_spec(config.data.name)
         dc = config.data
         self.text = isinstance(spec, TextSpec)
         if self.text and (dc.augment or dc.raw):
