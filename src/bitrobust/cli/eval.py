@@ -15,7 +15,8 @@ def add_parser(sub) -> None:
         "eval",
         help="robust test error (RErr) of a saved model under bit errors, or another evaluation kind",
         description="Quantize a saved model, inject bit errors into its weight memory and report Err and "
-        "RErr (mean/std/min/max over chips) per bit error rate. Writes robustness.json, .csv, .md and "
+        "RErr (mean/std/min/max over chips) per bit error rate; for a language model (trained on a text) "
+        "the next-token error and the perplexity the same way. Writes robustness.json, .csv, .md and "
         ".png plus the resolved eval_config.json to --out (default: the run directory). Other kinds: "
         "profiled chip maps, L-inf weight noise, weight statistics (weights.json), perturbed weights "
         "(weight_errors.json), logit and confidence histograms (logits.json), BNN metrics (metrics.json).",

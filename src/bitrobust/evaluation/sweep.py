@@ -223,7 +223,7 @@ class _Sweep(EvalKind):
         info: dict = {}
         if s.scale_to is not None:
             info["err_before_scaling"] = evaluate_robustness(run.model, loader, quantizer, [], RandomChips(1),
-                                                             exclude=exclude).err
+                                                             exclude=exclude, task=run.task).err
             info["scale_factor"] = scale_weights(run.model, s.scale_to)
         result = self.sweep(run, s, loader, quantizer, exclude, info, progress)
         info.update(scheme_used=result.scheme, bits_used=result.bits)
@@ -234,7 +234,7 @@ class _Sweep(EvalKind):
     def sweep(self, run, s, loader, quantizer, exclude, info, progress) -> RobustnessResult:
         source = self.source(s, info)
         return evaluate_robustness(run.model, loader, quantizer, self.rates(s, source), source, exclude=exclude,
-                                   progress=progress, batch_stats=s.batch_stats, rerr=s.rerr)
+                                   progress=progress, batch_stats=s.batch_stats, rerr=s.rerr, task=run.task)
 
     def describe(self, s) -> str:
         return self.what(s) + _quant_text(s) + on_test_set(s.test_subset)
@@ -247,8 +247,12 @@ class _Sweep(EvalKind):
 
     def summary(self, outcome: Outcome, s) -> str:
         result = outcome.native or RobustnessResult.from_dict(outcome.result)
-        return ", ".join([f"Err {100 * result.err:.2f}%"] + [f"{self.symbol}={100 * r.p:.3g}%: {100 * r.mean:.2f}%"
+        text = ", ".join([f"Err {100 * result.err:.2f}%"] + [f"{self.symbol}={100 * r.p:.3g}%: {100 * r.mean:.2f}%"
                                                             for r in result.rates if r.p > 0])
+        if result.perplexity is None:
+            return text
+        return text + "; perplexity " + ", ".join([f"clean {result.perplexity:.3f}"] + [
+            f"{self.symbol}={100 * r.p:.3g}%: {r.summary()['perplexity_mean']:.3f}" for r in result.rates if r.p > 0])
 
     def passes(self, s) -> float:
         return 1 + s.chips * len([p for p in s.rates if p > 0])
@@ -286,7 +290,7 @@ class LinfKind(_Sweep):
     symbol = "eps"
 
     def sweep(self, run, s, loader, quantizer, exclude, info, progress) -> RobustnessResult:
-        return evaluate_linf_noise(run.model, loader, quantizer, list(s.rates), s.chips, exclude=exclude)
+        return evaluate_linf_noise(run.model, loader, quantizer, list(s.rates), s.chips, exclude=exclude, task=run.task)
 
     def passes(self, s) -> float:
         return 1 + s.chips * len(s.rates)

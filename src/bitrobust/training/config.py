@@ -33,9 +33,10 @@ class DataSection:
     raw: bool = False  # raw pixel values 0..255 as floats (binarized networks); needs normalize: false
     batch_size: int = 128
     test_batch_size: int = 1000
+    block_size: int | None = field(default=None, metadata=OMIT_DEFAULT)  # text: tokens per block (default 128)
 
     def __post_init__(self) -> None:
-        for name in ("batch_size", "test_batch_size", "train_subset", "test_subset"):
+        for name in ("batch_size", "test_batch_size", "train_subset", "test_subset", "block_size"):
             if getattr(self, name) is not None:
                 check_range(f"data.{name}", getattr(self, name), low=1)
         if self.raw and self.normalize:

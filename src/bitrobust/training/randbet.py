@@ -31,7 +31,7 @@ from bitrobust.quantization import QuantizedState, QuantizedTensor, quantize_ten
 from bitrobust.training.config import StrategySection
 from bitrobust.training.context import StepContext
 from bitrobust.training.error_sources import TRAINING_ERRORS
-from bitrobust.training.strategies import STRATEGIES, StepResult, Strategy
+from bitrobust.training.strategies import STRATEGIES, StepResult, Strategy, tally
 
 COMBINES = ("average", "sum")
 
@@ -242,9 +242,10 @@ class RandBET(Strategy):
             # a flipped float exponent (inf/NaN or huge weights): this pass gives no gradient and no statistics
             c.nonfinite += 1
             return [torch.zeros_like(g) for g in grads]
-        c.loss += float(loss.detach()) * len(y)
-        c.wrong += int((logits.argmax(1) != y).sum())
-        c.seen += len(y)
+        right, n = tally(logits, y)
+        c.loss += float(loss.detach()) * n
+        c.wrong += n - right
+        c.seen += n
         return self.clip_perturbed(grads)
 
     # -- one step ----------------------------------------------------------------------------
@@ -252,7 +253,7 @@ class RandBET(Strategy):
         logits = self.forward(x, self.clean_weights(state))
         loss = self.ctx.loss_fn(logits, y)
         grads = self._gradients(loss, params)
-        return loss, grads, StepResult(float(loss.detach()), int((logits.argmax(1) == y).sum()), len(y))
+        return loss, grads, StepResult(float(loss.detach()), *tally(logits, y))
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor, step: int) -> StepResult:
         named = self._trainable()
