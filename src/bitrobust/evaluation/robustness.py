@@ -23,7 +23,7 @@ from bitrobust.console import bar_disable
 from bitrobust.device import model_device
 from bitrobust.errors import BitrobustError
 from bitrobust.nn.norm import ReparameterizedBatchNorm
-from bitrobust.evaluation.sources import ErrorSource, RandomChips
+from bitrobust.evaluation.sources import ErrorSource, RandomChips, TransientReads
 from bitrobust.quantization import FixedPointQuantizer, QuantizedState, load_tensors, quantize_model, restored
 from bitrobust.tasks import Classification, Task, to_device
 
@@ -147,6 +147,13 @@ class RobustnessResult:
     scheme: dict
     rates: tuple[RateResult, ...] = field(default_factory=tuple)
     rerr_definition: str = "plain"  # see RERR_DEFINITIONS
+    first_chip: int | None = None  # first random chip, or the seed of transient reads (None: not recorded)
+    test_set: str | None = None  # which test examples, e.g. "mnist test, stratified 2000" (None: not recorded)
+
+    def pairing_key(self) -> tuple:
+        """What two results must share to be paired chip by chip (contract 8): the same error source and
+        trials from the same first chip, the same test examples and the same RErr definition."""
+        return (self.source, self.trials, self.first_chip, self.n_examples, self.test_set, self.rerr_definition)
 
     def rate(self, p: float) -> RateResult:
         """The result at rate ``p`` (compared with a relative tolerance of 1e-9, so 0.1 + 0.2 finds 0.3)."""
@@ -156,9 +163,11 @@ class RobustnessResult:
         raise KeyError(f"no result at p = {p}; rates: {', '.join(f'{r.p:g}' for r in self.rates)}")
 
     def to_dict(self) -> dict:
-        out = {k: v for k, v in asdict(self).items() if k not in ("rates", "rerr_definition")}
+        optional = ("rerr_definition", "first_chip", "test_set")
+        out = {k: v for k, v in asdict(self).items() if k not in ("rates",) + optional}
         if self.rerr_definition != "plain":  # plain results keep their files as they were
             out["rerr_definition"] = self.rerr_definition
+        out.update({k: getattr(self, k) for k in optional[1:] if getattr(self, k) is not None})
         out["rates"] = [dict(r.summary(), rerr=list(r.rerr), confidence=list(r.confidence)) for r in self.rates]
         return out
 
@@ -166,7 +175,8 @@ class RobustnessResult:
     def from_dict(cls, d: dict) -> "RobustnessResult":
         rates = tuple(RateResult(r["p"], tuple(r["rerr"]), tuple(r["confidence"])) for r in d["rates"])
         keys = ("err", "confidence", "n_examples", "source", "trials", "bits", "scheme")
-        return cls(**{k: d[k] for k in keys}, rates=rates, rerr_definition=d.get("rerr_definition", "plain"))
+        return cls(**{k: d[k] for k in keys}, rates=rates, rerr_definition=d.get("rerr_definition", "plain"),
+                   first_chip=d.get("first_chip"), test_set=d.get("test_set"))
 
 
 def _trials_of_this_rank(trials: int) -> list[int]:
@@ -266,6 +276,8 @@ def evaluate_robustness(
         scheme=asdict(quantizer.scheme),
         rates=per_rate,
         rerr_definition=rerr,
+        first_chip=source.first if isinstance(source, RandomChips) else
+        source.seed if isinstance(source, TransientReads) else None,
     )
 
 

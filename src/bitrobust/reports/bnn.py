@@ -5,7 +5,7 @@ T^b against b on a log2 axis, one curve per model. ``plot_importance`` draws pap
 Fig. 2: the importance Pi[n] of every hidden neuron against its index, one panel per
 hidden layer (shared Pi axis) and one colour per model when several are compared.
 The experiment report sections: ``bnn_curves`` (accuracy over BER beside T^b, papers
-1/2, Fig. 1; paper 2, Fig. 2), ``bnn_importance`` (paper 1, Fig. 2) and ``bnn_table``
+1/2, Fig. 1; paper 2, Fig. 2; with the paired comparisons of contract 8), ``bnn_importance`` (paper 1, Fig. 2) and ``bnn_table``
 (VAR(Pi) and T-bar over widths x training BERs, paper 1, Table III).
 """
 
@@ -19,6 +19,7 @@ import torch
 from bitrobust.evaluation.robustness import RobustnessResult
 from bitrobust.io import write_json, write_text
 from bitrobust.reports.experiment_input import SectionInput
+from bitrobust.reports.paired import comparisons_json, comparisons_markdown, section_comparisons, write_comparisons
 from bitrobust.reports.plotting import pyplot, save_figure, series_style
 from bitrobust.reports.text import csv_text, markdown_table, pct
 
@@ -170,8 +171,13 @@ def bnn_curves_section(section: SectionInput, out: Path, reproduces: str) -> tup
         ax.legend(fontsize=7)
     fig.suptitle(section.title, fontsize=11)
     save_figure(fig, out / "curves.png")
-    lines = table + ["", f"Files: [{out.name}/table.md]({out.name}/table.md), `table.csv`, `table.json`.", "",
-                     f"![accuracy over BER and T^b]({out.name}/curves.png)", ""]
+    comparisons = section_comparisons(section, lambda e: {"": RobustnessResult.from_dict(e.evaluations[0].result)})
+    write_comparisons(comparisons, out)
+    data["paired"] = comparisons_json(comparisons)
+    lines = table + ["", f"Files: [{out.name}/table.md]({out.name}/table.md), `table.csv`, `table.json`, `paired.csv`.", "",
+                     "Paired comparisons of the error under bit errors (RErr = 100 - accuracy; l: reads, the same "
+                     "for every model):", ""]
+    lines += comparisons_markdown(comparisons) + [f"![accuracy over BER and T^b]({out.name}/curves.png)", ""]
     return lines, data
 
 
