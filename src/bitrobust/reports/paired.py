@@ -252,3 +252,44 @@ def write_comparisons(comparisons: Sequence[SectionComparison], out: Path) -> Pa
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / "paired.csv", csv_text(lines))
     return out / "paired.csv"
+
+
+# -- a per-model metric paired over training seeds (VAR(Pi), papers 1 and 2) -----------------------
+
+
+@dataclass(frozen=True)
+class MetricComparison:
+    """A vs B on a metric that each trained model has once (e.g. VAR(Pi)), paired seed by seed."""
+
+    a: str
+    b: str
+    mean_a: float
+    mean_b: float
+    diff: PairedDifference
+
+
+def metric_comparison(a: str, b: str, values_a: Sequence[float], values_b: Sequence[float]) -> MetricComparison:
+    """Seed i of A paired with seed i of B; the interval has seeds - 1 degrees of freedom (one seed: unbounded).
+
+    >>> c = metric_comparison("BET", "regular", [1.0, 1.2, 1.1], [2.0, 2.3, 2.1])
+    >>> c.diff.verdict, c.diff.seeds, round(c.diff.mean, 3)
+    ('A lower', 3, -1.033)
+    """
+    diff = paired_difference([[v] for v in values_a], [[v] for v in values_b])
+    return MetricComparison(a, b, sum(values_a) / len(values_a), sum(values_b) / len(values_b), diff)
+
+
+def metric_markdown(comparisons: Sequence[MetricComparison], metric: str) -> list[str]:
+    """Lines of report.md for :func:`metric_comparison` results (values with 3 significant digits)."""
+    body = [[c.a, c.b, f"{c.mean_a:.3g}", f"{c.mean_b:.3g}", f"{c.diff.mean:.3g}",
+             f"[{c.diff.low:.3g}, {c.diff.high:.3g}]", c.diff.verdict, c.diff.seeds] for c in comparisons]
+    return markdown_table(["A", "B", f"{metric} A", f"{metric} B", "A - B", "95% interval", "verdict", "seeds"], body,
+                          "---|---|" + "---:|" * 4 + "---|---:|") + [
+        "", f"{metric} of A and B (mean over seeds) and the mean paired difference A - B over training seeds (seed i "
+        "of A with seed i of B) with its 95% Student-t interval (seeds - 1 degrees of freedom; one seed resolves "
+        "nothing).", ""]
+
+
+def metric_json(comparisons: Sequence[MetricComparison], metric: str) -> list[dict]:
+    return [{"a": c.a, "b": c.b, "metric": metric, "value_a": c.mean_a, "value_b": c.mean_b, **c.diff.to_dict()}
+            for c in comparisons]
