@@ -201,6 +201,33 @@ def test_batch_statistics_at_test_time(capsys, smoke_out, data_dir):
     assert any(c.get("batch_stats") for c in configs)
 
 
+def test_seeds_are_paired_chip_by_chip(capsys, smoke_out, data_dir):
+    """Smoke p3-table4 trains 2 seeds per model and evaluates 2 chips: RANDBET vs CLIPPING has 4 paired
+    differences d[s][c]; the interval is over the 2 seeds' means (t with 1 degree of freedom: 12.706)."""
+    _smoke(capsys, smoke_out, data_dir, "p3-table4")
+    plan = make_plan(EXPERIMENTS.get("p3-table4"), "quick", smoke_out, find_configs_dir(), smoke=True)
+    runs = {key: [r.run_dir.name for r in reps] for key, reps in plan.runs.items()}
+    assert len(runs["clip0.1"]) == 2 and runs["clip0.1"][0].startswith("clip0.1.quick-")  # seed 0: the single run's name
+    assert runs["clip0.1"][1].startswith("clip0.1-seed1.quick-")
+    seeds = {key: [json.loads(plan.evals[(f"{key}#seed{i}", "random")][0].result_file.read_text()) for i in (0, 1)]
+             for key in ("clip0.1", "randbet0.1_p1")}
+    assert all(r["first_chip"] == 0 and r["test_set"] == "mnist test, stratified 100" for rs in seeds.values() for r in rs)
+    section = json.loads((smoke_out / "p3-table4" / "results.json").read_text())["sections"][0]
+    [pair] = [c for c in section["paired"] if (c["a"], c["b"]) == ("RANDBET_0.1 p=1%", "CLIPPING_0.1")]
+    for row in pair["rows"]:
+        def rerr(key, s):
+            return next(r["rerr"] for r in seeds[key][s]["rates"] if r["p"] == row["p"])
+        d = [[x - y for x, y in zip(rerr("randbet0.1_p1", s), rerr("clip0.1", s))] for s in (0, 1)]
+        assert sum(len(ds) for ds in d) == 4 and (row["seeds"], row["chips"], row["unit"]) == (2, 2, "seed")
+        means = [sum(ds) / 2 for ds in d]
+        mean = sum(means) / 2
+        half = 12.7062 * abs(means[0] - means[1]) / 2 ** 0.5 / 2 ** 0.5  # sd of two values = |a - b| / sqrt(2)
+        assert row["mean"] == pytest.approx(mean, abs=1e-12)
+        assert (row["low"], row["high"]) == (pytest.approx(mean - half, abs=1e-4), pytest.approx(mean + half, abs=1e-4))
+    model = next(m for m in section["models"] if m["model"] == "CLIPPING_0.1")
+    assert (model["seeds"], model["chips"], model["n_examples"]) == (2, 2, 100)
+
+
 @pytest.mark.parametrize("name", [n for n in NAMES if n not in FAST + ["p3-table10"]])
 def test_smoke_every_experiment(capsys, smoke_out, data_dir, name):
     _smoke(capsys, smoke_out, data_dir, name)
