@@ -33,11 +33,12 @@ class Comparison:
     section: str
     a: str
     b: str
-    points: tuple[tuple[str, str], ...]  # (where: "p = 1%" or a chip name or the metric, verdict)
+    points: tuple[tuple[str, str], ...]  # (where: a rate "1%" or a profiled chip's name, verdict)
     seeds: tuple[int, ...]
     chips: tuple[int, ...]
     n: tuple[int, ...]
     refused: str = ""
+    metric: str = ""  # a per-model metric (VAR(Pi)) instead of RErr
 
 
 def _where(row: dict) -> str:
@@ -57,7 +58,8 @@ def comparisons(results: dict) -> list[Comparison]:
         for c in section.get("paired", []):
             if "metric" in c:  # a per-model metric paired over seeds (VAR(Pi))
                 name = {"var_pi": "VAR(Pi)"}.get(c["metric"], c["metric"])
-                out.append(Comparison(section["title"], c["a"], c["b"], ((name, c["verdict"]),), (c["seeds"],), (), ()))
+                out.append(Comparison(section["title"], c["a"], c["b"], (("", c["verdict"]),), (c["seeds"],), (), (),
+                                      metric=name))
                 continue
             rows = c.get("rows", [])
             out.append(Comparison(section["title"], c["a"], c["b"], tuple((_where(r), r["verdict"]) for r in rows),
@@ -112,8 +114,9 @@ def block(found: list[Comparison]) -> str:
         for verdict in VERDICTS:
             where = [w for w, v in c.points if v == verdict]
             if where:
-                parts.append(f"{_lower(c, verdict)} at {', '.join(where)}")
-        lines.append(f"- {c.a} vs {c.b} ({c.section}): {'; '.join(parts)} ({_scope([c])})")
+                parts.append(_lower(c, verdict) + (f" at {', '.join(where)}" if any(where) else ""))
+        what = f", {c.metric}" if c.metric else ""
+        lines.append(f"- {c.a} vs {c.b} ({c.section}{what}): {'; '.join(parts)} ({_scope([c])})")
     return "\n".join(lines)
 
 
