@@ -18,6 +18,7 @@ import yaml
 
 from bitrobust.cli import main
 from bitrobust.experiments import EXPERIMENTS, EvalSpec, Experiment, RunSpec, Section, all_experiments
+from bitrobust.experiments.spec import Row
 from bitrobust.experiments.plan import make_plan
 from bitrobust.experiments.recipes import find_configs_dir
 
@@ -303,3 +304,17 @@ def test_an_experiment_can_score_as_the_reference_code(tmp_path):
     assert {"rerr": "official", "test_first": 9000}.items() <= settings.to_dict().items()
     [plain] = eval_settings(EvalSpec("p", "random", rates=(0.01,), chips=3), run, "quick", smoke=False)
     assert "rerr" not in plain.to_dict() and "test_first" not in plain.to_dict()
+
+
+def test_section_pairs_name_existing_rows():
+    runs = (RunSpec("a", "paper3/rquant.{budget}.yaml", "A"), RunSpec("b", "paper3/rquant.{budget}.yaml", "B"))
+    evals = (EvalSpec("random"),)
+    ok = Experiment("x", "paper 3", "Tab. 0", "t", runs=runs, evals=evals,
+                    sections=(Section("s", "S", "random", pairs=(("b", "a"),)),))
+    assert ok.row_named(ok.sections[0], "b").run == "b"
+    with pytest.raises(ValueError, match="'c' names no row"):
+        Experiment("x", "paper 3", "Tab. 0", "t", runs=runs, evals=evals,
+                   sections=(Section("s", "S", "random", pairs=(("c", "a"),)),))
+    twice = (Section("s", "S", "random", rows=(Row("a"), Row("a", label="A again")), baseline="a"),)
+    with pytest.raises(ValueError, match="'a' names more than one row"):
+        Experiment("x", "paper 3", "Tab. 0", "t", runs=runs, evals=evals, sections=twice)

@@ -119,7 +119,8 @@ class Section:
     ``confidence`` adds clean and perturbed mean confidences (Tab. 2). RErr sections compare models
     with paired differences (contract 8): ``pairs`` lists the (A, B) rows the paper's claims compare
     (e.g. RandBET vs clipping), else every row is compared with ``baseline`` (default: the first row).
-    A row is named by its run key, or by its label where a run appears in two rows.
+    A row is named by its run key, or by its label where a run appears in two rows. Pairs whose rows
+    are not in a budget (or a smoke run) are left out; if none is left, every row is compared with the first.
     """
 
     key: str
