@@ -18,6 +18,7 @@ import yaml
 
 from bitrobust.cli import main
 from bitrobust.experiments import EXPERIMENTS, EvalSpec, Experiment, RunSpec, Section, all_experiments
+from bitrobust.experiments.spec import Row
 from bitrobust.experiments.plan import make_plan
 from bitrobust.experiments.recipes import find_configs_dir
 
@@ -65,7 +66,8 @@ def test_every_experiment_plans(budget, tmp_path):
             for row in plan.section_rows(section):
                 assert (plan.runs[row.run][0].key, row.eval or section.eval) in plan.evals
     table3 = make_plan(EXPERIMENTS.get("bnn-table3"), budget, tmp_path, configs)
-    assert len(table3.all_runs()) == 54 * (10 if budget == "full" else 1)
+    # quick: one seed per cell, three for the widest nets (FC 128, CNN 64: 2 nets x 6 BERs x 2 more seeds)
+    assert len(table3.all_runs()) == (54 * 10 if budget == "full" else 54 + 2 * 6 * 2)
 
 
 def test_medium_budget_is_table21_on_the_papers_model(capsys, tmp_path):
@@ -129,7 +131,7 @@ def test_bad_input_is_one_line(capsys, tmp_path, argv, message):
 def test_dry_run_lists_the_plan(capsys, tmp_path):
     code, out, _ = run_cli(capsys, "reproduce", "p3-table4", "--dry-run", "--out", str(tmp_path))
     assert code == 0
-    assert sum(line.startswith("run ") for line in out.splitlines()) == 5
+    assert sum(line.startswith("run ") for line in out.splitlines()) == 5 * 3  # 5 models x 3 seeds (quick)
     assert "to train" in out and "report ->" in out
     assert not (tmp_path / "runs").exists()
 
@@ -200,6 +202,33 @@ def test_batch_statistics_at_test_time(capsys, smoke_out, data_dir):
     assert keys == ["accumulated", "batch_stats"]
     configs = [json.loads(p.read_text()) for p in (smoke_out / "runs").glob("*/evals/random-*/eval_config.json")]
     assert any(c.get("batch_stats") for c in configs)
+
+
+def test_seeds_are_paired_chip_by_chip(capsys, smoke_out, data_dir):
+    """Smoke p3-table4 trains 2 seeds per model and evaluates 2 chips: RANDBET vs CLIPPING has 4 paired
+    differences d[s][c]; the interval is over the 2 seeds' means (t with 1 degree of freedom: 12.706)."""
+    _smoke(capsys, smoke_out, data_dir, "p3-table4")
+    plan = make_plan(EXPERIMENTS.get("p3-table4"), "quick", smoke_out, find_configs_dir(), smoke=True)
+    runs = {key: [r.run_dir.name for r in reps] for key, reps in plan.runs.items()}
+    assert len(runs["clip0.1"]) == 2 and runs["clip0.1"][0].startswith("clip0.1.quick-")  # seed 0: the single run's name
+    assert runs["clip0.1"][1].startswith("clip0.1-seed1.quick-")
+    seeds = {key: [json.loads(plan.evals[(f"{key}#seed{i}", "random")][0].result_file.read_text()) for i in (0, 1)]
+             for key in ("clip0.1", "randbet0.1_p1")}
+    assert all(r["first_chip"] == 0 and r["test_set"] == "mnist test, stratified 100" for rs in seeds.values() for r in rs)
+    section = json.loads((smoke_out / "p3-table4" / "results.json").read_text())["sections"][0]
+    [pair] = [c for c in section["paired"] if (c["a"], c["b"]) == ("RANDBET_0.1 p=1%", "CLIPPING_0.1")]
+    for row in pair["rows"]:
+        def rerr(key, s):
+            return next(r["rerr"] for r in seeds[key][s]["rates"] if r["p"] == row["p"])
+        d = [[x - y for x, y in zip(rerr("randbet0.1_p1", s), rerr("clip0.1", s))] for s in (0, 1)]
+        assert sum(len(ds) for ds in d) == 4 and (row["seeds"], row["chips"], row["unit"]) == (2, 2, "seed")
+        means = [sum(ds) / 2 for ds in d]
+        mean = sum(means) / 2
+        half = 12.7062 * abs(means[0] - means[1]) / 2 ** 0.5 / 2 ** 0.5  # sd of two values = |a - b| / sqrt(2)
+        assert row["mean"] == pytest.approx(mean, abs=1e-12)
+        assert (row["low"], row["high"]) == (pytest.approx(mean - half, abs=1e-4), pytest.approx(mean + half, abs=1e-4))
+    model = next(m for m in section["models"] if m["model"] == "CLIPPING_0.1")
+    assert (model["seeds"], model["chips"], model["n_examples"]) == (2, 2, 100)
 
 
 @pytest.mark.parametrize("name", [n for n in NAMES if n not in FAST + ["p3-table10"]])
@@ -297,3 +326,15 @@ def test_table7_errors_are_the_models_clean_errors(capsys, smoke_out, data_dir):
         err = evaluate_pass(loaded.model, loaded.test_data(data_dir, 100)).error
         cell = next(r for r in rows if (r["m"], r["norm"]) == (run.spec.tags["m"], run.spec.tags["norm"]))
         assert cell["err"] == pytest.approx(err)
+def test_section_pairs_name_existing_rows():
+    runs = (RunSpec("a", "paper3/rquant.{budget}.yaml", "A"), RunSpec("b", "paper3/rquant.{budget}.yaml", "B"))
+    evals = (EvalSpec("random"),)
+    ok = Experiment("x", "paper 3", "Tab. 0", "t", runs=runs, evals=evals,
+                    sections=(Section("s", "S", "random", pairs=(("b", "a"),)),))
+    assert ok.row_named(ok.sections[0], "b").run == "b"
+    with pytest.raises(ValueError, match="'c' names no row"):
+        Experiment("x", "paper 3", "Tab. 0", "t", runs=runs, evals=evals,
+                   sections=(Section("s", "S", "random", pairs=(("c", "a"),)),))
+    twice = (Section("s", "S", "random", rows=(Row("a"), Row("a", label="A again")), baseline="a"),)
+    with pytest.raises(ValueError, match="'a' names more than one row"):
+        Experiment("x", "paper 3", "Tab. 0", "t", runs=runs, evals=evals, sections=twice)

@@ -73,3 +73,16 @@ def test_mismatched_sides_are_errors():
         paired_difference([[0.1]], [[0.1], [0.2]])
     with pytest.raises(BitrobustError, match="number of chips"):
         paired_difference([[0.1, 0.2]], [[0.1]])
+
+
+def test_verdict_thresholds_are_strict_at_zero():
+    from bitrobust.metrics.paired import PairedDifference
+
+    def verdict(low, high):
+        return PairedDifference((low + high) / 2, low, high, 1, 10, "chip").verdict
+
+    assert verdict(-0.02, -1e-12) == "A lower" and verdict(1e-12, 0.02) == "B lower"
+    assert verdict(-0.02, 0.0) == "not resolved" and verdict(0.0, 0.02) == "not resolved"
+    assert verdict(-0.01, 0.01) == "not resolved" and verdict(0.0, 0.0) == "not resolved"
+    # equal models: every paired difference 0 -> interval [0, 0] -> not resolved
+    assert paired_difference([[0.1, 0.2, 0.3]], [[0.1, 0.2, 0.3]]).verdict == "not resolved"

@@ -41,8 +41,9 @@ def load_input(name: str) -> ExperimentReportInput:
 
     sections = tuple(
         SectionInput(s["key"], s["title"], s["kind"], tuple(
-            RunEntry(e["label"], Path(e["run_dir"]), evaluations(e["evaluations"]), evaluations(e["extra"]), e["key"], e["tags"])
-            for e in s["entries"]), s["note"], s["confidence"])
+            RunEntry(e["label"], Path(e["run_dir"]), evaluations(e["evaluations"]), evaluations(e["extra"]), e["key"],
+                     e["tags"], e.get("model", ""), e.get("seed"))
+            for e in s["entries"]), s["note"], s["confidence"], tuple(map(tuple, s.get("pairs", ()))))
         for s in data["sections"]
     )
     return ExperimentReportInput(**{**data, "sections": sections, "notes": tuple(data["notes"])})

@@ -45,3 +45,74 @@ def test_unpaired_evaluations_are_refused():
         compare([result({0.01: (0.1, 0.2)})], [result({0.01: (0.1, 0.2)}, n=500)])
     with pytest.raises(BitrobustError, match="share no bit error rate"):
         compare([result({0.01: (0.1, 0.2)})], [result({0.02: (0.1, 0.2)})])
+
+
+def test_results_on_other_chips_or_test_sets_are_refused_and_unrecorded_ones_match():
+    import dataclasses
+
+    base = result({0.01: (0.1, 0.2)})
+    with pytest.raises(BitrobustError, match=r"different chips \(first chips 0 vs 1\).*--first-chip"):
+        compare([dataclasses.replace(base, first_chip=0)], [dataclasses.replace(base, first_chip=1)])
+    with pytest.raises(BitrobustError, match="different test examples"):
+        compare([dataclasses.replace(base, test_set="mnist test")], [dataclasses.replace(base, test_set="mnist test, first 9000")])
+    with pytest.raises(BitrobustError, match="numbers of chips"):
+        compare([base], [result({0.01: (0.1, 0.2, 0.3)})])
+    # a result that does not record its first chip (written before it was recorded) pairs with any
+    assert compare([base], [dataclasses.replace(base, first_chip=3)])[0].diff.chips == 2
+    # seeds of one side on different chips are refused too
+    with pytest.raises(BitrobustError, match="first chips 0 vs 2"):
+        compare([dataclasses.replace(base, first_chip=0), dataclasses.replace(base, first_chip=2)], [base, base])
+
+
+def test_first_chip_and_test_set_round_trip_and_old_files_stay_as_they_were():
+    import dataclasses
+
+    base = result({0.01: (0.1, 0.2)})
+    assert "first_chip" not in base.to_dict() and "test_set" not in base.to_dict()
+    rec = dataclasses.replace(base, first_chip=0, test_set="mnist test")
+    assert RobustnessResult.from_dict(rec.to_dict()) == rec and rec.to_dict()["first_chip"] == 0
+
+
+def entry(model, seed, rerr_by_p, label=None):
+    from pathlib import Path
+
+    from bitrobust.reports.experiment_input import Evaluation, RunEntry
+
+    res = result(rerr_by_p).to_dict()
+    return RunEntry(label or f"{model} (seed {seed})", Path(model), (Evaluation(res),), model=model, seed=seed)
+
+
+def test_section_pairs_seeds_and_chips_by_hand():
+    from bitrobust.reports.experiment_input import SectionInput
+    from bitrobust.reports.paired import pooled, section_comparisons
+
+    # B is the reference (first); A's seeds 0 and 1 on chips 0 and 1; entries in any order
+    entries = (entry("B", 1, {0.01: (0.30, 0.40)}), entry("B", 0, {0.01: (0.20, 0.30)}),
+               entry("A", 0, {0.01: (0.10, 0.20)}), entry("A", 1, {0.01: (0.20, 0.20)}))
+    section = SectionInput("s", "S", "rerr", entries)
+    [c] = section_comparisons(section, lambda e: {"": RobustnessResult.from_dict(e.evaluations[0].result)})
+    assert (c.a, c.b) == ("A", "B")
+    [(where, row)] = c.rows
+    # d[seed][chip] = A - B: seed 0: (-0.10, -0.10), seed 1: (-0.10, -0.20); seed means -0.10, -0.15
+    # mean -0.125; sd of the two means 0.05 / sqrt(2); half width t(0.975, 1) * sd / sqrt(2) = 12.7062 * 0.025
+    assert row.diff.mean == pytest.approx(-0.125)
+    assert row.diff.high == pytest.approx(-0.125 + 12.7062 * 0.025, abs=1e-4)
+    assert (row.diff.seeds, row.diff.chips, row.diff.unit, row.diff.verdict) == (2, 2, "seed", "not resolved")
+    assert (row.mean_a, row.mean_b) == (pytest.approx(0.175), pytest.approx(0.30))
+    pooled_a = pooled([RobustnessResult.from_dict(e.evaluations[0].result) for e in entries[2:]])
+    assert pooled_a.rate(0.01).rerr == (0.10, 0.20, 0.20, 0.20) and pooled_a.trials == 2
+
+
+def test_named_pairs_and_unpairable_seeds_are_shown_not_dropped():
+    from bitrobust.reports.experiment_input import SectionInput
+    from bitrobust.reports.paired import comparisons_markdown, section_comparisons
+
+    entries = (entry("R", 0, {0.01: (0.5, 0.6)}), entry("C", 0, {0.01: (0.1, 0.2)}),
+               entry("X", 0, {0.01: (0.3, 0.3)}), entry("X", 1, {0.01: (0.3, 0.3)}))
+    section = SectionInput("s", "S", "rerr", entries, pairs=(("X", "C"), ("C", "R"), ("missing", "R")))
+    comps = section_comparisons(section, lambda e: {"": RobustnessResult.from_dict(e.evaluations[0].result)})
+    assert [(c.a, c.b) for c in comps] == [("X", "C"), ("C", "R")]
+    assert "training seeds (2 vs 1)" in comps[0].refused and comps[1].rows[0][1].diff.verdict == "A lower"
+    md = "\n".join(comparisons_markdown(comps))
+    assert "not paired: different numbers of training seeds (2 vs 1)" in md
+    assert "| C | R | 1 | 15.00 | 55.00 | -40.00 | [-40.00, -40.00] | A lower | 1000 | 2 | 1 |" in md

@@ -1,5 +1,6 @@
 """``bitrobust report RUN_DIR... --out DIR``: compare evaluated models in tables and figures;
-``bitrobust report --compare A B --out DIR``: the paired comparison of two models (contract 8)."""
+``bitrobust report --compare A B --out DIR``: the paired comparison of two models (contract 8);
+``bitrobust report --verdicts RESULTS_DIR --doc FILE``: the generated verdicts of a results page."""
 
 from __future__ import annotations
 
@@ -17,13 +18,20 @@ def add_parser(sub) -> None:
         "report.csv and report.json (Err, RErr mean ± std per bit error rate with the Prop. 1 upper bound "
         "of paper 3 App. C.2, best model per p) plus rerr_vs_p.png and confidence.png to --out. With "
         "--compare A B: per p the mean paired RErr difference A - B over the same chips (and seeds) with its "
-        "95%% interval and a verdict (A lower, B lower, not resolved), in compare.md, .csv and .json.",
+        "95%% interval and a verdict (A lower, B lower, not resolved), in compare.md, .csv and .json. With "
+        "--verdicts RESULTS_DIR --doc FILE: rewrite the verdict markers of FILE (e.g. docs/RESULTS.md) from the "
+        "paired comparisons in RESULTS_DIR/<experiment>/results.json.",
     )
     p.add_argument("runs", nargs="*", metavar="RUN_DIR", help="run directories (or robustness.json files)")
     p.add_argument("--compare", nargs=2, metavar=("A", "B"),
                    help="compare two models: each a run directory, or several separated by commas (one per "
                    "training seed, paired in the order given), evaluated on the same chips")
-    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--verdicts", metavar="RESULTS_DIR",
+                   help="directory of experiment reports (RESULTS_DIR/<experiment>/results.json, from `bitrobust "
+                   "reproduce`) whose paired comparisons fill the verdict markers of --doc")
+    p.add_argument("--doc", help="with --verdicts: the Markdown file whose <!-- verdict:NAME --> and "
+                   "<!-- verdicts:NAME --> ... <!-- /verdict --> blocks are rewritten")
+    p.add_argument("--out", help="output directory (required unless --verdicts)")
     p.add_argument("--delta", type=float, default=0.01,
                    help="Prop. 1 bounds hold with probability 1 - delta (default 0.01: 99%%)")
     p.add_argument("--names", choices=("config", "dir"), default="config",
@@ -40,6 +48,10 @@ def run(args: argparse.Namespace) -> int:
     from bitrobust.reports.tables import ReportSettings, write_report
     from bitrobust.reports.text import pct
 
+    if args.verdicts or args.doc:
+        return _verdicts(args)
+    if not args.out:
+        raise BitrobustError("--out is required (the output directory)")
     out = output_dir(args.out)
     if bool(args.runs) == bool(args.compare):
         raise BitrobustError("give run directories to report on, or --compare A B, not both or neither")
@@ -70,4 +82,14 @@ def _compare(args: argparse.Namespace, out) -> int:
         print(f"p={100 * r.p:g}%: A {pct(r.mean_a)}%, B {pct(r.mean_b)}%, A - B {pct(d.mean)} "
               f"[{pct(d.low)}, {pct(d.high)}] -> {d.verdict} (n={r.n}, l={d.chips}, seeds={d.seeds})")
     print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def _verdicts(args: argparse.Namespace) -> int:
+    from bitrobust.reports.verdicts import write_verdicts
+
+    if not (args.verdicts and args.doc) or args.runs or args.compare or args.out:
+        raise BitrobustError("--verdicts RESULTS_DIR needs --doc FILE, and no run directories, --compare or --out")
+    names = write_verdicts(args.doc, args.verdicts)
+    print(f"wrote the verdicts of {', '.join(names)} into {args.doc}")
     return 0

@@ -25,7 +25,7 @@ from bitrobust.console import bar_disable
 from bitrobust.device import model_device
 from bitrobust.errors import BitrobustError
 from bitrobust.nn.norm import ReparameterizedBatchNorm
-from bitrobust.evaluation.sources import ErrorSource, RandomChips
+from bitrobust.evaluation.sources import ErrorSource, RandomChips, TransientReads
 from bitrobust.formats import format_name
 from bitrobust.quantization import FixedPointQuantizer, QuantizedState, load_tensors, quantize_model, restored
 from bitrobust.quantization.model import ErrorModel, Quantizer
@@ -190,6 +190,13 @@ class RobustnessResult:
     rerr_definition: str = "plain"  # see RERR_DEFINITIONS
     format: str | None = None  # a bitrobust.formats name; None: contract 1's fixed point (bits, scheme)
     perplexity: float | None = None
+    first_chip: int | None = None  # first random chip, or the seed of transient reads (None: not recorded)
+    test_set: str | None = None  # which test examples, e.g. "mnist test, stratified 2000" (None: not recorded)
+
+    def pairing_key(self) -> tuple:
+        """What two results must share to be paired chip by chip (contract 8): the same error source and
+        trials from the same first chip, the same test examples and the same RErr definition."""
+        return (self.source, self.trials, self.first_chip, self.n_examples, self.test_set, self.rerr_definition)
 
     def rate(self, p: float) -> RateResult:
         """The result at rate ``p`` (compared with a relative tolerance of 1e-9, so 0.1 + 0.2 finds 0.3)."""
@@ -199,13 +206,11 @@ class RobustnessResult:
         raise KeyError(f"no result at p = {p}; rates: {', '.join(f'{r.p:g}' for r in self.rates)}")
 
     def to_dict(self) -> dict:
-        out = {k: v for k, v in asdict(self).items() if k not in ("rates", "rerr_definition", "format", "perplexity")}
+        optional = ("rerr_definition", "format", "perplexity", "first_chip", "test_set")
+        out = {k: v for k, v in asdict(self).items() if k not in ("rates",) + optional}
         if self.rerr_definition != "plain":  # plain results keep their files as they were
             out["rerr_definition"] = self.rerr_definition
-        if self.format is not None:
-            out["format"] = self.format
-        if self.perplexity is not None:  # so do results without a log-likelihood
-            out["perplexity"] = self.perplexity
+        out.update({k: getattr(self, k) for k in optional[1:] if getattr(self, k) is not None})
         # non-finite fractions: always for formats, else only when some output was inf/NaN
         show = self.format is not None or any(any(r.nonfinite) for r in self.rates)
         out["rates"] = [dict(r.summary(), rerr=list(r.rerr), confidence=list(r.confidence),
@@ -219,7 +224,8 @@ class RobustnessResult:
                                  perplexity=tuple(r.get("perplexity", ()))) for r in d["rates"])
         keys = ("err", "confidence", "n_examples", "source", "trials", "bits", "scheme")
         return cls(**{k: d[k] for k in keys}, rates=rates, rerr_definition=d.get("rerr_definition", "plain"),
-                   format=d.get("format"), perplexity=d.get("perplexity"))
+                   format=d.get("format"), perplexity=d.get("perplexity"), first_chip=d.get("first_chip"),
+                   test_set=d.get("test_set"))
 
 
 def _trials_of_this_rank(trials: int) -> list[int]:
@@ -324,6 +330,8 @@ def evaluate_robustness(
         rerr_definition=rerr,
         format=format_name(quantizer),
         perplexity=clean.perplexity,
+        first_chip=source.first if isinstance(source, RandomChips) else
+        source.seed if isinstance(source, TransientReads) else None,
     )
 
 

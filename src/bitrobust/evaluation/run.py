@@ -80,6 +80,17 @@ class LoadedRun:
         overrides = (quant.get("overrides") or {}) if scheme == trained else {}
         return FixedPointQuantizer(bits, scheme, **overrides), tuple(quant.get("exclude", ()))
 
+    def test_set_label(self, test_subset: int | None = None, test_first: int | None = None) -> str:
+        """Which test examples :meth:`test_data` gives, as results record it (results are paired only on the same).
+
+        >>> run = LoadedRun(Path("runs/r"), nn.Identity(), {"data": {"name": "mnist"}}, torch.device("cpu"))
+        >>> run.test_set_label(2000), run.test_set_label(test_first=9000)
+        ('mnist test, stratified 2000', 'mnist test, first 9000')
+        """
+        if test_subset:
+            return f"{self.dataset} test, stratified {test_subset}"
+        return f"{self.dataset} test" + (f", first {test_first}" if test_first else "")
+
     def test_data(self, data_dir: str | os.PathLike | None = None, test_subset: int | None = None,
                   batch_size: int = 1000, test_first: int | None = None) -> Loader | BlockLoader:
         """The test set in the input convention of training, on the model's device: a stratified subset of

@@ -19,6 +19,7 @@ conv/linear weights so their largest magnitude is ``scale_to`` before quantizing
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -226,6 +227,7 @@ class _Sweep(EvalKind):
                                                              exclude=exclude, task=run.task).err
             info["scale_factor"] = scale_weights(run.model, s.scale_to)
         result = self.sweep(run, s, loader, quantizer, exclude, info, progress)
+        result = dataclasses.replace(result, test_set=run.test_set_label(s.test_subset, s.test_first))
         info.update(scheme_used=result.scheme, bits_used=result.bits)
         if result.format is not None:
             info["format_used"] = result.format

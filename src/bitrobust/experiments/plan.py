@@ -10,8 +10,8 @@ Layout under the output directory ``OUT`` (default ``runs/reproduce/<budget>``):
 The hashes are of the resolved training config and evaluation settings, so a model that
 several experiments share is trained once, and changing a recipe or an override trains a
 new model instead of resuming a different one. ``smoke=True`` shrinks everything (200
-training and 100 test images, 1 epoch of 2 steps, 2 chips, 2 rates) to exercise the whole
-pipeline in seconds. A plan is data only: :mod:`bitrobust.experiments.schedule` runs it.
+training and 100 test images, 1 epoch of 2 steps, 2 chips, 2 rates, at most 2 seeds) to exercise
+the whole pipeline in seconds. A plan is data only: :mod:`bitrobust.experiments.schedule` runs it.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from bitrobust.training import TrainConfig
 
 SMOKE_TRAIN = ("epochs=1", "max_steps=2", "data.train_subset=200", "data.test_subset=100", "data.batch_size=32")
 SMOKE_TEST_SUBSET = 100
+SMOKE_REPEATS = 2  # a repeated run keeps two seeds in a smoke run, so seed pairing is exercised
 DEFAULT_OUT = "runs/reproduce"
 
 
@@ -170,8 +171,10 @@ def _smoke_overrides(data: dict) -> list[str]:
 
 def plan_run(spec: RunSpec, budget: str, out: Path, configs_dir: Path, smoke: bool, seed_index: int | None,
              dirs: dict[str, Path] | None = None) -> PlannedRun:
-    """Resolve ``spec``'s config; its directory is ``out/runs/<key>.<budget>-<config hash>``, or the
-    directory that already holds that config (under another key, or planned earlier: ``dirs``)."""
+    """Resolve ``spec``'s config; its directory is ``out/runs/<key>.<budget>-<config hash>`` (repeat i >= 1:
+    ``<key>-seed<i>.<budget>-<hash>``; seed 0 of a recipe with seed 0 has the single run's config, hash and
+    directory, so adding repeats reuses a finished run), or the directory that already holds that config
+    (under another key, or planned earlier: ``dirs``)."""
     recipe = configs_dir / spec.recipe_path(budget)
     if not recipe.is_file():
         raise BitrobustError(f"recipe {spec.recipe_path(budget)} of run {spec.key!r} not found in {configs_dir}")
@@ -194,7 +197,7 @@ def plan_run(spec: RunSpec, budget: str, out: Path, configs_dir: Path, smoke: bo
     if digest not in dirs:
         root = out / "runs"
         existing = [d for d in sorted(root.glob(f"*-{digest}")) if d.is_dir()] if root.is_dir() else []
-        name = spec.key + ("" if seed_index is None else f"-seed{seed_index}") + f".{budget}-{digest}"
+        name = spec.key + (f"-seed{seed_index}" if seed_index else "") + f".{budget}-{digest}"  # seed 0: the single run's
         dirs[digest] = existing[0] if existing else root / name
     return PlannedRun(spec, key, label, seed_index, recipe, tuple(overrides), config, config_dict, dirs[digest])
 
@@ -239,7 +242,7 @@ def make_plan(exp: Experiment, budget: str, out: str | os.PathLike, configs_dir:
             if budget not in spec.budgets or (wanted is not None and row.run not in wanted):
                 continue
             if row.run not in plan.runs:
-                n = spec.n_repeats(budget) if not smoke else 1
+                n = min(exp.n_repeats(spec, budget), SMOKE_REPEATS if smoke else 10**9)
                 plan.runs[row.run] = [
                     plan_run(spec, budget, plan.out, configs_dir, smoke, None if n == 1 else i, dirs) for i in range(n)
                 ]

@@ -3,7 +3,8 @@
 Reports sit below experiments, so they never see a plan. This adapter walks the plan's
 report sections in order and, for every row and repeat, loads the result JSON of the
 run's evaluations (``robustness.json``, ``metrics.json`` or ``weights.json``) into
-:class:`bitrobust.reports.experiment_input.ExperimentReportInput`.
+:class:`bitrobust.reports.experiment_input.ExperimentReportInput`. The repeats (training seeds) of a row
+are one model; the section's ``baseline`` or ``pairs`` become the model pairs its report compares.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from bitrobust.experiments.plan import Plan, PlannedEval
 from bitrobust.experiments.recipes import recipes_label
 from bitrobust.io import read_json
 from bitrobust.reports.experiment_input import Evaluation, ExperimentReportInput, RunEntry, SectionInput
+from bitrobust.reports.text import unique_labels
 
 RESULT_WHAT = {"bnn_metrics": "BNN metrics", "weights": "weight statistics", "weight_errors": "perturbed weights",
                "logits": "logit distributions"}  # else a robustness result
@@ -25,21 +27,35 @@ def _evaluations(evals: list[PlannedEval]) -> tuple[Evaluation, ...]:
                             getattr(ev.settings, "chip", None)) for ev in evals)
 
 
+def _pairs(plan: Plan, section, models: dict) -> tuple[tuple[str, str], ...]:
+    """The section's (A, B) pairs as model names: its ``pairs``, else every row against its ``baseline``
+    (empty: the report compares every row with the first); rows not in this budget are left out."""
+    exp = plan.experiment
+    if section.pairs:
+        named = [(exp.row_named(section, a), exp.row_named(section, b)) for a, b in section.pairs]
+        return tuple((models[a], models[b]) for a, b in named if a in models and b in models)
+    base = exp.row_named(section, section.baseline) if section.baseline else None
+    if base not in models:
+        return ()
+    return tuple((name, models[base]) for row, name in models.items() if row != base)
+
+
 def _section(plan: Plan, section) -> SectionInput:
     if section.model_free:  # drawn from a model of the memory: its params, no runs
         return SectionInput(section.key, section.title, section.kind, (), section.note, params=dict(section.params),
                             model_free=True)
+    rows = plan.section_rows(section)
+    models = dict(zip(rows, unique_labels([row.label or plan.runs[row.run][0].spec.label for row in rows])))
     entries = []
-    for row in plan.section_rows(section):
+    for row in rows:
         key = row.eval or section.eval
         for run in plan.runs[row.run]:
-            label = row.label or run.spec.label
-            if run.seed_index is not None:
-                label += f" (seed {run.seed_index})"
+            label = models[row] + ("" if run.seed_index is None else f" (seed {run.seed_index})")
             extra = plan.evals.get((run.key, section.extra_eval), []) if section.extra_eval else []
             entries.append(RunEntry(label, _relative(run.run_dir, plan), _evaluations(plan.evals[(run.key, key)]), _evaluations(extra),
-                                    run.spec.key, run.spec.tags))
-    return SectionInput(section.key, section.title, section.kind, tuple(entries), section.note, section.confidence)
+                                    run.spec.key, run.spec.tags, models[row], run.seed_index))
+    return SectionInput(section.key, section.title, section.kind, tuple(entries), section.note, section.confidence,
+                        _pairs(plan, section, models))
 
 
 def _relative(path: Path, plan: Plan) -> Path:

@@ -122,7 +122,11 @@ class Section:
     ``rows`` empty means every run of the experiment with ``eval``. ``extra_eval`` is a
     second evaluation shown beside the first (BNN: T^b next to accuracy over BER).
     ``confidence`` adds clean and perturbed mean confidences (Tab. 2). A section of a
-    :data:`MODEL_FREE_KINDS` kind has no eval and no rows; its ``params`` go to its writer.
+    :data:`MODEL_FREE_KINDS` kind has no eval and no rows; its ``params`` go to its writer. RErr sections
+    compare models with paired differences (contract 8): ``pairs`` lists the (A, B) rows the paper's claims
+    compare (e.g. RandBET vs clipping), else every row is compared with ``baseline`` (default: the first row).
+    A row is named by its run key, or by its label where a run appears in two rows. Pairs whose rows
+    are not in a budget (or a smoke run) are left out; if none is left, every row is compared with the first.
     """
 
     key: str
@@ -134,6 +138,8 @@ class Section:
     confidence: bool = False
     note: str = ""
     params: Mapping[str, Any] = field(default_factory=dict)
+    baseline: str | None = None
+    pairs: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in SECTION_KINDS:
@@ -162,6 +168,9 @@ class Experiment:
 
     ``notes`` list deviations from the paper.
     ``smoke_runs`` restricts ``--smoke`` to a few representative runs (default: all).
+    ``repeats`` (int or per budget, e.g. ``{"quick": 3}``) trains every run of this experiment with
+    seeds 0..n-1 where it is set, instead of the runs' own ``repeats`` (models shared with other
+    experiments keep their repeats there); seed 0 is the single run, so finished runs are reused.
     """
 
     name: str
@@ -174,6 +183,7 @@ class Experiment:
     sections: tuple[Section, ...] = ()
     notes: tuple[str, ...] = ()
     smoke_runs: tuple[str, ...] = ()
+    repeats: Any = None
 
     def __post_init__(self) -> None:
         runs = [r.key for r in self.runs]
@@ -189,9 +199,15 @@ class Experiment:
             for r in s.rows:
                 if r.run not in runs:
                     raise ValueError(f"experiment {self.name}, section {s.key}: unknown run {r.run!r}")
+            for name in ([s.baseline] if s.baseline else []) + [n for pair in s.pairs for n in pair]:
+                self.row_named(s, name)  # raises for an unknown or ambiguous name
         for k in self.smoke_runs:
             if k not in runs:
                 raise ValueError(f"experiment {self.name}: unknown smoke run {k!r}")
+
+    def n_repeats(self, run: RunSpec, budget: str) -> int:
+        """How many seeds of ``run`` this experiment trains in ``budget``."""
+        return int(for_budget(self.repeats, budget) or run.n_repeats(budget))
 
     def run(self, key: str) -> RunSpec:
         return next(r for r in self.runs if r.key == key)
@@ -203,3 +219,12 @@ class Experiment:
         if section.model_free:
             return ()
         return section.rows or tuple(Row(r.key) for r in self.runs)
+
+    def row_named(self, section: Section, name: str) -> Row:
+        """The row of ``section`` that ``name`` (a run key or a row label) names; one line if none or several."""
+        found = [r for r in self.section_rows(section) if r.label == name] or \
+            [r for r in self.section_rows(section) if r.run == name]
+        if len(found) != 1:
+            raise ValueError(f"experiment {self.name}, section {section.key}: {name!r} names "
+                             f"{'no' if not found else 'more than one'} row (use a run key or a row label)")
+        return found[0]

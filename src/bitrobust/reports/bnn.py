@@ -5,7 +5,7 @@ T^b against b on a log2 axis, one curve per model. ``plot_importance`` draws pap
 Fig. 2: the importance Pi[n] of every hidden neuron against its index, one panel per
 hidden layer (shared Pi axis) and one colour per model when several are compared.
 The experiment report sections: ``bnn_curves`` (accuracy over BER beside T^b, papers
-1/2, Fig. 1; paper 2, Fig. 2), ``bnn_importance`` (paper 1, Fig. 2) and ``bnn_table``
+1/2, Fig. 1; paper 2, Fig. 2; with the paired comparisons of contract 8), ``bnn_importance`` (paper 1, Fig. 2) and ``bnn_table``
 (VAR(Pi) and T-bar over widths x training BERs, paper 1, Table III).
 """
 
@@ -19,6 +19,18 @@ import torch
 from bitrobust.evaluation.robustness import RobustnessResult
 from bitrobust.io import write_json, write_text
 from bitrobust.reports.experiment_input import SectionInput
+from bitrobust.reports.paired import (
+    MetricComparison,
+    comparisons_json,
+    comparisons_markdown,
+    metric_comparison,
+    metric_json,
+    metric_markdown,
+    section_comparisons,
+    section_models,
+    section_pairs,
+    write_comparisons,
+)
 from bitrobust.reports.plotting import pyplot, save_figure, series_style
 from bitrobust.reports.text import csv_text, markdown_table, pct
 
@@ -170,8 +182,13 @@ def bnn_curves_section(section: SectionInput, out: Path, reproduces: str) -> tup
         ax.legend(fontsize=7)
     fig.suptitle(section.title, fontsize=11)
     save_figure(fig, out / "curves.png")
-    lines = table + ["", f"Files: [{out.name}/table.md]({out.name}/table.md), `table.csv`, `table.json`.", "",
-                     f"![accuracy over BER and T^b]({out.name}/curves.png)", ""]
+    comparisons = section_comparisons(section, lambda e: {"": RobustnessResult.from_dict(e.evaluations[0].result)})
+    write_comparisons(comparisons, out)
+    data["paired"] = comparisons_json(comparisons)
+    lines = table + ["", f"Files: [{out.name}/table.md]({out.name}/table.md), `table.csv`, `table.json`, `paired.csv`.", "",
+                     "Paired comparisons of the error under bit errors (RErr = 100 - accuracy; l: reads, the same "
+                     "for every model):", ""]
+    lines += comparisons_markdown(comparisons) + [f"![accuracy over BER and T^b]({out.name}/curves.png)", ""]
     return lines, data
 
 
@@ -197,8 +214,13 @@ def bnn_importance_section(section: SectionInput, out: Path, reproduces: str) ->
     layer_names = [f"layer {l['layer']}: {l['name']}" for l in rows[0][2]["layers"]]
     plot_importance({label: [torch.tensor(l["pi"]) for l in m["layers"]] for label, _, m in rows}, out / "importance.png",
                     layer_names, title=f"Neuron importance $\\Pi$: {section.title}")
+    comparisons = [metric_comparison(a.name, b.name, [e.evaluations[0].result["var_pi"] for e in a.entries],
+                                     [e.evaluations[0].result["var_pi"] for e in b.entries])
+                   for a, b in section_pairs(section, section_models(section)) if a.seeds == b.seeds]
+    data["paired"] = metric_json(comparisons, "var_pi")
     lines = table + ["", f"Files: [{out.name}/table.md]({out.name}/table.md), `importance.csv` (Pi per neuron), "
-                     "`table.json`.", "", f"![Pi per neuron]({out.name}/importance.png)", ""]
+                     "`table.json`.", "", "Paired comparison of VAR(Pi) over training seeds:", ""]
+    lines += metric_markdown(comparisons, "VAR(Pi)") + [f"![Pi per neuron]({out.name}/importance.png)", ""]
     return lines, data
 
 
@@ -264,7 +286,9 @@ def bnn_table_section(section: SectionInput, out: Path, reproduces: str) -> tupl
     for (n, b), s in summary.items():
         csv_rows.append([n, b] + [s[k] for k in csv_rows[0][2:]])
     write_text(out / "table.csv", csv_text(csv_rows))
-    data = {"cells": [{"neurons": n, "ber": b, **s} for (n, b), s in summary.items()]}
+    comparisons = table3_comparisons(section)
+    data = {"cells": [{"neurons": n, "ber": b, **s} for (n, b), s in summary.items()],
+            "paired": metric_json(comparisons, "var_pi")}
     write_json(out / "table.json", data)
     fig, axes = pyplot().subplots(1, 2, figsize=(11.0, 4.2), dpi=120)
     for i, n in enumerate(order_n):
@@ -280,6 +304,33 @@ def bnn_table_section(section: SectionInput, out: Path, reproduces: str) -> tupl
         ax.legend(fontsize=7, title="neurons", title_fontsize=7)
     fig.suptitle(section.title, fontsize=11)
     save_figure(fig, out / "table.png")
-    lines = table + ["", f"Files: [{out.name}/table.md]({out.name}/table.md), `table.csv`, `table.json`.", "",
-                     f"![VAR(Pi) and T-bar over BER]({out.name}/table.png)", ""]
+    lines = table + ["", f"Files: [{out.name}/table.md]({out.name}/table.md), `table.csv`, `table.json`.", ""]
+    if comparisons:
+        lines += ["VAR(Pi) at each training BER against BER 0, for the widths with several repetitions:", ""]
+        lines += metric_markdown(comparisons, "VAR(Pi)")
+    lines += [f"![VAR(Pi) and T-bar over BER]({out.name}/table.png)", ""]
     return lines, data
+
+
+def table3_comparisons(section: SectionInput) -> list[MetricComparison]:
+    """Per width with more than one repetition: VAR(Pi) at each training BER > 0 against BER 0, paired by seed.
+
+    >>> from bitrobust.reports.experiment_input import Evaluation, RunEntry
+    >>> def entry(ber, seed, v):
+    ...     return RunEntry("x", Path("r"), (Evaluation({"var_pi": v}),), tags={"neurons": "8,8", "ber": ber}, seed=seed)
+    >>> entries = (entry(0, 0, 1.0), entry(0, 1, 1.1), entry(5, 0, 2.0), entry(5, 1, 2.2))
+    >>> [(c.a, c.b, c.diff.seeds) for c in table3_comparisons(SectionInput("fc", "FC", "bnn_table", entries))]
+    [('8,8 BER 5%', '8,8 BER 0%', 2)]
+    """
+    cells: dict[tuple[str, float], list] = {}
+    for entry in section.entries:
+        key = (str(entry.tags.get("neurons", entry.key)), float(entry.tags.get("ber", 0)))
+        cells.setdefault(key, []).append(entry)
+    out = []
+    for (n, b), entries in cells.items():
+        base = cells.get((n, 0.0), [])
+        if b == 0 or len(entries) < 2 or len(base) != len(entries):
+            continue
+        values = [[e.evaluations[0].result["var_pi"] for e in sorted(es, key=lambda e: e.seed or 0)] for es in (entries, base)]
+        out.append(metric_comparison(f"{n} BER {b:g}%", f"{n} BER 0%", *values))
+    return out

@@ -38,6 +38,8 @@ class RunEntry:
     ``run_dir`` is shown as given. ``tags`` carry table coordinates (Table III:
     ``neurons``, ``ber``); ``key`` names the run where the ``neurons`` tag is missing.
     Repeated labels within a section are numbered (:func:`bitrobust.reports.text.unique_labels`).
+    ``model`` groups the repeats (training ``seed`` 0, 1, ...) of one model (default: the label):
+    RErr sections pool them and pair them seed by seed (contract 8).
 
     >>> RunEntry("RQUANT", Path("runs/rquant"), (Evaluation({}),)).extra
     ()
@@ -49,13 +51,17 @@ class RunEntry:
     extra: tuple[Evaluation, ...] = ()
     key: str = ""
     tags: Mapping[str, Any] = field(default_factory=dict)
+    model: str = ""
+    seed: int | None = None
 
 
 @dataclass(frozen=True)
 class SectionInput:
     """One table and figure of the report, written to ``<report>/<key>/``; ``kind`` picks the writer
     (``bitrobust.reports.experiment.SECTION_WRITERS``). A section without entries is left out, unless it
-    is ``model_free`` (Fig. 1, 3, 8: its writer draws from ``params`` alone).
+    is ``model_free`` (Fig. 1, 3, 8: its writer draws from ``params`` alone). ``pairs``: the (A, B) models
+    (``RunEntry.model``) whose paired RErr differences the section shows (contract 8); empty: every model
+    against the first, the section's reference.
 
     >>> SectionInput("clipping", "Weight clipping (Tab. 2)", "rerr", (), confidence=True).note
     ''
@@ -69,6 +75,7 @@ class SectionInput:
     confidence: bool = False  # rerr: clean and perturbed mean confidences (Tab. 2)
     params: Mapping[str, Any] = field(default_factory=dict)  # settings of a model-free section's writer
     model_free: bool = False  # drawn from a model of the memory (Fig. 1, 3, 8): written without entries
+    pairs: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

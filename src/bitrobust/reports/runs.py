@@ -91,6 +91,15 @@ def _find_config(run_dir: Path) -> dict:
     return {}
 
 
+def _with_first_chip(data, eval_config: Path):
+    """A result written before results recorded their first chip takes it from its ``eval_config.json``."""
+    if not isinstance(data, dict) or "first_chip" in data or not eval_config.is_file():
+        return data
+    config = read_json(eval_config, "evaluation settings")
+    first = config.get("first_chip") if isinstance(config, dict) and config.get("kind") in ("random", "transient") else None
+    return {**data, "first_chip": first} if isinstance(first, int) else data
+
+
 def load_run(path: str | Path, name_from: str = "config") -> Run:
     """Read ``robustness.json`` of a run directory (or the given result file) and name the run."""
     if name_from not in NAME_SOURCES:
@@ -100,6 +109,7 @@ def load_run(path: str | Path, name_from: str = "config") -> Run:
     if not result_file.is_file():
         raise BitrobustError(f"no {RESULT_FILE} in {path}: run `bitrobust eval {path}` first")
     data = read_json(result_file, "robustness result")
+    data = _with_first_chip(data, result_file.parent / "eval_config.json")
     try:
         result = RobustnessResult.from_dict(data)
         evaluated = any(r.p > 0 for r in result.rates) and all(len(r.rerr) for r in result.rates)

@@ -34,6 +34,7 @@ from bitrobust.reports.comparison import (
 from bitrobust.reports.experiment_input import SectionInput
 from bitrobust.reports.figures import plot_confidence, plot_rerr_frontier
 from bitrobust.reports.robustness import perplexity_text, plot_perplexity, rate_perplexity
+from bitrobust.reports.paired import comparisons_json, comparisons_markdown, pooled, section_comparisons, section_models, write_comparisons
 from bitrobust.reports.runs import Run
 from bitrobust.reports.text import csv_text, markdown_table, pct
 
@@ -213,18 +214,26 @@ def write_report(runs: Sequence[Run], out_dir: str | Path, settings: ReportSetti
     return paths
 
 
+def _entry_result(entry) -> dict[str, RobustnessResult]:
+    return {"": RobustnessResult.from_dict(entry.evaluations[0].result)}
+
+
 def rerr_section(section: SectionInput, out: Path, reproduces: str) -> tuple[list[str], dict]:
-    """The ``rerr`` section of an experiment report: :func:`write_report` in ``out`` and a compact table
-    (RErr mean ± std per p, the best per precision in bold, confidences with ``section.confidence``, Tab. 2;
-    perplexities when the runs are language models, with ``perplexity_vs_p.png``).
+    """The ``rerr`` section of an experiment report: :func:`write_report` in ``out`` (one row per trained
+    model, i.e. per training seed, with its Prop. 1 bounds), a compact table with one row per model (RErr
+    mean ± std over seeds x chips per p, the best per precision in bold, n, l and seeds; confidences with
+    ``section.confidence``, Tab. 2; perplexities when the runs are language models, with
+    ``perplexity_vs_p.png``) and the paired comparisons of contract 8 (also in ``out/paired.csv``).
 
     Returns the section's lines of ``report.md`` and its part of ``results.json``.
     """
-    runs = [Run(e.label, e.run_dir, RobustnessResult.from_dict(e.evaluations[0].result)) for e in section.entries]
+    runs = [Run(e.label, e.run_dir, _entry_result(e)[""]) for e in section.entries]
     paths = write_report(runs, out, ReportSettings(title=f"{reproduces}: {section.title}"))
     sym = rate_symbol(runs)
-    rates = report_rates(runs)
-    best = {(b.bits, b.p): b.name for b in best_per_rate(runs)}
+    models = section_models(section)
+    pooled_runs = [Run(m.name, m.entries[0].run_dir, pooled([_entry_result(e)[""] for e in m.entries])) for m in models]
+    rates = report_rates(pooled_runs)
+    best = {(b.bits, b.p): b.name for b in best_per_rate(pooled_runs)}
     head = ["Model", "m", "Err in %"]
     if section.confidence:
         head.append("Conf in %")
@@ -234,8 +243,9 @@ def rerr_section(section: SectionInput, out: Path, reproduces: str) -> tuple[lis
     lm = all(run.result.perplexity is not None for run in runs)
     if lm:
         head += ["PPL"] + [f"PPL {sym}={100 * p:g}%" for p in rates]
+    head += ["n", "l", "seeds"]
     body = []
-    for run in runs:
+    for run, model in zip(pooled_runs, models):
         res = run.result
         cells = [run.name, str(run.bits), pct(res.err)] + ([pct(res.confidence)] if section.confidence else [])
         confs = []
@@ -250,11 +260,17 @@ def rerr_section(section: SectionInput, out: Path, reproduces: str) -> tuple[lis
             confs.append(pct(r.mean_confidence))
         ppl = [perplexity_text(res.perplexity)] + [rate_perplexity(r) if (r := rate_result(run, p)) else "-"
                                                    for p in rates]
-        body.append(cells + (confs if section.confidence else []) + (ppl if lm else []))
+        body.append(cells + (confs if section.confidence else []) + (ppl if lm else [])
+                    + [res.n_examples, res.trials, model.seeds])
+    comparisons = section_comparisons(section, _entry_result)
+    write_comparisons(comparisons, out)
     lines = markdown_table(head, body)
-    lines += ["", f"**Bold**: lowest mean RErr at that {sym} among the models of the same precision m. "
-              f"Full tables (Prop. 1 bounds, best model per {sym}, CSV, JSON): [{out.name}/report.md]({out.name}/report.md).",
-              "", f"![RErr vs {sym}]({out.name}/{paths[3].name})", ""]
+    lines += ["", f"RErr: mean ± std over the seeds x l chips of each model; **bold**: lowest mean RErr at that {sym} "
+              f"among the models of the same precision m. Full tables (one row per trained model with its Prop. 1 "
+              f"bounds, best model per {sym}, CSV, JSON): [{out.name}/report.md]({out.name}/report.md).", "",
+              f"Paired comparisons ([{out.name}/paired.csv]({out.name}/paired.csv)):", ""]
+    lines += comparisons_markdown(comparisons, f"{sym} in %")
+    lines += [f"![RErr vs {sym}]({out.name}/{paths[3].name})", ""]
     if section.confidence:
         lines += [f"![confidence]({out.name}/{paths[4].name})", ""]
     if lm:
@@ -268,5 +284,10 @@ def rerr_section(section: SectionInput, out: Path, reproduces: str) -> tuple[lis
          **({"perplexity": run.result.perplexity} if lm else {}),
          "rates": [r.summary() for r in run.result.rates if r.p > 0]}
         for run in runs
-    ]}
+    ], "models": [
+        {"model": run.name, "bits": run.bits, "seeds": model.seeds, "err": run.result.err,
+         "n_examples": run.result.n_examples, "chips": run.result.trials,
+         "rates": [r.summary() for r in run.result.rates if r.p > 0]}
+        for run, model in zip(pooled_runs, models)
+    ], "paired": comparisons_json(comparisons)}
     return lines, data

@@ -1,0 +1,165 @@
+"""Generated verdicts for a results page: the paired statistics of contract 8 written into marked blocks.
+
+A results page (``docs/RESULTS.md``) keeps its hand-written prose; the verdict words come from
+the experiments' ``results.json`` (written by ``bitrobust reproduce``). Two markers, each closed by
+``<!-- /verdict -->``:
+
+- ``<!-- verdict:NAME -->...<!-- /verdict -->`` (inline, e.g. a table cell): how many of the
+  experiment's paired comparisons are resolved, with the seeds, chips l and test examples n;
+- ``<!-- verdicts:NAME -->...<!-- /verdict -->`` (a block): one line per compared pair, saying
+  at which rates (or profiled chips) which model is lower and where it is not resolved.
+
+Everything between a marker and its end is replaced; the rest of the page is kept byte for byte.
+Results written before the paired comparisons existed are refused with the command that renews them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from bitrobust.errors import BitrobustError
+from bitrobust.io import read_json, write_text
+
+MARKER = re.compile(r"<!-- (verdicts?):([\w.+-]+) -->(.*?)<!-- /verdict -->", re.S)
+VERDICTS = ("A lower", "B lower", "not resolved")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One compared pair of an experiment: the section, the models, and per rate / chip its verdict."""
+
+    section: str
+    a: str
+    b: str
+    points: tuple[tuple[str, str], ...]  # (where: a rate "1%" or a profiled chip's name, verdict)
+    seeds: tuple[int, ...]
+    chips: tuple[int, ...]
+    n: tuple[int, ...]
+    refused: str = ""
+    metric: str = ""  # a per-model metric (VAR(Pi)) instead of RErr
+
+
+def _where(row: dict) -> str:
+    return row["chip"] if "chip" in row else f"{100 * row['p']:g}%"
+
+
+def comparisons(results: dict) -> list[Comparison]:
+    """The paired comparisons in an experiment's ``results.json`` (RErr per rate or chip, and per-model metrics).
+
+    >>> res = {"sections": [{"title": "T", "paired": [{"a": "C", "b": "R", "rows": [
+    ...     {"p": 0.01, "verdict": "A lower", "seeds": 3, "chips": 10, "n": 2000}]}]}]}
+    >>> [(c.a, c.b, c.points) for c in comparisons(res)]
+    [('C', 'R', (('1%', 'A lower'),))]
+    """
+    out = []
+    for section in results.get("sections", []):
+        for c in section.get("paired", []):
+            if "metric" in c:  # a per-model metric paired over seeds (VAR(Pi))
+                name = {"var_pi": "VAR(Pi)"}.get(c["metric"], c["metric"])
+                out.append(Comparison(section["title"], c["a"], c["b"], (("", c["verdict"]),), (c["seeds"],), (), (),
+                                      metric=name))
+                continue
+            rows = c.get("rows", [])
+            out.append(Comparison(section["title"], c["a"], c["b"], tuple((_where(r), r["verdict"]) for r in rows),
+                                  tuple(sorted({r["seeds"] for r in rows})), tuple(sorted({r["chips"] for r in rows})),
+                                  tuple(sorted({r["n"] for r in rows})), c.get("refused", "")))
+    return out
+
+
+def _counts(values: tuple[int, ...]) -> str:
+    return "/".join(str(v) for v in values) or "-"
+
+
+def _scope(found: list[Comparison]) -> str:
+    seeds = tuple(sorted({s for c in found for s in c.seeds}))
+    chips = tuple(sorted({x for c in found for x in c.chips}))
+    n = tuple(sorted({x for c in found for x in c.n}))
+    parts = [f"{_counts(seeds)} seed{'s' if seeds != (1,) else ''}"]
+    if chips:
+        parts += [f"l = {_counts(chips)}", f"n = {_counts(n)}"]
+    return ", ".join(parts)
+
+
+def summary(found: list[Comparison]) -> str:
+    """The inline verdict: resolved comparisons out of all, with seeds, chips and test examples.
+
+    >>> c = Comparison("T", "C", "R", (("1%", "A lower"), ("5%", "not resolved")), (3,), (10,), (2000,))
+    >>> summary([c])
+    '1 of 2 paired comparisons resolved (3 seeds, l = 10, n = 2000)'
+    """
+    points = [v for c in found for _, v in c.points]
+    resolved = sum(v != "not resolved" for v in points)
+    return f"{resolved} of {len(points)} paired comparisons resolved ({_scope(found)})"
+
+
+def _lower(c: Comparison, verdict: str) -> str:
+    return {"A lower": f"{c.a} lower", "B lower": f"{c.b} lower"}.get(verdict, verdict)
+
+
+def block(found: list[Comparison]) -> str:
+    """The block verdict: one Markdown list item per compared pair.
+
+    >>> c = Comparison("T", "C", "R", (("1%", "A lower"), ("5%", "not resolved"), ("10%", "A lower")), (3,), (10,), (2000,))
+    >>> print(block([c]))
+    - C vs R (T): C lower at 1%, 10%; not resolved at 5% (3 seeds, l = 10, n = 2000)
+    """
+    lines = []
+    for c in found:
+        if c.refused:
+            lines.append(f"- {c.a} vs {c.b} ({c.section}): not paired ({c.refused})")
+            continue
+        parts = []
+        for verdict in VERDICTS:
+            where = [w for w, v in c.points if v == verdict]
+            if where:
+                parts.append(_lower(c, verdict) + (f" at {', '.join(where)}" if any(where) else ""))
+        what = f", {c.metric}" if c.metric else ""
+        lines.append(f"- {c.a} vs {c.b} ({c.section}{what}): {'; '.join(parts)} ({_scope([c])})")
+    return "\n".join(lines)
+
+
+def load_comparisons(results_dir: Path, name: str) -> list[Comparison]:
+    """The comparisons of experiment ``name`` from ``results_dir/name/results.json``; refuses results without any."""
+    found = comparisons(read_json(results_dir / name / "results.json", f"results of {name}"))
+    if not found:
+        raise BitrobustError(f"{results_dir / name / 'results.json'} has no paired comparisons (written before "
+                             f"contract 8?): re-run `bitrobust reproduce {name}` and copy its report there")
+    return found
+
+
+def render(doc: str, results_dir: str | Path) -> tuple[str, list[str]]:
+    """``doc`` with every verdict marker's content generated from ``results_dir``; returns (text, experiments).
+
+    >>> render("no markers here", ".")
+    Traceback (most recent call last):
+    bitrobust.errors.BitrobustError: no verdict markers (<!-- verdict:NAME --> ... <!-- /verdict -->) in the document
+    """
+    results_dir = Path(results_dir)
+    names: list[str] = []
+    cache: dict[str, list[Comparison]] = {}
+
+    def replace(m: re.Match) -> str:
+        kind, name = m.group(1), m.group(2)
+        if name not in cache:
+            cache[name] = load_comparisons(results_dir, name)
+            names.append(name)
+        text = summary(cache[name]) if kind == "verdict" else "\n" + block(cache[name]) + "\n"
+        return f"<!-- {kind}:{name} -->{text}<!-- /verdict -->"
+
+    if not MARKER.search(doc):
+        raise BitrobustError("no verdict markers (<!-- verdict:NAME --> ... <!-- /verdict -->) in the document")
+    return MARKER.sub(replace, doc), names
+
+
+def write_verdicts(doc_path: str | Path, results_dir: str | Path) -> list[str]:
+    """Rewrite the verdict markers of the file ``doc_path`` (atomically); returns the experiments used."""
+    path = Path(doc_path)
+    if not path.is_file():
+        raise BitrobustError(f"no document {path} to write verdicts into")
+    if not Path(results_dir).is_dir():
+        raise BitrobustError(f"no results directory {results_dir}")
+    text, names = render(path.read_text(), results_dir)
+    write_text(path, text)
+    return names

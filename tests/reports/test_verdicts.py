@@ -1,0 +1,100 @@
+"""Generated verdicts (contract 8): a results page's markers rewritten from synthetic results.json files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bitrobust.cli import main
+from bitrobust.errors import BitrobustError
+from bitrobust.reports.verdicts import render, write_verdicts
+
+
+def row(p, verdict, mean, seeds=3, chips=10, n=2000, **extra):
+    low, high = {"A lower": (mean - 0.01, -0.001), "B lower": (0.001, mean + 0.01)}.get(verdict, (-0.02, 0.02))
+    return {"p": p, "rerr_a": 0.1, "rerr_b": 0.1 - mean, "n": n, "mean": mean, "low": low, "high": high,
+            "seeds": seeds, "chips": chips, "unit": "seed", "confidence": 0.95, "verdict": verdict, **extra}
+
+
+RESULTS = {"experiment": "p3-table4", "sections": [
+    {"key": "randbet", "title": "RandBET", "kind": "rerr", "paired": [
+        {"a": "RANDBET", "b": "CLIPPING", "rows": [row(0.01, "not resolved", -0.001), row(0.05, "A lower", -0.02),
+                                                   row(0.1, "A lower", -0.05)]},
+        {"a": "CLIPPING", "b": "RQUANT", "rows": [row(0.01, "A lower", -0.03), row(0.05, "B lower", 0.01)]}]},
+    {"key": "chips", "title": "Profiled", "kind": "profiled", "paired": [
+        {"a": "RANDBET", "b": "CLIPPING", "rows": [row(0.0086, "not resolved", 0.0, chips=5, chip="chip1_0.866")]}]},
+    {"key": "fc", "title": "FC", "kind": "bnn_importance", "paired": [
+        {"a": "BET", "b": "regular", "metric": "var_pi", "value_a": 1e-5, "value_b": 2e-5, "mean": -1e-5,
+         "low": -2e-5, "high": -1e-6, "seeds": 3, "chips": 1, "unit": "seed", "confidence": 0.95, "verdict": "A lower"}]},
+]}
+
+DOC = """# Results
+
+| Experiment | Verdict |
+|---|---|
+| `p3-table4` | <!-- verdict:p3-table4 -->hand-written, replaced<!-- /verdict --> |
+
+Prose that stays.
+
+<!-- verdicts:p3-table4 -->
+old list
+<!-- /verdict -->
+
+More prose that stays.
+"""
+
+
+@pytest.fixture
+def results_dir(tmp_path):
+    (tmp_path / "res" / "p3-table4").mkdir(parents=True)
+    (tmp_path / "res" / "p3-table4" / "results.json").write_text(json.dumps(RESULTS))
+    return tmp_path / "res"
+
+
+def test_markers_are_generated_and_prose_kept(results_dir):
+    text, names = render(DOC, results_dir)
+    assert names == ["p3-table4"]
+    # 2 of 3 + 2 of 2 + 0 of 1 + 1 of 1 resolved; seeds 3; chips 5 and 10 (profiled offsets); n 2000
+    assert ("| `p3-table4` | <!-- verdict:p3-table4 -->5 of 7 paired comparisons resolved (3 seeds, l = 5/10, "
+            "n = 2000)<!-- /verdict --> |") in text
+    assert "- RANDBET vs CLIPPING (RandBET): RANDBET lower at 5%, 10%; not resolved at 1% (3 seeds, l = 10, n = 2000)" in text
+    assert "- CLIPPING vs RQUANT (RandBET): CLIPPING lower at 1%; RQUANT lower at 5% (3 seeds, l = 10, n = 2000)" in text
+    assert "- RANDBET vs CLIPPING (Profiled): not resolved at chip1_0.866 (3 seeds, l = 5, n = 2000)" in text
+    assert "- BET vs regular (FC, VAR(Pi)): BET lower (3 seeds)" in text
+    assert "hand-written" not in text and "old list" not in text
+    assert text.startswith("# Results\n") and "Prose that stays.\n" in text and text.endswith("More prose that stays.\n")
+    assert render(text, results_dir)[0] == text  # idempotent
+
+
+def test_a_changed_verdict_changes_the_page(results_dir):
+    before, _ = render(DOC, results_dir)
+    changed = json.loads(json.dumps(RESULTS))
+    changed["sections"][0]["paired"][0]["rows"][0] = row(0.01, "B lower", 0.02)
+    (results_dir / "p3-table4" / "results.json").write_text(json.dumps(changed))
+    after, _ = render(DOC, results_dir)
+    assert after != before and "CLIPPING lower at 1%" in after and "6 of 7 paired comparisons resolved" in after
+
+
+def test_results_without_paired_statistics_or_missing_are_refused(results_dir, tmp_path):
+    old = {"experiment": "p3-table1", "sections": [{"key": "s", "title": "S", "kind": "rerr", "rows": []}]}
+    (results_dir / "p3-table1").mkdir()
+    (results_dir / "p3-table1" / "results.json").write_text(json.dumps(old))
+    with pytest.raises(BitrobustError, match=r"no paired comparisons .*re-run `bitrobust reproduce p3-table1`"):
+        render("<!-- verdict:p3-table1 --><!-- /verdict -->", results_dir)
+    with pytest.raises(BitrobustError, match="not found"):
+        render("<!-- verdict:bnn-fig2 --><!-- /verdict -->", results_dir)
+    with pytest.raises(BitrobustError, match="no verdict markers"):
+        render("# nothing to generate", results_dir)
+
+
+def test_cli_rewrites_the_document(results_dir, tmp_path, capsys):
+    doc = tmp_path / "RESULTS.md"
+    doc.write_text(DOC)
+    assert main(["report", "--verdicts", str(results_dir), "--doc", str(doc)]) == 0
+    assert "wrote the verdicts of p3-table4" in capsys.readouterr().out
+    assert "5 of 7 paired comparisons resolved" in doc.read_text()
+    assert main(["report", "--verdicts", str(results_dir)]) == 2  # no --doc: one line, exit 2
+    assert "needs --doc" in capsys.readouterr().err
+    with pytest.raises(BitrobustError, match="no document"):
+        write_verdicts(tmp_path / "missing.md", results_dir)
