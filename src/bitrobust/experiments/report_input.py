@@ -33,8 +33,9 @@ def _section(plan: Plan, section) -> SectionInput:
             if run.seed_index is not None:
                 label += f" (seed {run.seed_index})"
             extra = plan.evals.get((run.key, section.extra_eval), []) if section.extra_eval else []
+            tags = run.spec.tags if run.seed_index is None else {**run.spec.tags, "seed": run.seed_index}
             entries.append(RunEntry(label, _relative(run.run_dir, plan), _evaluations(plan.evals[(run.key, key)]), _evaluations(extra),
-                                    run.spec.key, run.spec.tags))
+                                    run.spec.key, tags))
     return SectionInput(section.key, section.title, section.kind, tuple(entries), section.note, section.confidence)
 
 

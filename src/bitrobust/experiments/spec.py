@@ -23,7 +23,7 @@ from bitrobust.evaluation import EVAL_KINDS
 BUDGETS = ("quick", "medium", "full")
 DEFAULT_BUDGETS = ("quick", "full")  # runs opt into "medium" (RunSpec.budgets)
 
-SECTION_KINDS = ("rerr", "profiled", "bnn_curves", "bnn_importance", "bnn_table", "weights")
+SECTION_KINDS = ("rerr", "profiled", "bnn_curves", "bnn_importance", "bnn_table", "bnn_native_vs_st", "weights")
 
 
 def for_budget(value: Any, budget: str) -> Any:
