@@ -35,6 +35,7 @@ from _machine import machine_info, save_results
 
 from bitrobust.bit_errors import RandomBitErrors
 from bitrobust.models import build_model
+from bitrobust.formats import get_format
 from bitrobust.quantization import FixedPointQuantizer, quantize_model
 
 def dense_apply(codes: torch.Tensor, bits: int, p: float, generator: torch.Generator) -> torch.Tensor:
@@ -63,8 +64,9 @@ _POPCOUNT8 = torch.tensor([bin(i).count("1") for i in range(256)], dtype=torch.i
 
 
 def popcount(words: torch.Tensor) -> int:
-    """Set bits in all words (uint8 words via a byte table)."""
-    return int(_POPCOUNT8.to(words.device)[words.to(torch.int64) & 0xFF].sum())
+    """Set bits in all words (up to 32 bits: a byte table per byte)."""
+    w, table = words.to(torch.int64), _POPCOUNT8.to(words.device)
+    return sum(int(table[(w >> s) & 0xFF].sum()) for s in range(0, 8 * min(words.element_size(), 4), 8))
 
 
 def verify(codes: torch.Tensor, bits: int, rates: list[float], chip: int, words: int) -> dict:
@@ -101,6 +103,8 @@ def main() -> None:
     parser.add_argument("--model", default="simplenet_cifar", help="registered model name")
     parser.add_argument("--bits", type=int, default=8, help="bits per word m")
     parser.add_argument("--scheme", default="rquant", help="quantization preset")
+    parser.add_argument("--format", default=None, help="a number format instead of --bits/--scheme (the float-format "
+                        "row: --format bf16, 16-bit words; bitrobust.formats)")
     parser.add_argument(
         "--rates", type=float, nargs="+", default=[1e-4, 1e-3, 1e-2, 5e-2, 0.1, 0.2, 0.3, 0.5], help="bit error rates p"
     )
@@ -126,7 +130,9 @@ def main() -> None:
         args.model = "random words"
     else:
         model = build_model(args.model, seed=args.seed)
-        codes = quantize_model(model, FixedPointQuantizer(args.bits, args.scheme)).flat_codes().to(device)
+        fmt = FixedPointQuantizer(args.bits, args.scheme) if args.format is None else get_format(args.format)
+        args.bits = fmt.bits
+        codes = quantize_model(model, fmt).flat_codes().to(device)
     n_words = codes.numel()
 
     check = verify(codes, args.bits, args.rates, chip=0, words=args.verify_words) if args.verify_words else None

@@ -25,6 +25,7 @@ BASE = 0
 FOLDER_LAYERS = {
     "data": 1,
     "quantization": 2,
+    "formats": 2.5,  # above quantization (formats wrap FixedPointQuantizer), below bit_errors
     "bit_errors": 3,
     "nn": 4,
     "models": 5,
@@ -257,11 +258,11 @@ def test_checker_on_a_made_up_package(tmp_path):
     assert find_cycles({"a": {"b"}, "b": {"c"}, "c": {"a", "d"}, "d": set()}) == [["a", "b", "c", "a"]]
     # a base module importing a folder; a folder without a layer
     (pkg / "errors.py").write_text("def f():\n    from bitrobust import nn\n")
-    (pkg / "formats").mkdir()
-    (pkg / "formats" / "fp8.py").write_text("import bitrobust.nn.flip\n")
+    (pkg / "plugins").mkdir()
+    (pkg / "plugins" / "fp8.py").write_text("import bitrobust.nn.flip\n")
     modules = discover(tmp_path)
     graph = {m: imports_of(m, p, modules) for m, p in modules.items()}
     assert layer_violations(graph) == [
-        "folder bitrobust/formats has no layer: add it to FOLDER_LAYERS (and DESIGN.md)",
+        "folder bitrobust/plugins has no layer: add it to FOLDER_LAYERS (and DESIGN.md)",
         "bitrobust.errors (layer 0) imports bitrobust.nn (layer 4)",
     ]

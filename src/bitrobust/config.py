@@ -80,10 +80,24 @@ def check_range(where: str, value: float, low: float, high: float | None = None,
         raise BitrobustError(f"{where} must be {bound}, got {value!r}")
 
 
+OMIT_DEFAULT = {"omit_default": True}
+"""Field metadata of a setting added later: left out of :func:`to_dict` while it has its default, so
+configs that do not set it keep their dicts (and hashes: experiment directories) as they were."""
+
+
 def to_dict(obj: Any) -> Any:
-    """Plain nested dicts/lists of a config (for YAML/JSON)."""
+    """Plain nested dicts/lists of a config (for YAML/JSON); fields marked :data:`OMIT_DEFAULT` only when set.
+
+    >>> @dataclasses.dataclass
+    ... class Q:
+    ...     bits: int = 8
+    ...     format: str | None = dataclasses.field(default=None, metadata=OMIT_DEFAULT)
+    >>> to_dict(Q()), to_dict(Q(format="bf16"))
+    ({'bits': 8}, {'bits': 8, 'format': 'bf16'})
+    """
     if dataclasses.is_dataclass(obj):
-        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)
+                if not (f.metadata.get("omit_default") and getattr(obj, f.name) == f.default)}
     if isinstance(obj, (list, tuple)):
         return [to_dict(v) for v in obj]
     if isinstance(obj, dict):

@@ -189,8 +189,9 @@ def test_apply_keeps_shape_and_dtype_and_rejects_float_codes():
     assert out.shape == codes.shape and out.dtype == codes.dtype
     with pytest.raises(BitrobustError):
         ProfiledBitErrors(chip).apply(torch.zeros(3), 2)
-    with pytest.raises(BitrobustError):
-        ProfiledBitErrors(chip).apply(codes, 9)
+    for bits in (0, 33):  # words are 1..32 bits wide (fp32 is the widest format: contract 5)
+        with pytest.raises(BitrobustError):
+            ProfiledBitErrors(chip).apply(codes, bits)
     with pytest.raises(BitrobustError):
         ProfiledBitErrors(chip, offset=1.5)
 

@@ -426,6 +426,7 @@ CASES = [
     case("energy-max-increase-negative", "energy {evaluated} --out {ws}/e --max-increase=-1%", message="max-increase"),
     case("energy-max-increase-nan", "energy {evaluated} --out {ws}/e --max-increase nan", message="max-increase"),
     case("energy-delta-two", "energy {evaluated} --out {ws}/e --delta 2", message="delta"),
+    case("energy-ecc-unknown", "energy {evaluated} --out {ws}/e --ecc hamming", message="valid: secded16"),
     case("energy-reference-missing", "energy {evaluated} --out {ws}/e --reference {ws}/none", message="none"),
     case("energy-model-missing", "energy {evaluated} --out {ws}/e --energy-model {ws}/m.csv", message="m.csv"),
     case("energy-model-binary", "energy --show-model --energy-model {ws}/m.csv", random_bytes("m.csv"),

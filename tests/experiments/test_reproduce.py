@@ -60,7 +60,8 @@ def test_every_experiment_plans(budget, tmp_path):
     configs = find_configs_dir()
     for name in NAMES:
         plan = make_plan(EXPERIMENTS.get(name), budget, tmp_path, configs)
-        assert plan.all_runs() and plan.all_evals()
+        model_free = all(s.model_free for s in plan.experiment.sections)  # Fig. 1, 3/8: nothing to train
+        assert (plan.all_runs() and plan.all_evals()) or (model_free and not plan.experiment.runs)
         for section in plan.experiment.sections:
             for row in plan.section_rows(section):
                 assert (plan.runs[row.run][0].key, row.eval or section.eval) in plan.evals
@@ -149,7 +150,8 @@ def _check_report(out: Path, name: str) -> dict:
     exp = EXPERIMENTS.get(name)
     assert text.startswith(f"# {exp.paper}, {exp.reproduces}") and "smoke" in text
     definition = yaml.safe_load((report / "experiment.yaml").read_text())
-    assert definition["experiment"] == name and definition["smoke"] is True and definition["runs"]
+    assert definition["experiment"] == name and definition["smoke"] is True
+    assert definition["runs"] or all(s.model_free for s in exp.sections)
     results = json.loads((report / "results.json").read_text())
     assert results["sections"]
     for section in results["sections"]:
@@ -286,3 +288,23 @@ def test_an_experiment_can_score_as_the_reference_code(tmp_path):
     assert {"rerr": "official", "test_first": 9000}.items() <= settings.to_dict().items()
     [plain] = eval_settings(EvalSpec("p", "random", rates=(0.01,), chips=3), run, "quick", smoke=False)
     assert "rerr" not in plain.to_dict() and "test_first" not in plain.to_dict()
+
+
+def test_table7_errors_are_the_models_clean_errors(capsys, smoke_out, data_dir):
+    """p3-table7's cells equal the clean error of each trained model, quantized and evaluated directly."""
+    from bitrobust.evaluation import evaluate_pass, load_run
+    from bitrobust.quantization import load_tensors, quantize_model
+
+    _smoke(capsys, smoke_out, data_dir, "p3-table7")
+    rows = json.loads((smoke_out / "p3-table7" / "results.json").read_text())["sections"][0]["rows"]
+    plan = make_plan(EXPERIMENTS.get("p3-table7"), "quick", smoke_out, find_configs_dir(), smoke=True)
+    assert {(r["m"], r["norm"]) for r in rows} == {(r.spec.tags["m"], r.spec.tags["norm"]) for r in plan.all_runs()}
+    for run in plan.all_runs():
+        loaded = load_run(run.run_dir, "cpu")
+        quantizer, exclude = loaded.quantizer()
+        assert quantizer.bits == run.spec.tags["m"]
+        load_tensors(loaded.model, quantize_model(loaded.model, quantizer, exclude=exclude).dequantize())
+        loaded.model.eval()
+        err = evaluate_pass(loaded.model, loaded.test_data(data_dir, 100)).error
+        cell = next(r for r in rows if (r["m"], r["norm"]) == (run.spec.tags["m"], run.spec.tags["norm"]))
+        assert cell["err"] == pytest.approx(err)

@@ -171,6 +171,39 @@ def test_settings_validation():
         EnergySettings(max_increase=-0.01)
 
 
+@pytest.mark.parametrize("k, n", [(8, 13), (16, 22), (32, 39), (64, 72)])
+def test_ecc_storage_overhead_scales_energy_by_n_over_k(k, n):
+    runs = load_runs(RUNS)
+    plain = energy_savings(runs, EnergyModel.default(), EnergySettings(0.025), runs[0])
+    ecc = energy_savings(runs, EnergyModel.default(), EnergySettings(0.025, ecc=f"secded{k}"), runs[0])
+    assert EnergySettings(ecc=f"secded{k}").storage_overhead == n / k
+    for a, b in zip(plain, ecc):
+        assert (a.name, a.p, a.voltage, a.rerr) == (b.name, b.p, b.voltage, b.rerr)  # the operating point stays
+        if a.p is None:
+            assert b.energy is None
+        else:
+            assert b.energy == a.energy * n / k and b.savings == pytest.approx(1 - (1 - a.savings) * n / k)
+    # by hand: RANDBET_0.05 p=1% tolerates p = 1% (energy 0.7); with (72, 64) it costs 0.7 * 1.125 = 0.7875
+    if k == 64:
+        r = {x.name: x for x in ecc}["RANDBET_0.05 p=1%"]
+        assert r.energy == pytest.approx(0.7875) and r.savings == pytest.approx(0.2125)
+    with pytest.raises(BitrobustError, match="valid: secded16, secded32, secded64, secded8"):
+        EnergySettings(ecc="(72,64)")
+
+
+def test_cli_ecc(tmp_path, capsys):
+    base, ecc = tmp_path / "plain", tmp_path / "ecc"
+    argv = ["energy", *map(str, RUNS), "--reference", str(RUNS[0]), "--max-increase", "1%"]
+    assert main([*argv, "--out", str(base)]) == 0
+    assert main([*argv, "--ecc", "secded64", "--out", str(ecc)]) == 0
+    plain, charged = (json.loads((d / "energy.json").read_text()) for d in (base, ecc))
+    assert charged["settings"]["ecc"] == "secded64" and charged["settings"]["storage_overhead"] == 1.125
+    assert plain["settings"]["ecc"] is None and plain["settings"]["storage_overhead"] == 1.0
+    for a, b in zip(plain["models"], charged["models"]):
+        assert b["energy"] == (None if a["energy"] is None else a["energy"] * 72 / 64)
+    assert "(72, 64)" in (ecc / "energy.md").read_text() and "ECC" not in (base / "energy.md").read_text()
+
+
 # -- CLI ------------------------------------------------------------------------------------
 
 

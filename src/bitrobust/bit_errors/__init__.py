@@ -2,8 +2,26 @@
 
 Errors act on the integer words of a :class:`~bitrobust.quantization.QuantizedState`
 laid out linearly (word i of the model holds bits i*m .. i*m + m - 1), never on floats.
+SECDED ECC (contract 6, :mod:`bitrobust.bit_errors.ecc`) protects that bit stream in k-bit codewords.
 """
 
+from bitrobust.bit_errors.bitstream import (
+    bits_to_words,
+    bytes_to_words,
+    pack_stream,
+    unpack_stream,
+    word_dtype,
+    words_to_bits,
+    words_to_bytes,
+)
+from bitrobust.bit_errors.ecc import POLICIES as ECC_POLICIES
+from bitrobust.bit_errors.ecc import (
+    SECDED_CODES,
+    SECDED_K,
+    EccCounts,
+    Secded,
+    secded_code,
+)
 from bitrobust.bit_errors.memory_image import (
     export_memory_image,
     import_memory_image,
@@ -36,13 +54,20 @@ from bitrobust.bit_errors.synthetic import (
 )
 
 __all__ = [
+    "ECC_POLICIES",
     "PAPER_CHIPS",
+    "SECDED_CODES",
+    "SECDED_K",
     "ChipStats",
+    "EccCounts",
     "PaperChip",
     "ProfiledBitErrors",
     "ProfiledChip",
     "RandomBitErrors",
+    "Secded",
     "SyntheticChipSpec",
+    "bits_to_words",
+    "bytes_to_words",
     "check_rate",
     "chip_from_code_map",
     "chip_offsets",
@@ -53,9 +78,15 @@ __all__ = [
     "import_memory_image",
     "load_chip",
     "pack_bits",
+    "pack_stream",
     "paper_chip",
     "read_manifest",
+    "secded_code",
     "synthetic_chip",
     "uniform_chip",
     "unpack_bits",
+    "unpack_stream",
+    "word_dtype",
+    "words_to_bits",
+    "words_to_bytes",
 ]

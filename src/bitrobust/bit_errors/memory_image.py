@@ -128,6 +128,13 @@ def _dtype_name(dtype: torch.dtype) -> str:
     raise BitrobustError(f"cannot export tensors of dtype {dtype}; valid: {', '.join(DTYPES)}")
 
 
+def _check_fixed_point(state: QuantizedState) -> None:
+    other = next((n for n, qt in state.tensors.items() if not isinstance(qt, QuantizedTensor)), None)
+    if other is not None:
+        raise BitrobustError(f"tensor {other!r} is not in contract 1's per-tensor fixed point: memory images of "
+                             "other number formats (layout v2 with metadata words) are not supported yet")
+
+
 def build_manifest(state: QuantizedState, image: torch.Tensor | None = None) -> dict[str, Any]:
     """The JSON manifest of ``state`` (``image``: its packed bytes, for the checksum).
 
@@ -137,6 +144,7 @@ def build_manifest(state: QuantizedState, image: torch.Tensor | None = None) -> 
     (8, 4, [('weight', 0), ('bias', 6)])
     >>> validate_manifest(manifest)  # no error: consistent
     """
+    _check_fixed_point(state)
     bits = check_bits(state.bits)
     schemes = {qt.scheme for qt in state.tensors.values()}
     if len(schemes) > 1:
@@ -284,6 +292,7 @@ def export_memory_image(state: QuantizedState, path_prefix: str | os.PathLike) -
     True
     """
     bin_path, json_path = _paths(path_prefix)
+    _check_fixed_point(state)
     image = pack_bits(state.flat_codes(), check_bits(state.bits)).cpu()
     try:
         text = _manifest_text(build_manifest(state, image))

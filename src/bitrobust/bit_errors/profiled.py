@@ -32,11 +32,10 @@ import numpy as np
 import torch
 
 from bitrobust.bit_errors.hashing import derive_key, hash_uniform, int_seed
-from bitrobust.bit_errors.random_chips import flip_bits
+from bitrobust.bit_errors.random_chips import flip_bits, start_address
 from bitrobust.errors import BitrobustError
 from bitrobust.io import atomic_path
 from bitrobust.limits import check_allocation
-from bitrobust.quantization.fixed_point import check_bits
 
 _PURPOSE_READ = 0x50524F46  # "PROF": the hash stream of transient reads
 _PURPOSE_DATA = 0x44415441  # "DATA": the random bits ``ProfiledChip.flip_rate`` stores
@@ -442,12 +441,13 @@ class ProfiledBitErrors:
         seed = "generator" if isinstance(self.seed, torch.Generator) else self.seed
         return f"ProfiledBitErrors(chip={self.chip.name!r}, offset={self.offset}, seed={seed})"
 
-    def flip_addresses(self, codes: torch.Tensor, bits: int, word_offset: int = 0) -> torch.Tensor:
-        """Absolute bit addresses that read wrong when ``codes`` are stored at ``word_offset`` (int64)."""
-        check_bits(bits)
+    def flip_addresses(self, codes: torch.Tensor, bits: int, word_offset: int = 0, *,
+                       bit_offset: int | None = None) -> torch.Tensor:
+        """Absolute bit addresses that read wrong when ``codes`` are stored at ``word_offset`` (or from bit
+        address ``bit_offset``; int64)."""
         flat = codes.reshape(-1)
         device = flat.device
-        start = int(word_offset) * bits
+        start = start_address(bits, word_offset, bit_offset)
         stop = start + flat.numel() * bits
         faults = self.chip.faults(device)
         if stop <= start or faults.cells.numel() == 0:
@@ -464,8 +464,9 @@ class ProfiledBitErrors:
             flip[drawn] = hash_uniform(key, addr[drawn]) < q[drawn]
         return addr[flip]
 
-    def apply(self, codes: torch.Tensor, bits: int, word_offset: int = 0) -> torch.Tensor:
-        """Words ``codes`` (stored at ``word_offset``, ``bits`` bits each) as read from the chip."""
+    def apply(self, codes: torch.Tensor, bits: int, word_offset: int = 0, *, bit_offset: int | None = None) -> torch.Tensor:
+        """Words ``codes`` (``bits`` bits each, stored at ``word_offset`` or from bit address ``bit_offset``)
+        as read from the chip."""
         if codes.is_floating_point() or codes.is_complex() or codes.dtype == torch.bool:
             raise BitrobustError(f"codes must be an integer tensor of words, got {codes.dtype}")
         flat = codes.reshape(-1)
@@ -473,8 +474,8 @@ class ProfiledBitErrors:
         reader = self if not isinstance(self.seed, torch.Generator) else ProfiledBitErrors(
             self.chip, self.offset, int_seed(self.seed)
         )
-        addr = reader.flip_addresses(flat, bits, word_offset)
-        return flip_bits(flat, bits, addr - int(word_offset) * bits).view(codes.shape)
+        addr = reader.flip_addresses(flat, bits, word_offset, bit_offset=bit_offset)
+        return flip_bits(flat, bits, addr - start_address(bits, word_offset, bit_offset)).view(codes.shape)
 
 
 def chip_offsets(

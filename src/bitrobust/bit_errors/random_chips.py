@@ -50,6 +50,7 @@ LEVELS = 58  # rate_LEVELS = 2^-61; below it u is uniform on [0, rate_LEVELS)
 _PURPOSE_COUNT, _PURPOSE_PERM, _PURPOSE_VALUE = 1, 2, 3
 _FEISTEL_ROUNDS = 4
 DEFAULT_CHIP_SALT = 20210407  # fixes the seeds of the default chips 0, 1, 2, ...
+MAX_WORD_BITS = 32  # the widest stored word (fp32)
 DENSE_MIN_RATE = 0.05  # rates p >= this are evaluated densely (measured: faster than sparse there)
 _DENSE_CHUNK_BLOCKS = {"cpu": 256}  # blocks per dense step: 1M bits, cache-sized yet few parallel regions; others: 4096
 _SIGN = -(1 << 63)
@@ -298,10 +299,18 @@ class RandomBitErrors:
         h = chip.value_hash(inverse, rank).to(torch.float64)
         return lo + (hi - lo) * (h / 2.0**32)
 
-    def apply(self, codes: torch.Tensor, bits: int, word_offset: int = 0) -> torch.Tensor:
-        """Words ``codes`` (stored at ``word_offset``, ``bits`` bits each) with faulty bits flipped."""
+    def apply(self, codes: torch.Tensor, bits: int, word_offset: int = 0, *, bit_offset: int | None = None) -> torch.Tensor:
+        """Words ``codes`` (``bits`` bits each, stored from bit address ``bit_offset``, or else at word
+        ``word_offset``: address ``word_offset * bits``) with faulty bits flipped.
+
+        >>> chip = RandomBitErrors(0.1, chip=0)
+        >>> chip.apply(torch.zeros(4, dtype=torch.int64), 16, bit_offset=48).equal(
+        ...     chip.apply(torch.zeros(4, dtype=torch.int64), 16, word_offset=3))
+        True
+        """
         flat = codes.reshape(-1)
-        start, stop = word_offset * bits, (word_offset + flat.numel()) * bits
+        start = start_address(bits, word_offset, bit_offset)
+        stop = start + flat.numel() * bits
         if not DENSE_MIN_RATE <= self.p < 1.0 or stop <= start:
             return flip_bits(flat, bits, self.flip_addresses(start, stop, flat.device) - start).view(codes.shape)
         out = torch.empty_like(flat)
@@ -310,6 +319,21 @@ class RandomBitErrors:
         for w, mask in zip(range(0, flat.numel(), step), masks):
             torch.bitwise_xor(flat[w : w + step], _pack_flips(mask.view(-1, bits), flat.dtype), out=out[w : w + step])
         return out.view(codes.shape)
+
+
+def start_address(bits: int, word_offset: int = 0, bit_offset: int | None = None) -> int:
+    """The first bit address of words ``bits`` wide stored from ``bit_offset`` (layout v2), or else at word
+    ``word_offset`` (contract 2: ``word_offset * bits``).
+
+    >>> start_address(8, 3), start_address(16, bit_offset=24)
+    (24, 24)
+    """
+    if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= MAX_WORD_BITS:
+        raise BitrobustError(f"a word has 1..{MAX_WORD_BITS} bits, got {bits!r}")
+    start = int(word_offset) * bits if bit_offset is None else int(bit_offset)
+    if start < 0:
+        raise BitrobustError(f"bit addresses start at 0, got {start}")
+    return start
 
 
 def _dense_step(device: torch.device | str) -> int:

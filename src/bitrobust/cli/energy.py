@@ -42,6 +42,9 @@ def add_parser(sub) -> None:
     p.add_argument("--criterion", choices=("mean", "bound"), default="mean",
                    help="compare the mean RErr (default) or its Prop. 1 upper bound (App. C.2) with the limit")
     p.add_argument("--delta", type=float, default=0.01, help="Prop. 1 bound at confidence 1 - delta (default 0.01)")
+    p.add_argument("--ecc", metavar="CODE",
+                   help="charge the storage overhead of SECDED ECC: secded8, secded16, secded32 or secded64 (the "
+                   "(72, 64) code); every access energy is multiplied by n/k (e.g. 72/64 = 1.125). Default: no ECC")
     p.add_argument("--names", choices=("config", "dir"), default="config",
                    help="model names from the training config (default) or the directory names")
     p.add_argument("--show-model", action="store_true", help="print the energy model as CSV and exit")
@@ -60,11 +63,11 @@ def run(args: argparse.Namespace) -> int:
         raise BitrobustError("no run directories given (or pass --show-model)")
     if not args.out:
         raise BitrobustError("--out is required")
+    settings = EnergySettings(parse_fraction(args.max_increase), args.criterion, args.delta, args.ecc)
     out = output_dir(args.out)
     excess_term(1, 1, args.delta)  # validates delta
     from bitrobust.reports.runs import load_run, load_runs
 
-    settings = EnergySettings(parse_fraction(args.max_increase), args.criterion, args.delta)
     runs = load_runs(args.runs, name_from=args.names)
     reference = load_run(args.reference, args.names) if args.reference else None
     ref_name = None if reference is None else f"{reference.name} ({reference.path.name}, Err {100 * reference.result.err:.2f}%)"

@@ -7,7 +7,7 @@ import argparse
 from bitrobust.cli.common import data_dir_arg, nonnegative_int, output_dir, parse_rates, positive_float, positive_int
 from bitrobust.errors import BitrobustError
 
-KINDS = ("random", "transient", "profiled", "linf", "weights", "bnn_metrics")
+KINDS = ("random", "transient", "profiled", "linf", "weights", "weight_errors", "logits", "bnn_metrics")
 
 
 def add_parser(sub) -> None:
@@ -15,15 +15,19 @@ def add_parser(sub) -> None:
         "eval",
         help="robust test error (RErr) of a saved model under bit errors, or another evaluation kind",
         description="Quantize a saved model, inject bit errors into its weight memory and report Err and "
-        "RErr (mean/std/min/max over chips) per bit error rate. Writes robustness.json, .csv, .md and "
+        "RErr (mean/std/min/max over chips) per bit error rate; for a language model (trained on a text) "
+        "the next-token error and the perplexity the same way. Writes robustness.json, .csv, .md and "
         ".png plus the resolved eval_config.json to --out (default: the run directory). Other kinds: "
-        "profiled chip maps, L-inf weight noise, weight statistics (weights.json), BNN metrics (metrics.json).",
+        "profiled chip maps, L-inf weight noise, weight statistics (weights.json), perturbed weights "
+        "(weight_errors.json), logit and confidence histograms (logits.json), BNN metrics (metrics.json).",
     )
     p.add_argument("model", help="run directory or model.safetensors/.json checkpoint")
     p.add_argument("--kind", choices=KINDS, default=None,
                    help="random: persistent chips (default); transient: fresh flips per trial; profiled: a chip map "
                    "(--chip); linf: uniform weight noise, --rates are then noise sizes relative to each tensor's "
-                   "range; weights: weight statistics and redundancy (paper 3, Fig. 10); bnn_metrics: T^b, Pi, "
+                   "range; weights: weight statistics and redundancy (paper 3, Fig. 10); weight_errors: original vs "
+                   "perturbed weights of chip --first-chip at --rates (Fig. 4); logits: largest-logit and confidence "
+                   "histograms, clean and at --rates (Fig. 6); bnn_metrics: T^b, Pi, "
                    "VAR(Pi) of a BNN (as bitrobust metrics, without plots)")
     p.add_argument("--errors", help=argparse.SUPPRESS)  # before --kind: random, transient, linf or profiled:FILE
     p.add_argument("--rates", help="comma-separated rates p, as fractions or with %% (default: the eval section of "
@@ -40,6 +44,8 @@ def add_parser(sub) -> None:
                    help="profiled: only the cells that flip on every read (paper 3, Tab. 16)")
     p.add_argument("--bits", type=int, help="precision m (default: the model's training precision)")
     p.add_argument("--scheme", help="quantization scheme (default: the model's; e.g. normal, rquant)")
+    p.add_argument("--format", help="number format the weights are stored in instead of --bits/--scheme, e.g. "
+                   "int8_channel, int4_g128, fp16, bf16, fp8_e4m3 (default: the model's; see docs/concepts.md)")
     p.add_argument("--batch-stats", action="store_const", const=True,
                    help="normalize with the statistics of each test batch (paper 3, Tab. 10)")
     p.add_argument("--scale-to", type=positive_float,
@@ -81,6 +87,7 @@ def settings_from_args(args: argparse.Namespace, recipe_eval: dict | None = None
         "first_chip": args.first_chip, "scheme": args.scheme, "bits": args.bits, "batch_stats": args.batch_stats,
         "scale_to": args.scale_to, "test_subset": args.test_subset, "chip_seed": args.chip_seed,
         "offsets": args.offsets, "persistent": args.persistent, "rerr": args.rerr, "test_first": args.test_first,
+        "format": args.format,
     }
     if chip is not None:
         from bitrobust.bit_errors.synthetic import PAPER_CHIPS
@@ -122,8 +129,10 @@ def run(args: argparse.Namespace) -> int:
         paths += write_robustness(result, out, name=loaded.name)
         print(f"Err {100 * result.err:.2f}%")
         for r in result.rates:
+            nonfinite = sum(r.nonfinite) / len(r.nonfinite) if any(r.nonfinite) else 0.0
             print(f"p={100 * r.p:g}%: RErr {100 * r.mean:.2f} ± {100 * r.std:.2f}% "
-                  f"(min {100 * r.min:.2f}, max {100 * r.max:.2f})")
+                  f"(min {100 * r.min:.2f}, max {100 * r.max:.2f})"
+                  + (f", non-finite outputs {100 * nonfinite:.2f}%" if nonfinite else ""))
     else:
         print(kind.summary(outcome, settings))
     print("wrote " + ", ".join(str(p) for p in paths))

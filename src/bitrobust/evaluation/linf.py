@@ -60,7 +60,9 @@ def evaluate_linf_noise(
                 g = torch.Generator().manual_seed(derive_key(seed, t) & ((1 << 62) - 1))
                 load_tensors(model, linf_noise(clean_weights, widths, float(eps), g))
                 passes.append(evaluate_pass(model, data, task))
-            per_eps.append(RateResult(float(eps), tuple(r.error for r in passes), tuple(r.confidence for r in passes)))
+            ppl = () if clean.nll is None else tuple(r.perplexity for r in passes)
+            per_eps.append(RateResult(float(eps), tuple(r.error for r in passes), tuple(r.confidence for r in passes),
+                                      perplexity=ppl))
     return RobustnessResult(
         err=clean.error,
         confidence=clean.confidence,
@@ -70,4 +72,5 @@ def evaluate_linf_noise(
         bits=quantizer.bits,
         scheme=asdict(quantizer.scheme),
         rates=tuple(per_eps),
+        perplexity=clean.perplexity,
     )

@@ -3,7 +3,9 @@
 Err is the test error with the clean quantized weights; RErr(p) is the test error with
 a chip's bit errors at rate p injected into the words, averaged over chips (mean, std,
 min, max), together with the mean confidence (max softmax probability) on clean and
-perturbed weights. Per (chip, p) the cost is one forward pass over the test set plus
+perturbed weights. A task with a log-likelihood (a causal LM, contract 7) also gets its
+perplexity, clean and per (chip, p), with the same statistics over chips.
+Per (chip, p) the cost is one forward pass over the test set plus
 flipping the faulty bits and dequantizing, so injection adds little to the floor.
 With ``torch.distributed`` initialized, chips are sharded across ranks and gathered.
 """
@@ -24,7 +26,9 @@ from bitrobust.device import model_device
 from bitrobust.errors import BitrobustError
 from bitrobust.nn.norm import ReparameterizedBatchNorm
 from bitrobust.evaluation.sources import ErrorSource, RandomChips
+from bitrobust.formats import format_name
 from bitrobust.quantization import FixedPointQuantizer, QuantizedState, load_tensors, quantize_model, restored
+from bitrobust.quantization.model import ErrorModel, Quantizer
 from bitrobust.tasks import Classification, Task, to_device
 
 Batches = Iterable[Any]  # (inputs, targets) pairs or dicts, re-iterable (contract 7)
@@ -38,12 +42,24 @@ numbers of its tables."""
 
 @dataclass(frozen=True)
 class PassResult:
-    """One pass over the test set: error rate and mean confidence (``correct``: per prediction, when kept)."""
+    """One pass over the test set: error rate and mean confidence (``correct``: per prediction, when kept);
+    ``nonfinite``: the fraction of predictions whose outputs were not finite (counted as wrong); ``nll``: the
+    summed negative log-likelihood, for tasks that have one."""
 
     error: float
     confidence: float
     n: int
     correct: torch.Tensor | None = field(default=None, compare=False, repr=False)
+    nonfinite: float = 0.0
+    nll: float | None = None
+
+    @property
+    def perplexity(self) -> float | None:
+        """exp(NLL / n): the perplexity over the whole pass (None without a log-likelihood)."""
+        if self.nll is None:
+            return None
+        mean = self.nll / self.n
+        return math.exp(mean) if mean < 709.0 else math.inf  # exp overflows a float beyond ~709.78
 
 
 def check_reiterable(data: Batches) -> None:
@@ -67,7 +83,7 @@ def evaluate_pass(model: nn.Module, data: Batches, task: Task | None = None, *, 
     """
     task = task or Classification()
     device = model_device(model)
-    wrong, conf, n, kept = 0, 0.0, 0, []
+    wrong, conf, n, kept, nonfinite, nll = 0, 0.0, 0, [], 0, 0.0
     for batch in data:
         inputs, targets = task.split(batch)
         inputs, targets = to_device(inputs, device), to_device(targets, device)
@@ -87,29 +103,49 @@ def evaluate_pass(model: nn.Module, data: Batches, task: Task | None = None, *, 
             wrong += score.wrong
         conf += score.confidence
         n += score.count
+        nonfinite += score.nonfinite
+        nll = None if score.nll is None or nll is None else nll + score.nll
     if n == 0:
         raise BitrobustError("the evaluation data is empty (no batch, or no target to score)")
     if also_wrong is not None and n != len(also_wrong):
         raise BitrobustError(f"the data changed between passes ({len(also_wrong)} predictions, then {n})")
-    return PassResult(wrong / n, conf / n, n, torch.cat(kept) if keep_correct else None)
+    return PassResult(wrong / n, conf / n, n, torch.cat(kept) if keep_correct else None, nonfinite / n, nll)
+
+
+def chip_stats(values: Sequence[float]) -> tuple[float, float, float, float]:
+    """(mean, population std, min, max) of per-chip values (an infinite value makes mean and std inf).
+
+    >>> chip_stats([0.1, 0.3])
+    (0.2, 0.09999999999999999, 0.1, 0.3)
+    """
+    mean = sum(values) / len(values)
+    std = math.inf if math.isinf(mean) else math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
+    return mean, std, min(values), max(values)
 
 
 @dataclass(frozen=True)
 class RateResult:
-    """RErr at one rate p over all trials (chips)."""
+    """RErr at one rate p over all trials (chips); ``nonfinite``: per trial, the fraction of examples whose
+    outputs were inf/NaN (e.g. a flipped float exponent; they count as wrong); ``perplexity``: per trial, for
+    an LM (else empty)."""
 
     p: float
     rerr: tuple[float, ...]
     confidence: tuple[float, ...]
+    nonfinite: tuple[float, ...] = ()  # () = none: zeros, one per trial
+    perplexity: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.nonfinite:
+            object.__setattr__(self, "nonfinite", (0.0,) * len(self.rerr))
 
     @property
     def mean(self) -> float:
-        return sum(self.rerr) / len(self.rerr)
+        return chip_stats(self.rerr)[0]
 
     @property
     def std(self) -> float:
-        m = self.mean
-        return math.sqrt(sum((e - m) ** 2 for e in self.rerr) / len(self.rerr))
+        return chip_stats(self.rerr)[1]
 
     @property
     def min(self) -> float:
@@ -124,7 +160,7 @@ class RateResult:
         return sum(self.confidence) / len(self.confidence)
 
     def summary(self) -> dict:
-        return {
+        out = {
             "p": self.p,
             "rerr_mean": self.mean,
             "rerr_std": self.std,
@@ -132,11 +168,16 @@ class RateResult:
             "rerr_max": self.max,
             "confidence_mean": self.mean_confidence,
         }
+        if self.perplexity:
+            out.update(zip(("perplexity_mean", "perplexity_std", "perplexity_min", "perplexity_max"),
+                           chip_stats(self.perplexity)))
+        return out
 
 
 @dataclass(frozen=True)
 class RobustnessResult:
-    """Err, clean confidence and RErr per rate (fractions in [0, 1], not %)."""
+    """Err, clean confidence and RErr per rate (fractions in [0, 1], not %); for an LM also the clean
+    ``perplexity`` (and each rate's per chip)."""
 
     err: float
     confidence: float
@@ -147,6 +188,8 @@ class RobustnessResult:
     scheme: dict
     rates: tuple[RateResult, ...] = field(default_factory=tuple)
     rerr_definition: str = "plain"  # see RERR_DEFINITIONS
+    format: str | None = None  # a bitrobust.formats name; None: contract 1's fixed point (bits, scheme)
+    perplexity: float | None = None
 
     def rate(self, p: float) -> RateResult:
         """The result at rate ``p`` (compared with a relative tolerance of 1e-9, so 0.1 + 0.2 finds 0.3)."""
@@ -156,17 +199,27 @@ class RobustnessResult:
         raise KeyError(f"no result at p = {p}; rates: {', '.join(f'{r.p:g}' for r in self.rates)}")
 
     def to_dict(self) -> dict:
-        out = {k: v for k, v in asdict(self).items() if k not in ("rates", "rerr_definition")}
+        out = {k: v for k, v in asdict(self).items() if k not in ("rates", "rerr_definition", "format", "perplexity")}
         if self.rerr_definition != "plain":  # plain results keep their files as they were
             out["rerr_definition"] = self.rerr_definition
-        out["rates"] = [dict(r.summary(), rerr=list(r.rerr), confidence=list(r.confidence)) for r in self.rates]
+        if self.format is not None:
+            out["format"] = self.format
+        if self.perplexity is not None:  # so do results without a log-likelihood
+            out["perplexity"] = self.perplexity
+        # non-finite fractions: always for formats, else only when some output was inf/NaN
+        show = self.format is not None or any(any(r.nonfinite) for r in self.rates)
+        out["rates"] = [dict(r.summary(), rerr=list(r.rerr), confidence=list(r.confidence),
+                             **({"nonfinite": list(r.nonfinite)} if show else {}),
+                             **({"perplexity": list(r.perplexity)} if r.perplexity else {})) for r in self.rates]
         return out
 
     @classmethod
     def from_dict(cls, d: dict) -> "RobustnessResult":
-        rates = tuple(RateResult(r["p"], tuple(r["rerr"]), tuple(r["confidence"])) for r in d["rates"])
+        rates = tuple(RateResult(r["p"], tuple(r["rerr"]), tuple(r["confidence"]), nonfinite=tuple(r.get("nonfinite", ())),
+                                 perplexity=tuple(r.get("perplexity", ()))) for r in d["rates"])
         keys = ("err", "confidence", "n_examples", "source", "trials", "bits", "scheme")
-        return cls(**{k: d[k] for k in keys}, rates=rates, rerr_definition=d.get("rerr_definition", "plain"))
+        return cls(**{k: d[k] for k in keys}, rates=rates, rerr_definition=d.get("rerr_definition", "plain"),
+                   format=d.get("format"), perplexity=d.get("perplexity"))
 
 
 def _trials_of_this_rank(trials: int) -> list[int]:
@@ -187,8 +240,8 @@ def _gather(local: dict[tuple[int, float], PassResult]) -> dict[tuple[int, float
     return merged
 
 
-def perturbed_pass(model: nn.Module, state: QuantizedState, errors, data: Batches, task: Task | None = None,
-                   also_wrong: torch.Tensor | None = None) -> PassResult:
+def perturbed_pass(model: nn.Module, state: QuantizedState, errors: ErrorModel, data: Batches,
+                   task: Task | None = None, also_wrong: torch.Tensor | None = None) -> PassResult:
     """Inject ``errors`` into the words, load the dequantized weights, run one pass."""
     load_tensors(model, state.with_errors(errors).dequantize())
     return evaluate_pass(model, data, task, also_wrong=also_wrong)
@@ -197,7 +250,7 @@ def perturbed_pass(model: nn.Module, state: QuantizedState, errors, data: Batche
 def evaluate_robustness(
     model: nn.Module,
     data: Batches,
-    quantizer: FixedPointQuantizer,
+    quantizer: Quantizer,
     rates: Sequence[float],
     chips: int | ErrorSource = 50,
     *,
@@ -209,7 +262,8 @@ def evaluate_robustness(
 ) -> RobustnessResult:
     """Err and RErr(p) of ``model`` on ``data`` for each rate (see module docstring).
 
-    ``chips`` is the number of default persistent chips, or any error source (e.g.
+    ``quantizer`` is a contract-1 FixedPointQuantizer or any number format of :mod:`bitrobust.formats`
+    (e.g. ``get_format("bf16")``). ``chips`` is the number of default persistent chips, or any error source (e.g.
     :class:`~bitrobust.evaluation.sources.TransientReads` or profiled chips). The
     model's own weights are restored afterwards. ``batch_stats=True`` keeps batch norm
     layers in training mode, so they normalize with the statistics of each test batch
@@ -238,7 +292,7 @@ def evaluate_robustness(
         load_tensors(model, state.dequantize())
         clean = evaluate_pass(model, data, task, keep_correct=rerr == "official")
         also_wrong = None if clean.correct is None else ~clean.correct
-        clean_only = PassResult(clean.error, clean.confidence, clean.n)
+        clean_only = PassResult(clean.error, clean.confidence, clean.n, nonfinite=clean.nonfinite, nll=clean.nll)
         jobs = [(t, p) for t in _trials_of_this_rank(source.trials) for p in rates]
         local: dict[tuple[int, float], PassResult] = {}
         bar = _progress(len(jobs), progress, f"RErr ({source.name})")
@@ -253,6 +307,8 @@ def evaluate_robustness(
             p,
             tuple(results[(t, p)].error for t in range(source.trials)),
             tuple(results[(t, p)].confidence for t in range(source.trials)),
+            nonfinite=tuple(results[(t, p)].nonfinite for t in range(source.trials)),
+            perplexity=() if clean.nll is None else tuple(results[(t, p)].perplexity for t in range(source.trials)),
         )
         for p in rates
     )
@@ -263,9 +319,11 @@ def evaluate_robustness(
         source=source.name,
         trials=source.trials,
         bits=quantizer.bits,
-        scheme=asdict(quantizer.scheme),
+        scheme=asdict(quantizer.scheme) if hasattr(quantizer, "scheme") else {},
         rates=per_rate,
         rerr_definition=rerr,
+        format=format_name(quantizer),
+        perplexity=clean.perplexity,
     )
 
 

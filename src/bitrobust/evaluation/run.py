@@ -4,8 +4,11 @@
 ``model.json`` checkpoint) into these: the model is rebuilt from the checkpoint, the test
 set is the dataset named in the metadata, read in the input convention the model was
 trained with (normalized, scaled to [0, 1] or raw pixels), and the quantizer is the one
-training used (paper 3, Sec. 4.1) unless an evaluation asks for another precision or
-scheme (post-training quantization). A run whose metadata names no dataset is an error.
+training used (paper 3, Sec. 4.1; a number format of contract 5 if it trained with one) unless an
+evaluation asks for another precision, scheme or format (post-training quantization). A run whose
+metadata names no dataset is an error. A language model's run names its task (``causal_lm``) and
+block size: its test set is the text's test split in blocks of that size, scored by next-token
+error and perplexity.
 """
 
 from __future__ import annotations
@@ -17,11 +20,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from bitrobust.data import Loader, load_dataset
+from bitrobust.data import BlockLoader, Loader, load_dataset, load_text
 from bitrobust.device import resolve_device
 from bitrobust.errors import BitrobustError
 from bitrobust.models.checkpoint import load_checkpoint
+from bitrobust.formats import get_format
 from bitrobust.quantization import FixedPointQuantizer
+from bitrobust.quantization.model import Quantizer
+from bitrobust.tasks import TASKS, Task
 
 
 @dataclass
@@ -47,15 +53,24 @@ class LoadedRun:
         return name
 
     @property
+    def task(self) -> Task:
+        """How the model's outputs are scored: the metadata's ``task`` (default: classification)."""
+        return TASKS.get(self.meta.get("task", "classification"))()
+
+    @property
     def recipe_eval(self) -> dict:
         """The ``eval`` section of the recipe the run was trained with ({} if unknown)."""
         section = (self.meta.get("config") or {}).get("eval")
         return section if isinstance(section, dict) else {}
 
-    def quantizer(self, bits: int | None = None, scheme: str | None = None) -> tuple[FixedPointQuantizer, tuple[str, ...]]:
-        """(quantizer, excluded tensor globs): training's precision and scheme, unless ``bits``/``scheme``
-        name others. The trained scheme's overrides apply only when the scheme is the trained one."""
+    def quantizer(self, bits: int | None = None, scheme: str | None = None,
+                  format: str | None = None) -> tuple[Quantizer, tuple[str, ...]]:
+        """(quantizer, excluded tensor globs): the number format ``format`` (:mod:`bitrobust.formats`), else
+        training's precision and scheme unless ``bits``/``scheme`` name others (the trained scheme's
+        overrides apply only when the scheme is the trained one), else training's format."""
         quant = self.meta.get("quant") or {}
+        if format is not None or (bits is None and scheme is None and quant.get("format")):
+            return get_format(format or quant["format"]), tuple(quant.get("exclude", ()))
         bits = bits if bits is not None else quant.get("bits")
         if bits is None:
             raise BitrobustError("the model was trained without quantization and the evaluation sets no precision "
@@ -66,17 +81,23 @@ class LoadedRun:
         return FixedPointQuantizer(bits, scheme, **overrides), tuple(quant.get("exclude", ()))
 
     def test_data(self, data_dir: str | os.PathLike | None = None, test_subset: int | None = None,
-                  batch_size: int = 1000, test_first: int | None = None) -> Loader:
+                  batch_size: int = 1000, test_first: int | None = None) -> Loader | BlockLoader:
         """The test set in the input convention of training, on the model's device: a stratified subset of
-        ``test_subset`` examples, or the first ``test_first`` ones, or all."""
+        ``test_subset`` examples (a random one of blocks for a text), or the first ``test_first`` ones, or all."""
         if test_subset and test_first:
             raise BitrobustError("choose a stratified test subset or the first test examples, not both")
         data = self.meta.get("data") or {}
-        test = load_dataset(self.dataset, "test", data_dir=data_dir, progress=False)
+        block_size = data.get("block_size")
+        if block_size is not None:
+            test = load_text(self.dataset, "test", block_size, data_dir=data_dir)
+        else:
+            test = load_dataset(self.dataset, "test", data_dir=data_dir, progress=False)
         if test_subset:
             test = test.subset(test_subset)
         if test_first:
             test = test.first(test_first)
+        if block_size is not None:
+            return BlockLoader(test, batch_size=batch_size, device=self.device)
         return Loader(test, batch_size=batch_size, device=self.device, normalize=data.get("normalize", True),
                       raw=data.get("raw", False))
 
@@ -91,8 +112,8 @@ def load_run(path: str | os.PathLike, device: str | torch.device = "auto") -> Lo
     >>> _ = save_checkpoint(d, build_model("cnn_small"), {"model": {"name": "cnn_small", "kwargs": {}},
     ...                     "data": {"name": "mnist"}, "quant": {"bits": 8, "scheme": "rquant"}})
     >>> run = load_run(d, "cpu")
-    >>> run.name, run.dataset, run.quantizer()[0].bits
-    ('cnn_small', 'mnist', 8)
+    >>> run.name, run.dataset, run.quantizer()[0].bits, run.quantizer(format="bf16")[0].bits
+    ('cnn_small', 'mnist', 8, 16)
     """
     device = device if isinstance(device, torch.device) else resolve_device(device)
     model, meta = load_checkpoint(path, device)

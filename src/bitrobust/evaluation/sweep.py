@@ -12,8 +12,8 @@ trial, one pass over the test set each -- and differ only in where the errors co
 - ``linf``: uniform weight noise relative to each tensor's range (App. G.3, Fig. 9); the
   "rates" are the noise sizes eps.
 
-Options shared by all: another precision or scheme than training's (post-training
-quantization), batch statistics at test time (``batch_stats``, Tab. 10), and scaling the
+Options shared by all: another precision, scheme or number format (``format``, contract 5) than
+training's (post-training quantization), batch statistics at test time (``batch_stats``, Tab. 10), and scaling the
 conv/linear weights so their largest magnitude is ``scale_to`` before quantizing (Tab. 11).
 """
 
@@ -35,6 +35,7 @@ from bitrobust.evaluation.linf import evaluate_linf_noise
 from bitrobust.evaluation.robustness import RERR_DEFINITIONS, RobustnessResult, evaluate_robustness
 from bitrobust.evaluation.run import LoadedRun
 from bitrobust.evaluation.sources import ProfiledOffsets, RandomChips, TransientReads
+from bitrobust.formats import get_format
 
 DEFAULT_RATES = (0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.15)
 DEFAULT_CHIPS = 50
@@ -58,8 +59,13 @@ class SweepOptions:
     scale_to: float | None = None
     rerr: str = "plain"
     test_first: int | None = None
+    format: str | None = None  # a number format (bitrobust.formats) instead of bits/scheme
 
     def check_options(self) -> None:
+        if self.format is not None:
+            if self.bits is not None or self.scheme is not None:
+                raise BitrobustError("give a number format or bits/scheme, not both")
+            get_format(self.format)  # a known name
         if self.rerr not in RERR_DEFINITIONS:
             raise BitrobustError(f"unknown RErr definition {self.rerr!r}; valid: {', '.join(RERR_DEFINITIONS)}")
         if self.test_first is not None:
@@ -78,6 +84,8 @@ class SweepOptions:
             out["rerr"] = self.rerr
         if self.test_first is not None:
             out["test_first"] = self.test_first
+        if self.format is not None:
+            out["format"] = self.format
         return out
 
 
@@ -102,6 +110,9 @@ class SweepSettings(SweepOptions):
         _count(self.first_chip, "the first chip", 0)
         if self.kind == "linf" and self.first_chip:
             raise BitrobustError("linf noise has no chips to start from (first_chip must be 0)")
+        if self.kind == "linf" and self.format is not None:
+            raise BitrobustError("linf noise is relative to a per-tensor fixed-point range: use --bits/--scheme, "
+                                 "not a number format")
         if self.kind == "linf" and self.rerr != "plain":
             raise BitrobustError("the official RErr definition applies to bit errors, not to linf noise")
 
@@ -207,21 +218,23 @@ class _Sweep(EvalKind):
 
     def run(self, run: LoadedRun, s, data_dir: str | os.PathLike | None = None, progress: bool = False,
             batch_size: int | None = None) -> Outcome:
-        quantizer, exclude = run.quantizer(s.bits, s.scheme)
+        quantizer, exclude = run.quantizer(s.bits, s.scheme, s.format)
         loader = run.test_data(data_dir, s.test_subset, batch_size or 1000, s.test_first)
         info: dict = {}
         if s.scale_to is not None:
             info["err_before_scaling"] = evaluate_robustness(run.model, loader, quantizer, [], RandomChips(1),
-                                                             exclude=exclude).err
+                                                             exclude=exclude, task=run.task).err
             info["scale_factor"] = scale_weights(run.model, s.scale_to)
         result = self.sweep(run, s, loader, quantizer, exclude, info, progress)
         info.update(scheme_used=result.scheme, bits_used=result.bits)
+        if result.format is not None:
+            info["format_used"] = result.format
         return Outcome(result.to_dict(), info, result)
 
     def sweep(self, run, s, loader, quantizer, exclude, info, progress) -> RobustnessResult:
         source = self.source(s, info)
         return evaluate_robustness(run.model, loader, quantizer, self.rates(s, source), source, exclude=exclude,
-                                   progress=progress, batch_stats=s.batch_stats, rerr=s.rerr)
+                                   progress=progress, batch_stats=s.batch_stats, rerr=s.rerr, task=run.task)
 
     def describe(self, s) -> str:
         return self.what(s) + _quant_text(s) + on_test_set(s.test_subset)
@@ -234,15 +247,20 @@ class _Sweep(EvalKind):
 
     def summary(self, outcome: Outcome, s) -> str:
         result = outcome.native or RobustnessResult.from_dict(outcome.result)
-        return ", ".join([f"Err {100 * result.err:.2f}%"] + [f"{self.symbol}={100 * r.p:.3g}%: {100 * r.mean:.2f}%"
+        text = ", ".join([f"Err {100 * result.err:.2f}%"] + [f"{self.symbol}={100 * r.p:.3g}%: {100 * r.mean:.2f}%"
                                                             for r in result.rates if r.p > 0])
+        if result.perplexity is None:
+            return text
+        return text + "; perplexity " + ", ".join([f"clean {result.perplexity:.3f}"] + [
+            f"{self.symbol}={100 * r.p:.3g}%: {r.summary()['perplexity_mean']:.3f}" for r in result.rates if r.p > 0])
 
     def passes(self, s) -> float:
         return 1 + s.chips * len([p for p in s.rates if p > 0])
 
 
 def _quant_text(s) -> str:
-    parts = (("scheme", f"scheme {s.scheme}"), ("bits", f"m={s.bits}"), ("batch_stats", "batch statistics"),
+    parts = (("format", f"format {s.format}"), ("scheme", f"scheme {s.scheme}"), ("bits", f"m={s.bits}"),
+             ("batch_stats", "batch statistics"),
              ("scale_to", f"scaled to {s.scale_to}"), ("test_first", f"first {s.test_first} test images"))
     official = ", official RErr (clean or perturbed wrong)" if s.rerr == "official" else ""
     return "".join(f", {label}" for key, label in parts if getattr(s, key)) + official
@@ -272,7 +290,7 @@ class LinfKind(_Sweep):
     symbol = "eps"
 
     def sweep(self, run, s, loader, quantizer, exclude, info, progress) -> RobustnessResult:
-        return evaluate_linf_noise(run.model, loader, quantizer, list(s.rates), s.chips, exclude=exclude)
+        return evaluate_linf_noise(run.model, loader, quantizer, list(s.rates), s.chips, exclude=exclude, task=run.task)
 
     def passes(self, s) -> float:
         return 1 + s.chips * len(s.rates)

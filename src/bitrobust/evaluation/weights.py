@@ -33,6 +33,7 @@ from bitrobust.errors import BitrobustError
 from bitrobust.evaluation.kind import EvalKind, Outcome, on_test_set, register_kind
 from bitrobust.evaluation.run import LoadedRun
 from bitrobust.evaluation.sources import RandomChips
+from bitrobust.formats import get_format
 from bitrobust.quantization import load_tensors, quantize_model
 
 HIST_BINS = 41
@@ -51,8 +52,13 @@ class WeightsSettings:
     rae_chips: int = RAE_CHIPS
     test_subset: int | None = None
     kind: str = "weights"
+    format: str | None = None  # a number format (bitrobust.formats) instead of scheme/bits
 
     def __post_init__(self) -> None:
+        if self.format is not None:
+            if self.bits is not None or self.scheme is not None:
+                raise BitrobustError("give a number format or bits/scheme, not both")
+            get_format(self.format)
         if not 0 < self.rae_p <= 1:
             raise BitrobustError(f"rae_p must be in (0, 1], got {self.rae_p}")
         if isinstance(self.rae_chips, bool) or not isinstance(self.rae_chips, int) or self.rae_chips < 1:
@@ -60,7 +66,7 @@ class WeightsSettings:
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "test_subset": self.test_subset, "scheme": self.scheme, "bits": self.bits,
-                "rae_p": self.rae_p, "rae_chips": self.rae_chips}
+                "rae_p": self.rae_p, "rae_chips": self.rae_chips, **({"format": self.format} if self.format else {})}
 
 
 @torch.no_grad()
@@ -148,7 +154,7 @@ class WeightsKind(EvalKind):
     def run(self, run: LoadedRun, s: WeightsSettings, data_dir: str | os.PathLike | None = None,
             progress: bool = False, batch_size: int | None = None) -> Outcome:
         model = run.model
-        quantizer, exclude = run.quantizer(s.bits, s.scheme)
+        quantizer, exclude = run.quantizer(s.bits, s.scheme, s.format)
         state = quantize_model(model, quantizer, exclude=exclude)
         load_tensors(model, state.dequantize())  # the weights in memory
         w_max = ((run.meta.get("config") or {}).get("strategy") or {}).get("clip_w_max")
@@ -159,7 +165,8 @@ class WeightsKind(EvalKind):
         return Outcome(result)
 
     def describe(self, s: WeightsSettings) -> str:
-        extra = "".join(f", {label}" for key, label in (("scheme", f"scheme {s.scheme}"), ("bits", f"m={s.bits}"))
+        extra = "".join(f", {label}" for key, label in (("format", f"format {s.format}"), ("scheme", f"scheme {s.scheme}"),
+                                                          ("bits", f"m={s.bits}"))
                         if getattr(s, key))
         return f"weight statistics{extra}{on_test_set(s.test_subset)}"
 

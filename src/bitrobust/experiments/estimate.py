@@ -18,7 +18,8 @@ from bitrobust.models.base import model_cost
 
 # Floors per step and per 10k-image pass: small models do not get faster than this.
 FLOORS = {"cpu": (0.005, 0.05), "gpu": (0.003, 0.03)}
-TRAIN_SIZES = {"mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000, "cifar100": 50000}
+TRAIN_SIZES = {"mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000, "cifar100": 50000,
+               "bible_asv": 28293}  # text: blocks of 128 bytes
 TEST_SIZE = 10000
 TWO_PASS = ("randbet", "curricular_randbet", "alternating_randbet", "pattbet")  # clean + perturbed pass (measured 2.0x)
 
@@ -65,7 +66,7 @@ def estimate_text(exp: Experiment, configs_dir: Path | None) -> dict[str, str]:
     budget the experiment has no runs in)."""
     out = {}
     for budget, device in BUDGET_DEVICES.items():
-        if not any(budget in r.budgets for r in exp.runs):
+        if exp.runs and not any(budget in r.budgets for r in exp.runs):  # no runs at all: model-free, seconds
             out[budget] = "-"
             continue
         try:

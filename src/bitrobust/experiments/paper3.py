@@ -1,6 +1,6 @@
 """Experiments of paper 3 (Stutz et al., bit error robustness for DNN accelerators).
 
-Tables 1-5 (Sec. 5), the appendix tables 8-21 and Fig. 7, 9, 10, 11. The quick budget
+Tables 1-5 (Sec. 5), the appendix tables 7-21 and Fig. 1-4, 6-11 (Fig. 1 and 3/8 need no training). The quick budget
 trains ``cnn_small`` on 20k MNIST images for 4 epochs (recipes ``paper3/*.quick``)
 and evaluates on 2000 test images, at MNIST-sized bit error rates (the recipe's
 ``eval.rates``: 0.1 %, 1 %, 5 %, 10 %) -- it shows the paper's trends, not its numbers.
@@ -456,7 +456,122 @@ FIG10 = Experiment(
     smoke_runs=("rquant", "clip0.1"),
 )
 
+# -- Fig. 1, 2, 3 / 8, 4, 6 and Tab. 7: the paper's figures (models shared with the tables above) ----------------
+FIG1 = Experiment(
+    name="p3-fig1",
+    paper=P3,
+    reproduces="Fig. 1",
+    title="Bit error rate and SRAM access energy vs supply voltage (energy model)",
+    description="The energy model of `bitrobust energy` (docs/energy.md): bit error rate p (log scale) and "
+    "normalized energy per access against the voltage normalized by V_min, with its assumptions on the plot. "
+    "No training: the model is built from the paper's statements (Sec. 1, App. A).",
+    sections=(Section("energy", "Energy and low-voltage operation (Fig. 1)", None, kind="energy_model"),),
+    notes=("The paper's Fig. 1 is measured on 32 14nm SRAM arrays of 512 x 64 bits (App. A); that curve is not "
+           "public, so the plotted one is the default energy model built from the paper's statements (~20% less "
+           "energy at p = 0.1%, ~30% at p = 1%, E ~ V^2).",),
+)
+
+_FIG2_M8 = (RQUANT, CLIP[0.1], CLIP[0.05], RANDBET_01_P1, RANDBET_005_P15)
+_FIG2_M4 = (_bits(CLIP[0.1], 4), _bits(CLIP[0.05], 4),
+            _r("randbet0.1_p1_m4", "randbet_0.1_p1_m4", "RANDBET_0.1 p=1% (m=4)"), _bits(RANDBET_005_P15, 4))
+FIG2 = Experiment(
+    name="p3-fig2",
+    paper=P3,
+    reproduces="Fig. 2",
+    title="RErr vs p for RQUANT, CLIPPING and RANDBET with the 8- and 4-bit Pareto frontiers",
+    description="RErr against the bit error rate p of RQUANT, CLIPPING and RANDBET at m = 8 and m = 4 bit; the "
+    "figure (rerr_vs_p.png) draws every model and, in black, the best model per p at 8 bit (solid) and 4 bit "
+    "(dashed), the Pareto frontiers of Fig. 2 (Sec. 1). Models and evaluations are those of p3-table18.",
+    runs=_FIG2_M8 + _FIG2_M4,
+    evals=_SUMMARY_EVAL,
+    sections=(Section("rerr", "Robustness to random bit errors, m = 8 and 4 (Fig. 2)", "random"),),
+    smoke_runs=("rquant", "clip0.1_m4"),
+)
+
+FIG3 = Experiment(
+    name="p3-fig3",
+    paper=P3,
+    reproduces="Fig. 3, Fig. 8",
+    title="Chip maps: flip probability of a 64 x 128 segment at two voltages, 0->1 / 1->0, persistent / transient",
+    description="Synthetic profiled chips 1 (uniform) and 2 (column-aligned) with App. C.1's rates, each one "
+    "physical chip at two voltages: the flip probability of the top-left 64 x 128 bits at both voltages (Fig. 3), "
+    "where the faulty cells of the higher voltage sit among those of the lower one (subset property), and the "
+    "split into 0->1 / 1->0 flips and persistent / transient cells (Fig. 8). No training.",
+    sections=(Section("chips", "Chip maps of synthetic chips 1 and 2 (Fig. 3, Fig. 8)", None, kind="chip_maps",
+                      params={"chips": {"chip 1": ("chip1_0.866", "chip1_2.744"),
+                                        "chip 2": ("chip2_1.01", "chip2_4.707")}, "seed": 0, "segment": (64, 128)}),),
+    notes=("The paper's maps are measured and not public; these are bitrobust.bit_errors.synthetic.paper_chip "
+           "(seed 0, the chips of p3-table5 and p3-table16). The column model of chip 2 (10% weak columns holding "
+           "90% of the faults) and the transient flip probability q_t = 0.5 are this toolkit's assumptions.",),
+)
+
+_TABLE1_RUNS = {r.key: r for r in TABLE1.runs}
+FIG4 = Experiment(
+    name="p3-fig4",
+    paper=P3,
+    reproduces="Fig. 4",
+    title="Original vs perturbed weights for the quantization schemes of Tab. 1 (m = 8, p = 2.5 %) and CLIPPING_0.1 "
+    "at m = 4",
+    description="The weights of the Tab. 1 models (global, per-layer = NORMAL, +asymmetric, +unsigned, +rounding = "
+    "RQUANT, at 8 bit, and CLIPPING_0.1 at 4 bit) against their values read back with the bit errors of random "
+    "chip 0 at p = 2.5 %, coloured by the absolute error (Sec. 3, 4.1). No forward pass: cheap once the models of "
+    "p3-table1 exist.",
+    runs=tuple(_TABLE1_RUNS[k] for k in ("global", "normal", "asymmetric", "unsigned", "rquant", "clip0.1_m4")),
+    evals=(EvalSpec("weight_errors", "weight_errors", rates=(0.025,)),),
+    sections=(Section("weights", "Quantization and random bit errors, p = 2.5 % (Fig. 4)", "weight_errors",
+                      kind="weight_errors"),),
+    smoke_runs=("global", "rquant", "clip0.1_m4"),
+    notes=("Each scheme is the model trained with it (the models of p3-table1), not one model quantized six ways. "
+           "x is the clean quantized weight, so the plotted errors are the bit errors alone.",),
+)
+
+_RANDBET_NOCLIP = FIG10.run("randbet_noclip_p1")  # the paper's Fig. 6 RANDBET: p = 1 %, without clipping
+FIG6 = Experiment(
+    name="p3-fig6",
+    paper=P3,
+    reproduces="Fig. 6",
+    title="Weight clipping: logit and confidence distributions, clean and at p = 1 %, and weight distributions",
+    description="For RQUANT, CLIPPING_0.1 and RANDBET (p = 1 %, without clipping, as in the paper): the largest "
+    "logit and the confidence per test example on the clean quantized weights and with random bit errors at "
+    "p = 1 % (left, middle), and the weight distributions (right; the weights evaluation of p3-fig10), Sec. 4.2.",
+    runs=(RQUANT, CLIP[0.1], _RANDBET_NOCLIP),
+    evals=(EvalSpec("logits", "logits", rates=(0.01,)), EvalSpec("weights", "weights")),
+    sections=(
+        Section("logits", "Logit and confidence distributions, clean and at p = 1 % (Fig. 6 left, middle)", "logits",
+                kind="logits"),
+        Section("weights", "Weight distributions (Fig. 6 right)", "weights", kind="weights"),
+    ),
+    smoke_runs=("rquant", "clip0.1"),
+)
+
+def _t7(norm: str, m: int) -> RunSpec:
+    """Tab. 7's model at precision m: RQUANT for m >= 5, CLIPPING_0.1 for m <= 4 (the paper's *)."""
+    base = RQUANT if m > 4 else CLIP[0.1]
+    extra = (_RBN,) if norm == "BN" else ()
+    bits = (f"quant.bits={m}",) if m != 8 else ()
+    label = f"{norm} {'RQUANT' if m > 4 else 'CLIPPING_0.1'} (m={m})"
+    return RunSpec(f"{norm.lower()}_m{m}", base.recipe, label, base.overrides + extra + bits,
+                   tags={"m": m, "norm": norm, "clipping": m <= 4})
+
+
+TABLE7 = Experiment(
+    name="p3-table7",
+    paper=P3,
+    reproduces="Tab. 7",
+    title="Quantization-aware training: clean Err at m = 8 ... 2 bit with group and batch normalization",
+    description="Clean Err of models trained with quantization at each precision m (quantization-aware, as the "
+    "paper: RQUANT, and for m <= 4 CLIPPING_0.1, marked *), with reparameterized group norm (the default) and "
+    "batch norm (App. B, Tab. 7). Only the clean pass is evaluated.",
+    runs=tuple(_t7(norm, m) for norm in ("GN", "BN") for m in range(8, 1, -1)),
+    evals=(EvalSpec("clean", "random", rates=(0.0,), chips=1),),
+    sections=(Section("clean_err", "Clean Err per precision, GN and BN (Tab. 7)", "clean", kind="clean_err"),),
+    smoke_runs=("gn_m8", "gn_m4", "bn_m2"),
+    notes=("The paper trains one model per precision (quantization-aware training); its Tab. 7 shows m = 8, 4, 3, 2 "
+           "for SimpleNet+GN and m = 8 for BN; here every m from 8 to 2 for both. The GN models at m = 8, 4, 3, 2 are "
+           "those of p3-table18/19 (RQUANT, CLIPPING_0.1 (m=4, 3, 2)), BN at m = 8 that of p3-table10.",),
+)
+
 EXPERIMENTS = (
     TABLE1, TABLE2, TABLE3, TABLE4, TABLE5, TABLE9, TABLE10, TABLE11, TABLE12, TABLE13, TABLE14, TABLE16,
-    TABLE17, TABLE18, TABLE19, TABLE20, TABLE21, FIG7, FIG9, FIG10,
+    TABLE17, TABLE18, TABLE19, TABLE20, TABLE21, FIG7, FIG9, FIG10, FIG1, FIG2, FIG3, FIG4, FIG6, TABLE7,
 )

@@ -246,7 +246,7 @@ def make_plan(exp: Experiment, budget: str, out: str | os.PathLike, configs_dir:
             for key in (row.eval or section.eval, section.extra_eval):
                 if key is not None and (row.run, key) not in needed:
                     needed.append((row.run, key))
-    if not plan.runs:
+    if not plan.runs and not any(s.model_free for s in exp.sections):
         raise BitrobustError(f"experiment {exp.name} has no runs in the {budget} budget")
     for run_key, eval_key in needed:
         spec = exp.eval(eval_key)

@@ -16,7 +16,8 @@ from bitrobust.experiments.recipes import recipes_label
 from bitrobust.io import read_json
 from bitrobust.reports.experiment_input import Evaluation, ExperimentReportInput, RunEntry, SectionInput
 
-RESULT_WHAT = {"bnn_metrics": "BNN metrics", "weights": "weight statistics"}  # else a robustness result
+RESULT_WHAT = {"bnn_metrics": "BNN metrics", "weights": "weight statistics", "weight_errors": "perturbed weights",
+               "logits": "logit distributions"}  # else a robustness result
 
 
 def _evaluations(evals: list[PlannedEval]) -> tuple[Evaluation, ...]:
@@ -25,6 +26,9 @@ def _evaluations(evals: list[PlannedEval]) -> tuple[Evaluation, ...]:
 
 
 def _section(plan: Plan, section) -> SectionInput:
+    if section.model_free:  # drawn from a model of the memory: its params, no runs
+        return SectionInput(section.key, section.title, section.kind, (), section.note, params=dict(section.params),
+                            model_free=True)
     entries = []
     for row in plan.section_rows(section):
         key = row.eval or section.eval

@@ -23,7 +23,11 @@ from bitrobust.evaluation import EVAL_KINDS
 BUDGETS = ("quick", "medium", "full")
 DEFAULT_BUDGETS = ("quick", "full")  # runs opt into "medium" (RunSpec.budgets)
 
-SECTION_KINDS = ("rerr", "profiled", "bnn_curves", "bnn_importance", "bnn_table", "bnn_native_vs_st", "weights")
+SECTION_KINDS = ("rerr", "profiled", "bnn_curves", "bnn_importance", "bnn_table", "bnn_native_vs_st", "weights",
+                 "energy_model", "chip_maps", "weight_errors", "logits", "clean_err")
+# Sections drawn from a model of the memory alone (paper 3, Fig. 1, 3, 8): no runs, no evaluation; ``params``
+# go to their writer. An experiment of only such sections trains nothing.
+MODEL_FREE_KINDS = ("energy_model", "chip_maps")
 
 
 def for_budget(value: Any, budget: str) -> Any:
@@ -66,7 +70,8 @@ class RunSpec:
 @dataclass(frozen=True)
 class EvalSpec:
     """How runs are evaluated: ``kind`` names an evaluation kind of
-    :data:`bitrobust.evaluation.EVAL_KINDS` (random, transient, profiled, linf, weights, bnn_metrics).
+    :data:`bitrobust.evaluation.EVAL_KINDS` (random, transient, profiled, linf, weights, weight_errors (Fig. 4),
+    logits (Fig. 6), bnn_metrics).
 
     ``rates``/``chips`` default to the recipe's ``eval`` section; ``test_subset`` to the
     whole test set in the full budget and a stratified 2000 examples in the quick one.
@@ -116,21 +121,30 @@ class Section:
 
     ``rows`` empty means every run of the experiment with ``eval``. ``extra_eval`` is a
     second evaluation shown beside the first (BNN: T^b next to accuracy over BER).
-    ``confidence`` adds clean and perturbed mean confidences (Tab. 2).
+    ``confidence`` adds clean and perturbed mean confidences (Tab. 2). A section of a
+    :data:`MODEL_FREE_KINDS` kind has no eval and no rows; its ``params`` go to its writer.
     """
 
     key: str
     title: str
-    eval: str
+    eval: str | None
     rows: tuple[Row, ...] = ()
     kind: str = "rerr"
     extra_eval: str | None = None
     confidence: bool = False
     note: str = ""
+    params: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.kind not in SECTION_KINDS:
             raise BitrobustError(f"unknown section kind {self.kind!r}; valid: {', '.join(SECTION_KINDS)}")
+        if (self.kind in MODEL_FREE_KINDS) != (self.eval is None and not self.rows):
+            raise ValueError(f"section {self.key}: a {self.kind} section needs "
+                             + ("no eval and no rows" if self.kind in MODEL_FREE_KINDS else "an eval"))
+
+    @property
+    def model_free(self) -> bool:
+        return self.kind in MODEL_FREE_KINDS
 
 
 def rows(*keys: str, eval: str | None = None) -> tuple[Row, ...]:
@@ -186,4 +200,6 @@ class Experiment:
         return next(e for e in self.evals if e.key == key)
 
     def section_rows(self, section: Section) -> tuple[Row, ...]:
+        if section.model_free:
+            return ()
         return section.rows or tuple(Row(r.key) for r in self.runs)

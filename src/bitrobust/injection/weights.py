@@ -1,6 +1,7 @@
 """Inject bit errors into a model's weights: the public verbs (paper 3, Sec. 3; contract 2).
 
-The weights are quantized into words in the linear memory layout, the error model flips
+The weights are quantized into words in the linear memory layout -- any number format: contract 1's
+fixed point, or a :mod:`bitrobust.formats` format such as ``get_format("bf16")`` -- the error model flips
 bits of the stored words (``errors.apply(codes, bits)``: a persistent chip, a transient
 read, a profiled map), and the faulty words are decoded back into the model's parameters.
 :func:`inject` does it for the duration of a ``with`` block and then restores every
@@ -17,10 +18,10 @@ from typing import Iterable, Iterator
 from torch import nn
 
 from bitrobust.quantization import FixedPointQuantizer, load_tensors, quantize_model, restored
-from bitrobust.quantization.model import ErrorModel
+from bitrobust.quantization.model import ErrorModel, Quantizer
 
 
-def load_faulty_weights(model: nn.Module, quantizer: FixedPointQuantizer, errors: ErrorModel | None,
+def load_faulty_weights(model: nn.Module, quantizer: Quantizer, errors: ErrorModel | None,
                         exclude: Iterable[str] = ()) -> None:
     """Replace ``model``'s parameters by their quantized, faulty (``errors``; None: clean) values."""
     state = quantize_model(model, quantizer, exclude=exclude)
@@ -28,7 +29,7 @@ def load_faulty_weights(model: nn.Module, quantizer: FixedPointQuantizer, errors
 
 
 @contextlib.contextmanager
-def inject(model: nn.Module, quantizer: FixedPointQuantizer, errors: ErrorModel | None,
+def inject(model: nn.Module, quantizer: Quantizer, errors: ErrorModel | None,
            exclude: Iterable[str] = ()) -> Iterator[nn.Module]:
     """``model`` with quantized weights read through ``errors`` inside the block, restored after it.
 
@@ -46,7 +47,7 @@ def inject(model: nn.Module, quantizer: FixedPointQuantizer, errors: ErrorModel 
         yield model
 
 
-def faulty_copy(model: nn.Module, quantizer: FixedPointQuantizer, errors: ErrorModel | None,
+def faulty_copy(model: nn.Module, quantizer: Quantizer, errors: ErrorModel | None,
                 exclude: Iterable[str] = ()) -> nn.Module:
     """A deep copy of ``model`` with quantized weights read through ``errors``; ``model`` is unchanged.
 
@@ -56,6 +57,9 @@ def faulty_copy(model: nn.Module, quantizer: FixedPointQuantizer, errors: ErrorM
     >>> faulty = faulty_copy(model, FixedPointQuantizer(8), RandomBitErrors(0.1, chip=0))
     >>> torch.equal(faulty.weight, model.weight)
     False
+    >>> from bitrobust.formats import get_format
+    >>> faulty_copy(model, get_format("bf16"), None).weight.equal(model.weight.bfloat16().float())
+    True
     """
     out = copy.deepcopy(model)
     load_faulty_weights(out, quantizer, errors, exclude)

@@ -16,6 +16,7 @@ from torch import nn
 from bitrobust.errors import BitrobustError
 from bitrobust.io import load_tensors_file, read_json, save_tensors, write_json
 from bitrobust.models.base import build_model
+from bitrobust.formats import get_format
 from bitrobust.quantization.fixed_point import check_bits, resolve_scheme
 
 CHECKPOINT_FORMAT = "bitrobust-checkpoint"
@@ -72,9 +73,16 @@ def read_checkpoint_meta(path: str | os.PathLike) -> dict:
 
 
 def _check_quant(quant: dict, where: Path) -> None:
-    """The checkpoint's ``quant``: bits 1..8, a known scheme with valid overrides, a list of exclude globs."""
+    """The checkpoint's ``quant``: bits 1..8, a known scheme with valid overrides, a list of exclude globs;
+    or a known number ``format`` (contract 5) with its width as bits."""
     try:
-        if quant.get("bits") is not None:
+        if quant.get("format") is not None:
+            if not isinstance(quant["format"], str):
+                raise BitrobustError(f"format must be a name, got {quant['format']!r}")
+            width = get_format(quant["format"]).bits
+            if quant.get("bits", width) != width:
+                raise BitrobustError(f"format {quant['format']} has {width}-bit words, not bits {quant['bits']!r}")
+        elif quant.get("bits") is not None:
             check_bits(quant["bits"])
         if not isinstance(quant.get("scheme", "rquant"), str):
             raise BitrobustError(f"scheme must be a name, got {quant['scheme']!r}")

@@ -30,6 +30,7 @@ from bitrobust.errors import BitrobustError
 from bitrobust.registry import Registry
 
 RangeKind = Literal["global", "per_tensor"]
+METADATA_BITS = 16  # width of a metadata word (an fp16 scale or zero point; contract 5)
 Rounding = Literal["round", "trunc"]
 
 
@@ -102,9 +103,22 @@ def merge_ranges(ranges: list[tuple[float, float]]) -> tuple[float, float]:
     return (min(r[0] for r in ranges), max(r[1] for r in ranges))
 
 
-def _normalize(w: torch.Tensor, qrange: tuple[float, float], scheme: QuantScheme) -> torch.Tensor:
+Range = tuple[float, float] | tuple[torch.Tensor, torch.Tensor]
+"""(q_min, q_max): two floats (one range), or two float64 tensors broadcastable to the weights (one range
+per element, e.g. per channel or group: contract 5). Tensor ranges give the same numbers as the floats: the
+range arithmetic (q_max - q_min, its half) is done in float64 and rounded once to the working dtype, as torch
+does with a Python float."""
+
+
+def _normalize(w: torch.Tensor, qrange: Range, scheme: QuantScheme) -> torch.Tensor:
     """z in [-1, 1]: w / q (symmetric) or N(w) = 2 (w - q_min) / (q_max - q_min) - 1 (Eq. 3)."""
     qmin, qmax = qrange
+    if isinstance(qmax, torch.Tensor):
+        if scheme.symmetric:
+            q = qmax.to(w.dtype)
+            return torch.where(q == 0, 0.0, w / q)
+        width = (qmax - qmin).to(w.dtype)
+        return torch.where(width == 0, 0.0, 2 * (w - qmin.to(w.dtype)) / width - 1)
     if scheme.symmetric:
         if qmax == 0:
             return torch.zeros_like(w)
@@ -114,14 +128,19 @@ def _normalize(w: torch.Tensor, qrange: tuple[float, float], scheme: QuantScheme
     return 2 * (w - qmin) / (qmax - qmin) - 1
 
 
-def _denormalize(z: torch.Tensor, qrange: tuple[float, float], scheme: QuantScheme) -> torch.Tensor:
+def _denormalize(z: torch.Tensor, qrange: Range, scheme: QuantScheme) -> torch.Tensor:
+    """w = z q (symmetric) or (z + 1) (q_max - q_min) / 2 + q_min."""
     qmin, qmax = qrange
+    if isinstance(qmax, torch.Tensor):
+        if scheme.symmetric:
+            return z * qmax.to(z.dtype)
+        return (z + 1) * ((qmax - qmin) / 2).to(z.dtype) + qmin.to(z.dtype)
     if scheme.symmetric:
         return z * qmax
     return (z + 1) * ((qmax - qmin) / 2) + qmin
 
 
-def quantize_codes(w: torch.Tensor, bits: int, scheme: QuantScheme, qrange: tuple[float, float]) -> torch.Tensor:
+def quantize_codes(w: torch.Tensor, bits: int, scheme: QuantScheme, qrange: Range) -> torch.Tensor:
     """Words (uint8, in [0, 2^m)) of ``w`` quantized into the range ``qrange``.
 
     v = R(z / D) clamped to [-(2^(m-1)-1), 2^(m-1)-1] with z the normalized weight and
@@ -151,7 +170,7 @@ def dequantize_codes(
     codes: torch.Tensor,
     bits: int,
     scheme: QuantScheme,
-    qrange: tuple[float, float],
+    qrange: Range,
     dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
     """Weights decoded from words: z = v D, then w = z q (symmetric) or ((z + 1)(q_max - q_min)/2 + q_min)."""
@@ -178,8 +197,18 @@ class QuantizedTensor:
     def shape(self) -> torch.Size:
         return self.codes.shape
 
+    @property
+    def metadata(self) -> torch.Tensor:
+        """No metadata words: a per-tensor range lives outside the memory (contracts 2, 5)."""
+        return torch.zeros(0, dtype=torch.int64)
+
     def with_codes(self, codes: torch.Tensor) -> "QuantizedTensor":
         return dataclasses.replace(self, codes=codes)
+
+    def with_metadata(self, words: torch.Tensor) -> "QuantizedTensor":
+        if words.numel():
+            raise ValueError("a per-tensor fixed-point tensor has no metadata words")
+        return self
 
     def dequantize(self) -> torch.Tensor:
         return dequantize_codes(self.codes, self.bits, self.scheme, self.qrange, self.dtype)

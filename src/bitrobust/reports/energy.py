@@ -14,6 +14,11 @@ V_min is the error-free point with energy 1 (Fig. 1, App. A); dynamic energy per
 (Sec. 1, Fig. 1; 30% at p = 1% in the contributions); and "+1% Err vs a normally
 trained 8-bit DNN gives ~20%" (abstract, contributions), which Tab. 18 places at
 p = 0.1%. Supply your own CSV for a real memory.
+
+A memory protected by SECDED ECC (DESIGN contract 6, :mod:`bitrobust.bit_errors.ecc`) stores
+n bits for every k data bits, so each access costs n/k times the energy of the unprotected
+memory at the same voltage: with ``EnergySettings(ecc="secded64")`` every model's energy is
+E(p) * 72/64 (savings may then be negative near V_min).
 """
 
 from __future__ import annotations
@@ -25,12 +30,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
 
+from bitrobust.bit_errors.ecc import secded_code
 from bitrobust.errors import BitrobustError
 from bitrobust.io import write_json, write_text
 from bitrobust.metrics.bounds import DEFAULT_DELTA, bound_applies, rerr_upper_bound
 from bitrobust.reports.plotting import pyplot, save_figure
 from bitrobust.reports.runs import Run
-from bitrobust.reports.text import markdown_table, pct
+from bitrobust.reports.text import csv_text, markdown_table, pct
 
 COLUMNS = ("voltage", "bit_error_rate", "energy")
 CRITERIA = ("mean", "bound")
@@ -220,17 +226,29 @@ class EnergyModel:
 
 @dataclass(frozen=True)
 class EnergySettings:
-    """How much RErr may exceed the reference Err, and whether RErr means or Prop. 1 bounds count."""
+    """How much RErr may exceed the reference Err, whether RErr means or Prop. 1 bounds count, and the ECC charged.
+
+    >>> EnergySettings(ecc="secded64").storage_overhead  # (72, 64): 72 stored bits per 64 data bits
+    1.125
+    """
 
     max_increase: float = 0.01  # fraction: 0.01 = one percentage point of error
     criterion: str = "mean"  # mean: RErr mean over chips; bound: its Prop. 1 upper bound
     delta: float = DEFAULT_DELTA
+    ecc: str | None = None  # an ECC code name (secded8 .. secded64) whose storage overhead n/k is charged
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.max_increase) and 0.0 <= self.max_increase <= 1.0):
             raise BitrobustError(f"max increase must be in [0, 1] (e.g. 0.01 or 1%), got {self.max_increase}")
         if self.criterion not in CRITERIA:
             raise BitrobustError(f"unknown criterion {self.criterion!r}; valid: {', '.join(CRITERIA)}")
+        if self.ecc is not None:
+            secded_code(self.ecc)  # an unknown name lists the valid ones
+
+    @property
+    def storage_overhead(self) -> float:
+        """n / k of the ECC code (stored bits per data bit), 1 without ECC: the factor on every access energy."""
+        return 1.0 if self.ecc is None else secded_code(self.ecc).overhead
 
 
 @dataclass(frozen=True)
@@ -293,8 +311,9 @@ def energy_savings(
             out.append(EnergyResult(run.name, str(run.path), run.bits, run.result.err, ref_err, limit, None, None, None, None, False))
             continue
         point, clamped = model.operating_point(p)
+        energy = point.energy * settings.storage_overhead  # E(p) * n/k: every access reads n bits per k data bits
         out.append(EnergyResult(run.name, str(run.path), run.bits, run.result.err, ref_err, limit, p, value,
-                                point.voltage, point.energy, clamped))
+                                point.voltage, energy, clamped))
     return out
 
 
@@ -332,6 +351,14 @@ def energy_markdown(results: Sequence[EnergyResult], model: EnergyModel, setting
             "it is credited with that row only (no extrapolation).",
             "",
         ]
+    if settings.ecc is not None:
+        code = secded_code(settings.ecc)
+        lines += [
+            f"Energy includes the storage overhead of SECDED ECC {code.name} ({code.n}, {code.k}): the energy "
+            f"model's value times n/k = {code.n}/{code.k} = {code.overhead:g}, so savings are relative to the "
+            "unprotected memory at V_min.",
+            "",
+        ]
     lines += [
         "Only evaluated rates count: the true tolerable p lies between the reported p and the next evaluated rate.",
         "",
@@ -342,15 +369,18 @@ def energy_markdown(results: Sequence[EnergyResult], model: EnergyModel, setting
 def energy_json(results: Sequence[EnergyResult], model: EnergyModel, settings: EnergySettings,
                 reference: str | None = None) -> dict:
     return {
-        "settings": {"max_increase": settings.max_increase, "criterion": settings.criterion, "delta": settings.delta},
+        "settings": {"max_increase": settings.max_increase, "criterion": settings.criterion, "delta": settings.delta,
+                     "ecc": settings.ecc, "storage_overhead": settings.storage_overhead},
         "reference": reference,
         "energy_model": model.to_dict(),
         "models": [dict(asdict(r), savings=r.savings) for r in results],
     }
 
 
-def plot_energy(model: EnergyModel, results: Sequence[EnergyResult], path: str | Path) -> None:
-    """Fig. 1 layout: p (log, left) and energy (right) against V / V_min, models' operating points marked.
+def plot_energy(model: EnergyModel, results: Sequence[EnergyResult], path: str | Path,
+                assumptions: Sequence[str] = ()) -> None:
+    """Fig. 1 layout: p (log, left) and energy (right) against V / V_min, models' operating points marked;
+    ``assumptions`` are written in a box on the plot.
 
     The stretch between V_min and the first faulty row is dashed: there the model is
     linear in p (an assumption, since log p is undefined at p = 0).
@@ -358,7 +388,7 @@ def plot_energy(model: EnergyModel, results: Sequence[EnergyResult], path: str |
     from matplotlib.ticker import FuncFormatter
 
     pts = model.points
-    fig, ax = pyplot().subplots(figsize=(7.6, 5.2), dpi=130)
+    fig, ax = pyplot().subplots(figsize=(7.6, 6.3 if assumptions else 5.2), dpi=130)
     for a, b in zip(pts, pts[1:]):
         grid = [b.voltage + (a.voltage - b.voltage) * i / 200 for i in range(201)]
         curve = [(v, model.rate_at_voltage(v)) for v in grid]
@@ -392,6 +422,10 @@ def plot_energy(model: EnergyModel, results: Sequence[EnergyResult], path: str |
         labels += [y for y in lab if not y.startswith("_")]
     ax.legend(handles, labels, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
     ax.grid(True, which="both", alpha=0.3)
+    if assumptions:
+        ax.text(0.0, -0.27, "Assumptions:\n" + "\n".join(f"- {a}" for a in assumptions), transform=ax.transAxes,
+                fontsize=7, va="top", ha="left",
+                bbox={"boxstyle": "round", "facecolor": "#f7f7f7", "edgecolor": "0.7"})
     ax.set_title(f"Energy model: bit error rate and energy vs supply voltage\n({model.source})", fontsize=9)
     save_figure(fig, path)
 
@@ -406,3 +440,59 @@ def write_energy(results: Sequence[EnergyResult], model: EnergyModel, settings: 
     write_json(paths[1], energy_json(results, model, settings, reference))
     plot_energy(model, results, paths[2])
     return paths
+
+
+# -- paper 3, Fig. 1: the energy model alone (a model-free section of ``bitrobust reproduce``) -------------------
+
+FIG1_ASSUMPTIONS = (
+    "V_min: lowest voltage without bit errors; energy per access = 1 there (Fig. 1, App. A)",
+    "dynamic energy per access ~ V^2 at a constant clock (App. A)",
+    "p = 0.1% at ~20% less energy (abstract: +1% Err; Tab. 18 puts it at p = 0.1%)",
+    "p = 1% at ~30% less energy (Sec. 1, Fig. 1)",
+    "between rows log p is linear in V; from V_min to the first row p is linear in V",
+    "not the paper's measured curve (32 14nm SRAM arrays, not public)",
+)
+
+
+def energy_curve(model: EnergyModel, points: int = 61) -> list[dict]:
+    """``points`` operating points evenly spaced in voltage from V_min down to the model's last row.
+
+    >>> curve = energy_curve(EnergyModel.default(), 3)
+    >>> [(round(c["voltage"], 3), round(c["bit_error_rate"], 5), round(c["energy"], 3)) for c in curve]
+    [(1.0, 0.0, 1.0), (0.918, 0.00077, 0.845), (0.837, 0.01, 0.7)]
+    """
+    lo, hi = model.points[-1].voltage, model.points[0].voltage
+    out = []
+    for i in range(points):
+        v = hi - (hi - lo) * i / (points - 1)
+        p = model.rate_at_voltage(min(max(v, lo), hi))
+        out.append({"voltage": v, "bit_error_rate": p, "energy": model.energy_at(p)})
+    return out
+
+
+def write_energy_model(data: dict, out: Path, title: str) -> list[str]:
+    """energy_model.md, .csv (the curve), .json and .png (Fig. 1 with the assumptions on it) in ``out`` from
+    ``data`` (``energy_model``: :meth:`EnergyModel.to_dict`, ``curve``, ``assumptions``); the lines of report.md."""
+    model = EnergyModel(tuple(OperatingPoint(**pt) for pt in data["energy_model"]["points"]), data["energy_model"]["source"])
+    out.mkdir(parents=True, exist_ok=True)
+    rows = [[f"{pt.voltage:.3f}", f"{100 * pt.bit_error_rate:g}", f"{pt.energy:.3f}", pct(1 - pt.energy, 1)]
+            for pt in model.points]
+    table = markdown_table(["V / V_min", "p in %", "energy / energy at V_min", "energy saved in %"], rows)
+    text = ["Operating points of the energy model (the rows it interpolates between); source: " + model.source, ""]
+    text += table + ["", "Assumptions:", ""] + [f"- {a}" for a in data["assumptions"]]
+    write_text(out / "energy_model.md", "\n".join([f"# {title}", ""] + text) + "\n")
+    write_text(out / "energy_model.csv", csv_text([list(COLUMNS)] + [[c[k] for k in COLUMNS] for c in data["curve"]]))
+    write_json(out / "energy_model.json", data)
+    plot_energy(model, [], out / "energy_model.png", data["assumptions"])
+    return text + ["", f"Files: `{out.name}/energy_model.csv` (the plotted curve), `energy_model.json`.", "",
+                   f"![energy model]({out.name}/energy_model.png)", ""]
+
+
+def energy_model_section(section, out: Path, reproduces: str) -> tuple[list[str], dict]:
+    """The ``energy_model`` report section (paper 3, Fig. 1): the default energy model, or the CSV named by
+    ``section.params["energy_model"]``; returns (lines of report.md, results part)."""
+    path = section.params.get("energy_model")
+    model = EnergyModel.from_csv(path) if path else EnergyModel.default()
+    data = {"energy_model": model.to_dict(), "curve": energy_curve(model),
+            "assumptions": list(section.params.get("assumptions", FIG1_ASSUMPTIONS))}
+    return write_energy_model(data, out, f"{reproduces}: {section.title}"), data

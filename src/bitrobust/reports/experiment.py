@@ -17,7 +17,13 @@ input is plain data (:mod:`bitrobust.reports.experiment_input`). Section kinds
 - ``bnn_native_vs_st``: native minus straight-through flip training, paired over seeds and reads
   (paper 2, Sec. IV-B, V), :mod:`bitrobust.reports.native_vs_st`;
 - ``weights``: weight histograms relative to w_max and the redundancy measures of
-  paper 3, Fig. 10, :mod:`bitrobust.reports.weights`.
+  paper 3, Fig. 10, :mod:`bitrobust.reports.weights`;
+- ``energy_model``: bit error rate and energy vs voltage with the model's assumptions (paper 3, Fig. 1),
+  :mod:`bitrobust.reports.energy`; ``chip_maps``: flip probability maps of synthetic chips at two
+  voltages (Fig. 3, 8), :mod:`bitrobust.reports.chip_maps` -- both model-free (no runs);
+- ``weight_errors``: original vs perturbed weights (Fig. 4), :mod:`bitrobust.reports.weight_errors`;
+- ``logits``: logit and confidence distributions (Fig. 6), :mod:`bitrobust.reports.logits`;
+- ``clean_err``: clean Err per precision and normalization (Tab. 7), :mod:`bitrobust.reports.clean_err`.
 """
 
 from __future__ import annotations
@@ -29,11 +35,16 @@ from typing import Callable
 from bitrobust.io import write_json, write_text
 from bitrobust.registry import Registry
 from bitrobust.reports.bnn import bnn_curves_section, bnn_importance_section, bnn_table_section
+from bitrobust.reports.chip_maps import chip_maps_section
+from bitrobust.reports.clean_err import clean_err_section
+from bitrobust.reports.energy import energy_model_section
 from bitrobust.reports.experiment_input import ExperimentReportInput, SectionInput
+from bitrobust.reports.logits import logits_section
 from bitrobust.reports.native_vs_st import native_vs_st_section
 from bitrobust.reports.profiled import profiled_section
 from bitrobust.reports.tables import rerr_section
 from bitrobust.reports.text import unique_labels
+from bitrobust.reports.weight_errors import weight_errors_section
 from bitrobust.reports.weights import weights_section
 
 SectionWriter = Callable[[SectionInput, Path, str], tuple[list[str], dict]]
@@ -42,7 +53,10 @@ SectionWriter = Callable[[SectionInput, Path, str], tuple[list[str], dict]]
 SECTION_WRITERS: Registry[SectionWriter] = Registry("report section kind")
 for _kind, _writer in (("rerr", rerr_section), ("profiled", profiled_section), ("bnn_curves", bnn_curves_section),
                        ("bnn_importance", bnn_importance_section), ("bnn_table", bnn_table_section),
-                       ("bnn_native_vs_st", native_vs_st_section), ("weights", weights_section)):
+                       ("bnn_native_vs_st", native_vs_st_section), ("weights", weights_section),
+                       ("energy_model", energy_model_section),
+                       ("chip_maps", chip_maps_section), ("weight_errors", weight_errors_section),
+                       ("logits", logits_section), ("clean_err", clean_err_section)):
     SECTION_WRITERS.add(_kind, _writer)
 
 
@@ -83,7 +97,7 @@ def write_experiment_report(report: ExperimentReportInput, out_dir: str | Path) 
         lines += ["Notes:", ""] + [f"- {n}" for n in report.notes] + [""]
     sections = []
     for section in report.sections:
-        if not section.entries:
+        if not section.entries and not section.model_free:
             continue
         writer = SECTION_WRITERS.get(section.kind)
         sec_lines, data = writer(_labelled(section), out / section.key, report.reproduces)

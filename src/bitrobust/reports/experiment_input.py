@@ -55,7 +55,8 @@ class RunEntry:
 @dataclass(frozen=True)
 class SectionInput:
     """One table and figure of the report, written to ``<report>/<key>/``; ``kind`` picks the writer
-    (``bitrobust.reports.experiment.SECTION_WRITERS``). A section without entries is left out.
+    (``bitrobust.reports.experiment.SECTION_WRITERS``). A section without entries is left out, unless it
+    is ``model_free`` (Fig. 1, 3, 8: its writer draws from ``params`` alone).
 
     >>> SectionInput("clipping", "Weight clipping (Tab. 2)", "rerr", (), confidence=True).note
     ''
@@ -67,6 +68,8 @@ class SectionInput:
     entries: tuple[RunEntry, ...]
     note: str = ""
     confidence: bool = False  # rerr: clean and perturbed mean confidences (Tab. 2)
+    params: Mapping[str, Any] = field(default_factory=dict)  # settings of a model-free section's writer
+    model_free: bool = False  # drawn from a model of the memory (Fig. 1, 3, 8): written without entries
 
 
 @dataclass(frozen=True)

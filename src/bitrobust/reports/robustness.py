@@ -2,7 +2,9 @@
 
 Tables follow paper 3's layout: Err and RErr mean +- std per bit error rate p, in %.
 The plot shows RErr (mean, with the min-max band over chips) against p on a log
-axis, with Err as a dashed reference line. Files are written atomically.
+axis, with Err as a dashed reference line. A language model's result (contract 7) adds its
+perplexity: clean and mean ± std per p in the table, per chip in the CSV, and a plot of
+perplexity vs p. Files are written atomically.
 """
 
 from __future__ import annotations
@@ -16,8 +18,26 @@ from bitrobust.reports.runs import example_run  # noqa: F401 (examples below)
 from bitrobust.reports.text import csv_text, markdown_table, pct
 
 
+def perplexity_text(x: float | None) -> str:
+    """A perplexity for tables: 3 decimals, "inf" when a non-finite output made it infinite, "-" if missing.
+
+    >>> perplexity_text(4.12345), perplexity_text(float("inf")), perplexity_text(None)
+    ('4.123', 'inf', '-')
+    """
+    return "-" if x is None else f"{x:.3f}"
+
+
+def rate_perplexity(r) -> str:
+    """Mean ± std of a rate's perplexity over chips ("-" without one)."""
+    if not r.perplexity:
+        return "-"
+    summary = r.summary()
+    return f"{perplexity_text(summary['perplexity_mean'])} ± {perplexity_text(summary['perplexity_std'])}"
+
+
 def robustness_markdown(results: dict[str, RobustnessResult]) -> str:
-    """One row per model: Err, then RErr mean +- std for every rate (all in %).
+    """One row per model: Err, then RErr mean +- std for every rate (all in %); for language models
+    also the clean perplexity and its mean +- std over chips per rate.
 
     >>> print(robustness_markdown({"A": example_run("A", 0.05, (0.2, 0.3)).result}), end="")
     | Model | Err in % | RErr p=1% |
@@ -25,17 +45,22 @@ def robustness_markdown(results: dict[str, RobustnessResult]) -> str:
     | A | 5.00 | 25.00 ± 5.00 |
     """
     rates = sorted({r.p for res in results.values() for r in res.rates if r.p > 0})
+    lm = any(res.perplexity is not None for res in results.values())
     head = ["Model", "Err in %"] + [f"RErr p={100 * p:g}%" for p in rates]
+    if lm:
+        head += ["PPL"] + [f"PPL p={100 * p:g}%" for p in rates]
     body = []
     for name, res in results.items():
-        cells = [name, pct(res.err)]
+        cells, ppl = [name, pct(res.err)], [perplexity_text(res.perplexity)]
         for p in rates:
             try:
                 r = res.rate(p)
                 cells.append(f"{pct(r.mean)} ± {pct(r.std)}")
+                ppl.append(rate_perplexity(r))
             except KeyError:
                 cells.append("-")
-        body.append(cells)
+                ppl.append("-")
+        body.append(cells + (ppl if lm else []))
     return "\n".join(markdown_table(head, body, "---|" * len(head))) + "\n"
 
 
@@ -45,7 +70,13 @@ def robustness_csv(result: RobustnessResult) -> str:
     >>> robustness_csv(example_run("A", 0.05, (0.2,)).result).splitlines()[:2]
     ['p,trial,rerr,confidence', '0.0,clean,0.05,0.9']
     """
-    rows: list[list] = [["p", "trial", "rerr", "confidence"], [0.0, "clean", result.err, result.confidence]]
+    if result.perplexity is not None:  # a language model: its perplexity per trial too
+        rows: list[list] = [["p", "trial", "rerr", "confidence", "perplexity"],
+                            [0.0, "clean", result.err, result.confidence, result.perplexity]]
+        for r in result.rates:
+            rows += [[r.p, i, e, c, q] for i, (e, c, q) in enumerate(zip(r.rerr, r.confidence, r.perplexity))]
+        return csv_text(rows, lineterminator="\r\n")
+    rows = [["p", "trial", "rerr", "confidence"], [0.0, "clean", result.err, result.confidence]]
     for r in result.rates:
         rows += [[r.p, i, e, c] for i, (e, c) in enumerate(zip(r.rerr, r.confidence))]
     return csv_text(rows, lineterminator="\r\n")
@@ -70,13 +101,43 @@ def plot_rerr(results: dict[str, RobustnessResult], path: str | Path, title: str
     save_figure(fig, path)
 
 
+def plot_perplexity(results: dict[str, RobustnessResult], path: str | Path,
+                    title: str = "Perplexity under bit errors") -> None:
+    """Perplexity (mean over chips, min-max band) vs p, log-scale axes; the clean perplexity as dashed lines.
+    Infinite values (non-finite outputs) are left out of the curves."""
+    fig, ax = pyplot().subplots(figsize=(6.4, 4.2), dpi=120)
+    for i, (name, res) in enumerate(results.items()):
+        color = f"C{i % 10}"
+        rates = [(r.p, r.summary()) for r in res.rates if r.p > 0 and r.perplexity]
+        finite = [(100 * p, s) for p, s in rates if s["perplexity_max"] < float("inf")]
+        ps = [p for p, _ in finite]
+        ax.plot(ps, [s["perplexity_mean"] for _, s in finite], "o-", color=color,
+                label=f"{name} (clean {perplexity_text(res.perplexity)})")
+        ax.fill_between(ps, [s["perplexity_min"] for _, s in finite], [s["perplexity_max"] for _, s in finite],
+                        color=color, alpha=0.15)
+        if res.perplexity is not None:
+            ax.axhline(res.perplexity, color=color, ls="--", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("bit error rate p in % (log scale)")
+    ax.set_ylabel("perplexity (mean over chips; band: min-max)")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    save_figure(fig, path)
+
+
 def write_robustness(result: RobustnessResult, out_dir: str | Path, name: str = "model", stem: str = "robustness") -> list[Path]:
     """``<stem>.csv``, ``.md`` and ``.png`` in ``out_dir`` (the renderings of a result whose JSON,
-    ``<stem>.json``, :func:`bitrobust.evaluation.evaluate` writes); returns the paths."""
+    ``<stem>.json``, :func:`bitrobust.evaluation.evaluate` writes), and ``<stem>_perplexity.png`` for a
+    language model; returns the paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{stem}.{ext}" for ext in ("csv", "md", "png")]
     write_text(paths[0], robustness_csv(result))
     write_text(paths[1], robustness_markdown({name: result}))
     plot_rerr({name: result}, paths[2])
+    if result.perplexity is not None:
+        paths.append(out / f"{stem}_perplexity.png")
+        plot_perplexity({name: result}, paths[3])
     return paths

@@ -9,7 +9,8 @@ same precision has both lower Err and lower RErr, Sec. 5.4); the numbers come fr
 :mod:`bitrobust.reports.comparison`. Everything is written as Markdown, CSV and JSON;
 numbers are in % in Markdown and fractions in CSV/JSON. :func:`rerr_section` is the
 ``rerr`` section of an experiment report: a compact table in the paper's layout beside
-these full tables and the figures of :mod:`bitrobust.reports.figures`.
+these full tables and the figures of :mod:`bitrobust.reports.figures`; for language models
+(contract 7) it adds the perplexity, clean and mean ± std over chips per p, and its figure.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from bitrobust.reports.comparison import (
 )
 from bitrobust.reports.experiment_input import SectionInput
 from bitrobust.reports.figures import plot_confidence, plot_rerr_frontier
+from bitrobust.reports.robustness import perplexity_text, plot_perplexity, rate_perplexity
 from bitrobust.reports.runs import Run
 from bitrobust.reports.text import csv_text, markdown_table, pct
 
@@ -213,7 +215,8 @@ def write_report(runs: Sequence[Run], out_dir: str | Path, settings: ReportSetti
 
 def rerr_section(section: SectionInput, out: Path, reproduces: str) -> tuple[list[str], dict]:
     """The ``rerr`` section of an experiment report: :func:`write_report` in ``out`` and a compact table
-    (RErr mean ± std per p, the best per precision in bold, confidences with ``section.confidence``, Tab. 2).
+    (RErr mean ± std per p, the best per precision in bold, confidences with ``section.confidence``, Tab. 2;
+    perplexities when the runs are language models, with ``perplexity_vs_p.png``).
 
     Returns the section's lines of ``report.md`` and its part of ``results.json``.
     """
@@ -228,6 +231,9 @@ def rerr_section(section: SectionInput, out: Path, reproduces: str) -> tuple[lis
     head += [f"RErr {sym}={100 * p:g}%" for p in rates]
     if section.confidence:
         head += [f"Conf {sym}={100 * p:g}%" for p in rates]
+    lm = all(run.result.perplexity is not None for run in runs)
+    if lm:
+        head += ["PPL"] + [f"PPL {sym}={100 * p:g}%" for p in rates]
     body = []
     for run in runs:
         res = run.result
@@ -242,16 +248,24 @@ def rerr_section(section: SectionInput, out: Path, reproduces: str) -> tuple[lis
             mean = pct(r.mean)
             cells.append(f"**{mean}** ± {pct(r.std)}" if best.get((run.bits, p)) == run.name else f"{mean} ± {pct(r.std)}")
             confs.append(pct(r.mean_confidence))
-        body.append(cells + (confs if section.confidence else []))
+        ppl = [perplexity_text(res.perplexity)] + [rate_perplexity(r) if (r := rate_result(run, p)) else "-"
+                                                   for p in rates]
+        body.append(cells + (confs if section.confidence else []) + (ppl if lm else []))
     lines = markdown_table(head, body)
     lines += ["", f"**Bold**: lowest mean RErr at that {sym} among the models of the same precision m. "
               f"Full tables (Prop. 1 bounds, best model per {sym}, CSV, JSON): [{out.name}/report.md]({out.name}/report.md).",
               "", f"![RErr vs {sym}]({out.name}/{paths[3].name})", ""]
     if section.confidence:
         lines += [f"![confidence]({out.name}/{paths[4].name})", ""]
+    if lm:
+        plot_perplexity({run.name: run.result for run in runs}, out / "perplexity_vs_p.png",
+                        title=f"{reproduces}: {section.title}")
+        lines += ["PPL: perplexity exp(mean next-token NLL) over the test tokens, clean and mean ± std over chips.",
+                  "", f"![perplexity vs {sym}]({out.name}/perplexity_vs_p.png)", ""]
     data = {"rates": rates, "rows": [
         {"model": run.name, "run": str(run.path), "bits": run.bits, "errors": run.result.source, "err": run.result.err,
          "confidence": run.result.confidence, "n_examples": run.result.n_examples, "trials": run.result.trials,
+         **({"perplexity": run.result.perplexity} if lm else {}),
          "rates": [r.summary() for r in run.result.rates if r.p > 0]}
         for run in runs
     ]}

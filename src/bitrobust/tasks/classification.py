@@ -54,4 +54,5 @@ class Classification:
         top, pred = torch.softmax(logits, dim=1).max(dim=1)
         right = (pred == targets) & finite
         confidence = torch.where(finite, top, torch.zeros_like(top))
-        return Score(len(targets), int(len(targets) - right.sum()), float(confidence.sum()), right)
+        return Score(len(targets), int(len(targets) - right.sum()), float(confidence.sum()), right,
+                     int(len(targets) - finite.sum()))

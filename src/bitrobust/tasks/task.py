@@ -4,8 +4,9 @@ A batch is an ``(inputs, targets)`` tuple, or a dict whose keys the task names (
 key; the input key, or else every other key as keyword arguments of the model). A model's
 output is a tensor, or a dict or object with ``logits`` (as Hugging Face models return).
 A task scores one batch as a :class:`Score`: how many predictions were counted, how many
-were wrong, and the sum of their confidences (max softmax probability). The error under bit
-errors -- RErr -- is the task's error with faulty weights.
+were wrong, and the sum of their confidences (max softmax probability); a language model's
+task also sums the negative log-likelihood of its targets, from which evaluation reports the
+perplexity. The error under bit errors -- RErr -- is the task's error with faulty weights.
 """
 
 from __future__ import annotations
@@ -21,12 +22,16 @@ from bitrobust.errors import BitrobustError
 @dataclass(frozen=True)
 class Score:
     """The score of one batch: ``count`` predictions, ``wrong`` of them wrong, confidences summing to
-    ``confidence``; ``correct`` says which (one boolean per counted prediction, in order)."""
+    ``confidence``; ``correct`` says which (one boolean per counted prediction, in order); ``nonfinite``
+    of them had non-finite outputs (counted wrong: contract 5); ``nll``, for tasks that have one (a causal
+    LM), the summed negative log-likelihood of the targets in nats."""
 
     count: int
     wrong: int
     confidence: float
     correct: torch.Tensor | None = None
+    nonfinite: int = 0
+    nll: float | None = None
 
 
 class Task(Protocol):

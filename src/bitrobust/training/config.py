@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bitrobust.config import check_range
+from bitrobust.config import OMIT_DEFAULT, check_range
 from bitrobust.errors import BitrobustError
+from bitrobust.formats import get_format
 from bitrobust.quantization.fixed_point import check_bits, resolve_scheme
 from bitrobust.training.optim import OptimSection
 
@@ -32,9 +33,10 @@ class DataSection:
     raw: bool = False  # raw pixel values 0..255 as floats (binarized networks); needs normalize: false
     batch_size: int = 128
     test_batch_size: int = 1000
+    block_size: int | None = field(default=None, metadata=OMIT_DEFAULT)  # text: tokens per block (default 128)
 
     def __post_init__(self) -> None:
-        for name in ("batch_size", "test_batch_size", "train_subset", "test_subset"):
+        for name in ("batch_size", "test_batch_size", "train_subset", "test_subset", "block_size"):
             if getattr(self, name) is not None:
                 check_range(f"data.{name}", getattr(self, name), low=1)
         if self.raw and self.normalize:
@@ -48,10 +50,16 @@ class QuantSection:
     overrides: dict = field(default_factory=dict)  # single scheme fields, e.g. {rounding: trunc}
     during_training: bool = True  # False: post-training quantization (train in float)
     exclude: tuple[str, ...] = ()  # parameter-name globs left in float
+    # a number format (bitrobust.formats, e.g. int4_g128, bf16) in place of bits/scheme/overrides
+    format: str | None = field(default=None, metadata=OMIT_DEFAULT)
 
     def __post_init__(self) -> None:
         check_bits(self.bits)
         resolve_scheme(self.scheme, **self.overrides)  # a known scheme, known fields of the right types
+        if self.format is not None:
+            get_format(self.format)  # a known name
+            if self.overrides:
+                raise BitrobustError("quant.format replaces bits/scheme/overrides: give no overrides with it")
 
 
 @dataclass(frozen=True)

@@ -17,15 +17,27 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bitrobust.formats import get_format
 from bitrobust.quantization import FixedPointQuantizer, quantizable_tensors
+from bitrobust.quantization.model import Quantizer
 from bitrobust.training.config import QuantSection
+
+
+def quant_format(q: QuantSection) -> Quantizer:
+    """The number format of a quant section: ``format`` if set, else contract 1's bits/scheme/overrides.
+
+    >>> quant_format(QuantSection(format="int4_g128")).group, quant_format(QuantSection(bits=4)).bits
+    (128, 4)
+    """
+    return get_format(q.format) if q.format is not None else FixedPointQuantizer(q.bits, q.scheme, **q.overrides)
 
 
 @dataclass(frozen=True, eq=False)
 class StepContext:
     """The model and everything around it that a strategy's steps use.
 
-    ``quant`` is the run's quantization (None: train in float); the quantizer and the
+    ``quant`` is the run's quantization (None: train in float; a number format of contract 5 with
+    ``QuantSection(format=...)``); the quantizer and the
     names of the quantized tensors follow from it. ``total_steps`` is the number of
     training steps of the whole run (schedules over steps), ``seed`` the run's seed
     (bit errors and flips are seeded from it and the global step). With
@@ -46,12 +58,12 @@ class StepContext:
     total_steps: int = 1
     world_size: int = 1
     device: torch.device = torch.device("cpu")
-    quantizer: FixedPointQuantizer | None = field(init=False)
+    quantizer: Quantizer | None = field(init=False)
     quantized_names: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         q = self.quant
-        object.__setattr__(self, "quantizer", None if q is None else FixedPointQuantizer(q.bits, q.scheme, **q.overrides))
+        object.__setattr__(self, "quantizer", None if q is None else quant_format(q))
         object.__setattr__(self, "quantized_names", tuple(quantizable_tensors(self.model, q.exclude if q else ())))
 
     @property

@@ -27,11 +27,11 @@ from torch.func import functional_call
 
 from bitrobust.bit_errors import PAPER_CHIPS
 from bitrobust.errors import BitrobustError
-from bitrobust.quantization import QuantizedState, quantize_tensors
+from bitrobust.quantization import QuantizedState, QuantizedTensor, quantize_tensors
 from bitrobust.training.config import StrategySection
 from bitrobust.training.context import StepContext
 from bitrobust.training.error_sources import TRAINING_ERRORS
-from bitrobust.training.strategies import STRATEGIES, StepResult, Strategy
+from bitrobust.training.strategies import STRATEGIES, StepResult, Strategy, tally
 
 COMBINES = ("average", "sum")
 
@@ -133,6 +133,7 @@ class _Counters:
     wrong: int = 0
     seen: int = 0
     rate: float = 0.0
+    nonfinite: int = 0  # perturbed passes with non-finite gradients (skipped)
 
 
 class RandBET(Strategy):
@@ -237,9 +238,14 @@ class RandBET(Strategy):
         grads = self._gradients(loss, params)
         c = self._counters
         c.perturbed += 1
-        c.loss += float(loss.detach()) * len(y)
-        c.wrong += int((logits.argmax(1) != y).sum())
-        c.seen += len(y)
+        if not all(bool(torch.isfinite(g).all()) for g in grads):
+            # a flipped float exponent (inf/NaN or huge weights): this pass gives no gradient and no statistics
+            c.nonfinite += 1
+            return [torch.zeros_like(g) for g in grads]
+        right, n = tally(logits, y)
+        c.loss += float(loss.detach()) * n
+        c.wrong += n - right
+        c.seen += n
         return self.clip_perturbed(grads)
 
     # -- one step ----------------------------------------------------------------------------
@@ -247,7 +253,7 @@ class RandBET(Strategy):
         logits = self.forward(x, self.clean_weights(state))
         loss = self.ctx.loss_fn(logits, y)
         grads = self._gradients(loss, params)
-        return loss, grads, StepResult(float(loss.detach()), int((logits.argmax(1) == y).sum()), len(y))
+        return loss, grads, StepResult(float(loss.detach()), *tally(logits, y))
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor, step: int) -> StepResult:
         named = self._trainable()
@@ -270,12 +276,15 @@ class RandBET(Strategy):
     def metrics(self) -> dict:
         """Per-epoch counters (reset when read): share of perturbed steps, perturbed loss/error."""
         c, self._counters = self._counters, _Counters()
-        return {
+        out = {
             "bit_error_rate": c.rate,
             "perturbed_fraction": c.perturbed / max(c.steps, 1),
             "perturbed_loss": c.loss / c.seen if c.seen else None,
             "perturbed_train_error": c.wrong / c.seen if c.seen else None,
         }
+        if c.nonfinite:  # float formats: passes skipped for inf/NaN gradients
+            out["perturbed_nonfinite"] = c.nonfinite / c.perturbed
+        return out
 
 
 class CurricularRandBET(RandBET):
@@ -324,7 +333,8 @@ class AlternatingRandBET(RandBET):
         ctx.optimizer.zero_grad(set_to_none=True)
         # 2nd update from the perturbed updated weights; the trainer steps, after_step projects
         state = self.quantized_state()
-        ranges = {name: qt.qrange for name, qt in state.tensors.items()}
+        # contract 1's per-tensor ranges; other formats (per-group, float) keep each tensor's [min, max]
+        ranges = {name: qt.qrange for name, qt in state.tensors.items() if isinstance(qt, QuantizedTensor)}
         with torch.no_grad():
             for name, p in named:  # parameters left in float keep their [min, max]
                 if name not in ranges and p.numel():

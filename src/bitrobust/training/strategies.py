@@ -21,6 +21,7 @@ from bitrobust.config import from_dict
 from bitrobust.errors import BitrobustError
 from bitrobust.quantization import fake_quantize_tensors
 from bitrobust.registry import Registry
+from bitrobust.tasks import logits_of
 from bitrobust.training.config import StrategySection
 from bitrobust.training.context import StepContext
 
@@ -30,6 +31,20 @@ class StepResult:
     loss: float
     correct: int
     n: int
+
+
+def tally(output, y: torch.Tensor, ignore_index: int = -100) -> tuple[int, int]:
+    """(right arg-max predictions, predictions) of logits ``[N, C]`` for ``[N]`` labels, or of a sequence
+    model's ``[N, T, C]`` for ``[N, T]`` targets (targets ``ignore_index`` not counted).
+
+    >>> tally(torch.tensor([[[0.0, 1.0], [1.0, 0.0]]]), torch.tensor([[1, -100]]))
+    (1, 1)
+    """
+    logits = logits_of(output)
+    if logits.dim() == 2:
+        return int((logits.argmax(1) == y).sum()), len(y)
+    keep = y != ignore_index
+    return int(((logits.argmax(-1) == y) & keep).sum()), int(keep.sum())
 
 
 def parse_params(cls: type, params: dict, strategy: str):
@@ -85,7 +100,7 @@ class Strategy:
         logits = self.forward(x)
         loss = self.ctx.loss_fn(logits, y)
         loss.backward()
-        return StepResult(float(loss.detach()), int((logits.argmax(1) == y).sum()), len(y))
+        return StepResult(float(loss.detach()), *tally(logits, y))
 
     @torch.no_grad()
     def after_step(self) -> None:
@@ -104,7 +119,10 @@ class Strategy:
         qc = self.ctx.quant
         if qc is None:
             return None
-        return {"bits": qc.bits, "scheme": qc.scheme, "overrides": qc.overrides, "exclude": list(qc.exclude)}
+        out = {"bits": qc.bits, "scheme": qc.scheme, "overrides": qc.overrides, "exclude": list(qc.exclude)}
+        if qc.format is not None:  # the number format replaces bits/scheme (the format's width in bits)
+            out.update(format=qc.format, bits=self.ctx.quantizer.bits)
+        return out
 
     def metrics(self) -> dict:
         """Extra per-epoch metrics for ``metrics.jsonl``."""

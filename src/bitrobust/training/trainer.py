@@ -21,6 +21,9 @@ rewrites the other files from it (which repairs a run killed between the commit 
 ``metrics.jsonl`` holds exactly the committed epochs) and deletes temporaries a killed
 write left behind. Since shuffling and bit errors are seeded per (seed, epoch, step), a
 resumed run ends with the same weights as an uninterrupted one, wherever it was killed.
+A text dataset (:class:`~bitrobust.data.specs.TextSpec`) trains a causal language model: blocks of
+``data.block_size`` bytes, the next-token cross-entropy as the loss, and the test error and
+perplexity of the :class:`~bitrobust.tasks.CausalLM` task after every epoch (contract 7).
 Under ``torchrun`` each process trains on its shard of every batch and gradients are
 averaged with ``all_reduce`` before each step (data parallelism), so every rank holds the
 same weights; rank 0 writes the files.
@@ -40,20 +43,22 @@ from tqdm.auto import tqdm
 
 from bitrobust.config import dump_yaml, load_yaml, to_dict
 from bitrobust.console import bar_disable, quiet
-from bitrobust.data import DATASETS, AugmentConfig, Loader, load_dataset
+from bitrobust.data import AugmentConfig, BlockLoader, Loader, TextSpec, dataset_spec, load_dataset, load_text
 from bitrobust.device import init_distributed, local_device
 from bitrobust.errors import BitrobustError
-from bitrobust.evaluation.robustness import evaluate_pass
+from bitrobust.evaluation.robustness import PassResult, evaluate_pass
 from bitrobust.io import load_tensors_with_metadata, remove_temporaries, save_tensors, write_json, write_text
 from bitrobust.models.checkpoint import save_checkpoint
 from bitrobust.models import build_model, check_model
 from bitrobust.quantization import load_tensors, quantize_model, restored
+from bitrobust.tasks import CausalLM, Classification, token_cross_entropy
 from bitrobust.training.config import TrainConfig
 from bitrobust.training.optim import build_optimizer
 from bitrobust.training.robust import RobustTraining
 from bitrobust.training.strategies import STRATEGIES
 
 STATE_FILE = "trainer_state.safetensors"  # the commit record (see module docstring)
+DEFAULT_BLOCK_SIZE = 128  # tokens per block of a text dataset without data.block_size
 RUN_FILES = ("config.yaml", STATE_FILE, "model.safetensors", "model.json", "metrics.jsonl", "trainer_state.json")
 
 
@@ -70,48 +75,60 @@ class Trainer:
         self.progress = progress
         self.device = local_device(config.device)
         # Fail fast on unknown names, before any data is read or downloaded.
-        spec = DATASETS.get(config.data.name)
-        check_model(config.model.name, **{"num_classes": spec.num_classes, "in_channels": spec.image_shape[0],
-                                          **config.model.kwargs})
+        spec = dataset_spec(config.data.name)
+        dc = config.data
+        self.text = isinstance(spec, TextSpec)
+        if self.text and (dc.augment or dc.raw):
+            raise BitrobustError(f"data.augment and data.raw apply to images, not to the text {dc.name}")
+        if not self.text and dc.block_size is not None:
+            raise BitrobustError(f"data.block_size applies to text datasets, not to {dc.name}")
+        check_model(config.model.name, **{**spec.model_kwargs(), **config.model.kwargs})
         self.strategy = STRATEGIES.get(config.strategy.name)(config.strategy)  # validates strategy.params
         self.rank, self.world_size = init_distributed(self.device)
-        dc = config.data
         data_dir = data_dir or dc.data_dir
-        train = load_dataset(dc.name, "train", data_dir=data_dir)
-        test = load_dataset(dc.name, "test", data_dir=data_dir)
+        if self.text:
+            self.block_size = dc.block_size or DEFAULT_BLOCK_SIZE
+            train = load_text(dc.name, "train", self.block_size, data_dir=data_dir)
+            test = load_text(dc.name, "test", self.block_size, data_dir=data_dir)
+        else:
+            train = load_dataset(dc.name, "train", data_dir=data_dir)
+            test = load_dataset(dc.name, "test", data_dir=data_dir)
         if dc.train_subset:
             train = train.subset(dc.train_subset, seed=config.seed)
         if dc.test_subset:
             test = test.subset(dc.test_subset, seed=config.seed)
-        self.train_loader = Loader(
-            train,
-            batch_size=dc.batch_size // self.world_size,
-            shuffle=True,
-            seed=config.seed,
-            device=self.device,
-            normalize=dc.normalize,
-            raw=dc.raw,
-            augment=AugmentConfig() if dc.augment else None,
-            rank=self.rank,
-            world_size=self.world_size,
-        )
-        self.test_loader = Loader(
-            test, batch_size=dc.test_batch_size, device=self.device, normalize=dc.normalize, raw=dc.raw
-        )
-        self.model_kwargs = {
-            "num_classes": train.num_classes,
-            "in_channels": int(train.x.shape[1]),
-            **config.model.kwargs,
-        }
+        shard = {"rank": self.rank, "world_size": self.world_size}
+        if self.text:
+            self.train_loader = BlockLoader(train, batch_size=dc.batch_size // self.world_size, shuffle=True,
+                                            seed=config.seed, device=self.device, **shard)
+            self.test_loader = BlockLoader(test, batch_size=dc.test_batch_size, device=self.device)
+        else:
+            self.train_loader = Loader(
+                train,
+                batch_size=dc.batch_size // self.world_size,
+                shuffle=True,
+                seed=config.seed,
+                device=self.device,
+                normalize=dc.normalize,
+                raw=dc.raw,
+                augment=AugmentConfig() if dc.augment else None,
+                **shard,
+            )
+            self.test_loader = Loader(
+                test, batch_size=dc.test_batch_size, device=self.device, normalize=dc.normalize, raw=dc.raw
+            )
+        self.task = CausalLM() if self.text else Classification()
+        self.model_kwargs = {**spec.model_kwargs(), **config.model.kwargs}
         self.model = build_model(config.model.name, seed=config.seed, **self.model_kwargs).to(self.device)
         self.optimizer = build_optimizer(config.optim, self.model.parameters())
         n = len(self.train_loader)
         self.steps_per_epoch = n if config.max_steps is None else min(config.max_steps, n)
+        loss = token_cross_entropy if self.text else F.cross_entropy
         self.training = RobustTraining(  # the steps, exactly as in a user's own loop
             self.model,
             self.optimizer,
             self.strategy,
-            loss_fn=partial(F.cross_entropy, label_smoothing=config.strategy.label_smoothing),
+            loss_fn=partial(loss, label_smoothing=config.strategy.label_smoothing),
             quant=config.quant,
             seed=config.seed,
             total_steps=config.epochs * self.steps_per_epoch,
@@ -129,9 +146,12 @@ class Trainer:
 
     def meta(self, metrics: dict | None = None) -> dict:
         dc = self.config.data
+        data = {"name": dc.name, "normalize": dc.normalize, "raw": dc.raw}
+        text = {"task": self.task.name} if self.text else {}  # how `bitrobust eval` scores it (default: classification)
         return {
             "model": {"name": self.config.model.name, "kwargs": self.model_kwargs},
-            "data": {"name": dc.name, "normalize": dc.normalize, "raw": dc.raw},
+            "data": {**data, "block_size": self.block_size} if self.text else data,
+            **text,
             "quant": self.strategy.checkpoint_quant(),  # how `bitrobust eval` stores the weights
             "epochs_done": self.epoch,
             "config": to_dict(self.config),
@@ -203,14 +223,19 @@ class Trainer:
     # -- training ----------------------------------------------------------------------------
     def test_error(self) -> float:
         """Test error with the quantized weights (Err), float weights if no quantizer."""
+        return self.test_pass().error
+
+    def test_pass(self) -> PassResult:
+        """The task's pass over the test set with the quantized weights (float weights if no quantizer):
+        Err, and the perplexity of a language model."""
         self.model.eval()
         quantizer = self.context.quantizer
         if quantizer is None:
-            return evaluate_pass(self.model, self.test_loader).error
+            return evaluate_pass(self.model, self.test_loader, self.task)
         with restored(self.model):
             state = quantize_model(self.model, quantizer, exclude=self.config.quant.exclude)
             load_tensors(self.model, state.dequantize())
-            return evaluate_pass(self.model, self.test_loader).error
+            return evaluate_pass(self.model, self.test_loader, self.task)
 
     def fit(self, resume: bool = False) -> dict:
         """Train the remaining epochs; returns the last epoch's metrics."""
@@ -242,12 +267,14 @@ class Trainer:
                 bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{100 * correct / seen:.1f}%")
             bar.close()
             self.epoch = epoch + 1
+            test = self.test_pass()
             metrics = {
                 "epoch": self.epoch,
                 "lr": lr,
                 "train_loss": loss_sum / max(seen, 1),
                 "train_error": 1 - correct / max(seen, 1),
-                "test_error": self.test_error(),
+                "test_error": test.error,
+                **({} if test.perplexity is None else {"test_perplexity": test.perplexity}),
                 "seconds": time.perf_counter() - start,
                 **self.strategy.metrics(),
             }
@@ -258,5 +285,6 @@ class Trainer:
                     tqdm.write(
                         f"epoch {self.epoch}/{cfg.epochs}: loss {metrics['train_loss']:.4f}, "
                         f"train err {100 * metrics['train_error']:.2f}%, test Err {100 * metrics['test_error']:.2f}%"
+                        + (f", test perplexity {test.perplexity:.3f}" if test.perplexity is not None else "")
                     )
         return metrics

@@ -1,0 +1,99 @@
+"""IEEE and fp8 floating-point words: the raw bit pattern is the stored word (DESIGN contract 5).
+
+``fp32``, ``fp16``, ``bf16``, ``fp8_e4m3`` (the "fn" variant of Micikevicius et al., "FP8 Formats for Deep
+Learning", 2022: no infinities, NaN only at S.1111.111) and ``fp8_e5m2`` store a weight as its bit pattern:
+bit m-1 is the sign, then the exponent, then the mantissa, bit 0 the mantissa's least significant bit.
+Encoding is torch's cast (round to nearest, ties to even) after saturating to the largest finite value;
+decoding reinterprets the -- possibly flipped -- word exactly, so a flipped exponent bit can give inf or NaN.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+
+_SIGNED_VIEW = {8: torch.uint8, 16: torch.int16, 32: torch.int32}  # same-size integer dtypes to view through
+
+
+def encode_float(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Words (int64 in [0, 2^m); uint8 for 8-bit formats) of ``x`` cast to ``dtype``: clamp to
+    +-max finite (saturation; NaN stays NaN), round to nearest even, reinterpret the bits.
+
+    >>> encode_float(torch.tensor([1.0, -2.0, 1e6]), torch.float16).tolist()  # 1e6 saturates to 65504
+    [15360, 49152, 31743]
+    """
+    bits = torch.finfo(dtype).bits
+    big = torch.finfo(dtype).max
+    cast = x.detach().to(torch.promote_types(x.dtype, torch.float32)).clamp(-big, big).to(dtype)
+    words = cast.view(_SIGNED_VIEW[bits])
+    return words if bits == 8 else words.to(torch.int64) & ((1 << bits) - 1)
+
+
+def decode_float(words: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """The ``dtype`` values whose bit patterns are ``words`` (exactly: inf and NaN patterns stay so).
+
+    >>> decode_float(torch.tensor([15360, 31744, 32767]), torch.float16).tolist()
+    [1.0, inf, nan]
+    """
+    bits = torch.finfo(dtype).bits
+    if bits == 8:
+        return words.to(torch.uint8).view(dtype)
+    w = words.to(torch.int64)
+    signed = w - (((w >> (bits - 1)) & 1) << bits)  # two's complement value of the m-bit pattern
+    return signed.to(_SIGNED_VIEW[bits]).view(dtype)
+
+
+@dataclass(frozen=True)
+class FloatTensor:
+    """A tensor stored as float words: ``codes`` are the bit patterns, ``dtype`` the tensor's own dtype."""
+
+    codes: torch.Tensor
+    bits: int
+    float_dtype: torch.dtype
+    dtype: torch.dtype = torch.float32
+
+    @property
+    def shape(self) -> torch.Size:
+        return self.codes.shape
+
+    @property
+    def metadata(self) -> torch.Tensor:
+        return torch.zeros(0, dtype=torch.int64)
+
+    def with_codes(self, codes: torch.Tensor) -> "FloatTensor":
+        return dataclasses.replace(self, codes=codes)
+
+    def with_metadata(self, words: torch.Tensor) -> "FloatTensor":
+        if words.numel():
+            raise ValueError("a float format has no metadata words")
+        return self
+
+    def dequantize(self) -> torch.Tensor:
+        return decode_float(self.codes, self.float_dtype).to(self.dtype)
+
+
+@dataclass(frozen=True)
+class FloatFormat:
+    """Weights stored as ``dtype`` words (see the module docstring).
+
+    >>> fmt = FloatFormat("bf16", torch.bfloat16)
+    >>> stored = fmt.quantize(torch.tensor([1.0, 3.14159]))
+    >>> stored.codes.tolist(), stored.dequantize().tolist()
+    ([16256, 16457], [1.0, 3.140625])
+    """
+
+    name: str
+    float_dtype: torch.dtype
+
+    @property
+    def bits(self) -> int:
+        return torch.finfo(self.float_dtype).bits
+
+    def quantize(self, t: torch.Tensor) -> FloatTensor:
+        return FloatTensor(encode_float(t, self.float_dtype), self.bits, self.float_dtype, t.dtype)
+
+    def fake_quantize(self, t: torch.Tensor) -> torch.Tensor:
+        """The cast weights in the forward pass, identity gradient (straight-through)."""
+        return t + (self.quantize(t).dequantize() - t).detach()
