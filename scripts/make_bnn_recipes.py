@@ -15,7 +15,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parents[1] / "src" / "bitrobust" / "recipes" / "bnn"
 
-RATES = (0, 1, 5, 10, 20)  # flip rates p in % of Fig. 1 (papers 1 and 2)
+RATES = (0, 1, 5, 10, 20, 30)  # flip rates p in %: Fig. 1 (papers 1 and 2: 0..20), bnn-native-vs-st (also 30)
 MODES = {"st": "straight_through", "native": "native"}
 TABLE3_RATES = (0, 1, 5, 10, 20, 30)  # training BERs of Table III
 TABLE3_WIDTHS = {"fc": (8, 16, 32, 64, 128), "cnn": (8, 16, 32, 64)}
@@ -94,9 +94,11 @@ def fig1_recipes() -> dict[str, str]:
                                 f"# minutes on a CPU; the paper's setting is {stem}.full.yaml.")
                     else:
                         note = f"Budget: full -- the paper's {arch}, 100 epochs (Adam, lr 1e-3 halved every 25 epochs, batch 128)."
+                    used_in = ("Papers 1 and 2, Fig. 1 (accuracy over BER; T^b over b)" if p <= 20 else
+                               "Paper 2, native vs straight-through flip training (bnn-native-vs-st)")
                     head = (
                         f"# Fashion-MNIST {spec['what']}, {what}.\n"
-                        "# Papers 1 and 2, Fig. 1 (accuracy over BER; T^b over b).\n"
+                        f"# {used_in}.\n"
                         f"# {note}\n"
                         f"# Run: bitrobust train bnn/{stem}.{budget} --out runs/{stem}.{budget}\n"
                         f"#      bitrobust eval runs/{stem}.{budget} --errors transient --rates 0.01,0.05,0.1,0.2,0.3\n"

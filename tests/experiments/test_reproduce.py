@@ -50,7 +50,8 @@ def test_registry_covers_the_papers():
     names = set(EXPERIMENTS.names())
     for name in ("p3-table1", "p3-table2", "p3-table3", "p3-table4", "p3-table5", "p3-table9", "p3-table10",
                  "p3-table11", "p3-table12", "p3-table13", "p3-table14", "p3-table18", "p3-table21", "p3-fig7",
-                 "p3-table16", "p3-fig9", "p3-fig10", "bnn-fig1", "bnn-fig2", "bnn-table3", "bnn-hinge"):
+                 "p3-table16", "p3-fig9", "p3-fig10", "bnn-fig1", "bnn-fig2", "bnn-table3", "bnn-hinge",
+                 "bnn-native-vs-st"):
         assert name in names
 
 
@@ -66,8 +67,12 @@ def test_every_experiment_plans(budget, tmp_path):
             for row in plan.section_rows(section):
                 assert (plan.runs[row.run][0].key, row.eval or section.eval) in plan.evals
     table3 = make_plan(EXPERIMENTS.get("bnn-table3"), budget, tmp_path, configs)
+    identity = [r for r in table3.all_runs() if "ste" not in r.config.model.kwargs]
     # quick: one seed per cell, three for the widest nets (FC 128, CNN 64: 2 nets x 6 BERs x 2 more seeds)
-    assert len(table3.all_runs()) == (54 * 10 if budget == "full" else 54 + 2 * 6 * 2)
+    assert len(identity) == (54 * 10 if budget == "full" else 54 + 2 * 6 * 2)
+    htanh = [r for r in table3.all_runs() if r.config.model.kwargs.get("ste") == "htanh"]
+    assert len(htanh) == (54 * 10 if budget == "full" else 3 * 6)  # quick: FC 16 and 64, CNN 16 only
+    assert len(identity) + len(htanh) == len(table3.all_runs())
 
 
 def test_medium_budget_is_table21_on_the_papers_model(capsys, tmp_path):
@@ -240,6 +245,12 @@ def test_smoke_every_experiment(capsys, smoke_out, data_dir, name):
         assert [s["key"] for s in sections] == ["fixed_pattern", "random_patterns"]
         assert {r["trials"] for r in sections[0]["rows"]} == {1}
         assert {r["trials"] for r in sections[1]["rows"]} == {2}
+    if name == "bnn-native-vs-st":  # both gradients, paired native - ST at the smoke's rate, clean and two reads' rates
+        [fc] = results["sections"]
+        assert fc["stes"] == ["identity", "htanh"] and fc["train_bers"] == [0.05]
+        assert [(r["ste"], r["eval_ber"]) for r in fc["paired"]] == [(s, q) for s in fc["stes"] for q in (0.0, 0.01, 0.3)]
+    if name == "bnn-fig1":  # identity and hard-tanh sections side by side
+        assert [s["key"] for s in results["sections"]] == ["fcbnn", "fcbnn_htanh", "cbnn"]
 
 
 def test_docs_list_every_experiment():

@@ -60,7 +60,7 @@ def written(out: Path) -> tuple[dict[str, str], list[str]]:
 
 def test_every_section_kind_has_a_golden():
     kinds = {s["kind"] for name in NAMES for s in json.loads((GOLDEN / name / "input.json").read_text())["sections"]}
-    assert kinds == {"rerr", "profiled", "bnn_curves", "bnn_importance", "bnn_table", "weights"}
+    assert kinds == {"rerr", "profiled", "bnn_curves", "bnn_importance", "bnn_table", "bnn_native_vs_st", "weights"}
 
 
 @pytest.mark.parametrize("name", NAMES)

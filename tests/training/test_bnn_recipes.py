@@ -35,7 +35,7 @@ def test_recipes_are_generated_and_up_to_date():
     for net in ("fc", "cnn"):
         for budget in ("quick", "full"):
             assert f"fashion_{net}_p0.{budget}.yaml" in names
-            for p in (1, 5, 10, 20):
+            for p in (1, 5, 10, 20, 30):
                 assert {f"fashion_{net}_st_p{p}.{budget}.yaml", f"fashion_{net}_native_p{p}.{budget}.yaml"} <= names
     assert len([n for n in names if n.startswith("table3/fc")]) == 5 * 6
     assert len([n for n in names if n.startswith("table3/cnn")]) == 4 * 6
@@ -61,5 +61,5 @@ def test_every_bnn_recipe_loads(path):
     elif "hinge" in path.name:
         assert params.hinge_b == 32 and params.hinge_lambda == 1e-3
     else:
-        assert params.p in (0.0, 0.01, 0.05, 0.1, 0.2)
+        assert params.p in (0.0, 0.01, 0.05, 0.1, 0.2, 0.3)
         assert params.mode == ("native" if "_native_" in path.name else "straight_through")

@@ -52,8 +52,9 @@ def _section(plan: Plan, section) -> SectionInput:
         for run in plan.runs[row.run]:
             label = models[row] + ("" if run.seed_index is None else f" (seed {run.seed_index})")
             extra = plan.evals.get((run.key, section.extra_eval), []) if section.extra_eval else []
+            tags = run.spec.tags if run.seed_index is None else {**run.spec.tags, "seed": run.seed_index}
             entries.append(RunEntry(label, _relative(run.run_dir, plan), _evaluations(plan.evals[(run.key, key)]), _evaluations(extra),
-                                    run.spec.key, run.spec.tags, models[row], run.seed_index))
+                                    run.spec.key, tags, models[row], run.seed_index))
     return SectionInput(section.key, section.title, section.kind, tuple(entries), section.note, section.confidence,
                         _pairs(plan, section, models))
 

@@ -14,6 +14,8 @@ input is plain data (:mod:`bitrobust.reports.experiment_input`). Section kinds
 - ``bnn_importance``: Pi per hidden neuron (paper 1, Fig. 2);
 - ``bnn_table``: VAR(Pi) and T-bar over widths x training BERs, mean (and range) over
   repetitions (paper 1, Table III);
+- ``bnn_native_vs_st``: native minus straight-through flip training, paired over seeds and reads
+  (paper 2, Sec. IV-B, V), :mod:`bitrobust.reports.native_vs_st`;
 - ``weights``: weight histograms relative to w_max and the redundancy measures of
   paper 3, Fig. 10, :mod:`bitrobust.reports.weights`;
 - ``energy_model``: bit error rate and energy vs voltage with the model's assumptions (paper 3, Fig. 1),
@@ -38,6 +40,7 @@ from bitrobust.reports.clean_err import clean_err_section
 from bitrobust.reports.energy import energy_model_section
 from bitrobust.reports.experiment_input import ExperimentReportInput, SectionInput
 from bitrobust.reports.logits import logits_section
+from bitrobust.reports.native_vs_st import native_vs_st_section
 from bitrobust.reports.profiled import profiled_section
 from bitrobust.reports.tables import rerr_section
 from bitrobust.reports.text import unique_labels
@@ -50,7 +53,8 @@ SectionWriter = Callable[[SectionInput, Path, str], tuple[list[str], dict]]
 SECTION_WRITERS: Registry[SectionWriter] = Registry("report section kind")
 for _kind, _writer in (("rerr", rerr_section), ("profiled", profiled_section), ("bnn_curves", bnn_curves_section),
                        ("bnn_importance", bnn_importance_section), ("bnn_table", bnn_table_section),
-                       ("weights", weights_section), ("energy_model", energy_model_section),
+                       ("bnn_native_vs_st", native_vs_st_section), ("weights", weights_section),
+                       ("energy_model", energy_model_section),
                        ("chip_maps", chip_maps_section), ("weight_errors", weight_errors_section),
                        ("logits", logits_section), ("clean_err", clean_err_section)):
     SECTION_WRITERS.add(_kind, _writer)

@@ -36,7 +36,8 @@ class RunEntry:
     ``evaluations``: the section's evaluation of the run (one per profiled chip, else one);
     ``extra``: the section's second evaluation (BNN: T^b beside the accuracy over BER).
     ``run_dir`` is shown as given. ``tags`` carry table coordinates (Table III:
-    ``neurons``, ``ber``); ``key`` names the run where the ``neurons`` tag is missing.
+    ``neurons``, ``ber``; native vs straight-through: ``ste``, ``op``, ``ber``) and, for a repeated
+    run, its ``seed``; ``key`` names the run where the ``neurons`` tag is missing.
     Repeated labels within a section are numbered (:func:`bitrobust.reports.text.unique_labels`).
     ``model`` groups the repeats (training ``seed`` 0, 1, ...) of one model (default: the label):
     RErr sections pool them and pair them seed by seed (contract 8).

@@ -1,6 +1,6 @@
 """Store the inputs of the experiment report goldens from a smoke reproduce (run once; the files are checked in).
 
-    for n in p3-table2 p3-table5 p3-fig10 bnn-hinge bnn-fig2 bnn-table3; do
+    for n in p3-table2 p3-table5 p3-fig10 bnn-hinge bnn-fig2 bnn-table3 bnn-native-vs-st; do
         BITROBUST_DATA=... python -m bitrobust reproduce $n --smoke --out /tmp/rep-smoke; done
     python tests/reports/golden/experiments/make_fixtures.py /tmp/rep-smoke
     BITROBUST_UPDATE_GOLDEN=1 pytest tests/reports/test_experiment_report.py   # writes <name>/expected/
@@ -23,7 +23,7 @@ from bitrobust.experiments.plan import make_plan
 from bitrobust.experiments.recipes import find_configs_dir
 
 HERE = Path(__file__).parent
-NAMES = ("p3-table2", "p3-table5", "p3-fig10", "bnn-hinge", "bnn-fig2", "bnn-table3")
+NAMES = ("p3-table2", "p3-table5", "p3-fig10", "bnn-hinge", "bnn-fig2", "bnn-table3", "bnn-native-vs-st")
 
 
 def relative(obj, out: Path):
