@@ -6,9 +6,9 @@ module (``model.named_modules()`` names matched by globs) encodes its output in 
 :mod:`~bitrobust.injection.buffer_formats`), flips bits of the words and returns the decoded faulty
 output to the rest of the network. Two error models, as for weights (paper 3, Sec. 3; contract 2):
 
-- ``transient``: fresh i.i.d. flips with rate p at every forward pass (each module output is a read
-  nobody has seen before: ``RandomBitErrors(p, seed=s)`` with s drawn from a ``torch.Generator``
-  seeded once per ``with`` block), as in the BNN papers' model;
+- ``transient``: fresh i.i.d. flips with rate p at every forward pass (every module output is read
+  anew; :func:`transient_addresses` draws the flips from a ``torch.Generator`` seeded once per
+  ``with`` block), as in the BNN papers' model;
 - ``persistent``: a chip c. The buffer cell is the element index within ONE example's output, so the
   same cells are faulty for every example of every batch. Buffer addresses: the chosen modules in
   ``named_modules()`` order, each module's per-example output row-major after the ones before it;
@@ -45,6 +45,7 @@ from bitrobust.tasks import Classification, Task, to_device
 Mode = Literal["transient", "persistent"]
 MODES = ("transient", "persistent")
 ACTIVATION_CHIP_SALT = 20240612  # activation chips c: seeds chip_seed(c, ACTIVATION_CHIP_SALT), not the weights'
+CPU_CHUNK = 1 << 17  # elements read at a time on the CPU (see ActivationFaults.read)
 BIT_NAMES = ("msb", "sign")  # both name bit m-1 (the sign of floats and two's complement words)
 
 
@@ -209,6 +210,36 @@ def bit_positions(bits: int, positions: Iterable[int | str]) -> list[int]:
     return sorted(out)
 
 
+def transient_addresses(n_bits: int, p: float, generator: torch.Generator,
+                        device: torch.device | str = "cpu") -> torch.Tensor:
+    """Sorted addresses in [0, n_bits) of fresh i.i.d. flips with rate ``p`` (a transient read).
+
+    The gaps between flipped bits are geometric: G = floor(ln V / ln(1 - p)) + 1 with V ~ U(0, 1]
+    (P(G > k) = (1 - p)^k), and the flips sit at cumsum(G) - 1. Only about n_bits p numbers are drawn
+    (from ``generator``, on the CPU): cheaper than hashing a chip's blocks (``RandomBitErrors``) for
+    a buffer that is read anew at every forward pass.
+
+    >>> g = torch.Generator().manual_seed(0)
+    >>> a = transient_addresses(100_000, 0.01, g)
+    >>> bool((a.diff() > 0).all()), 800 < len(a) < 1200
+    (True, True)
+    """
+    if p <= 0.0 or n_bits <= 0:
+        return torch.zeros(0, dtype=torch.int64, device=device)
+    if p >= 1.0:
+        return torch.arange(n_bits, device=device)
+    log_q = torch.log1p(torch.tensor(-p, dtype=torch.float64))
+    parts, end = [], -1
+    while end < n_bits - 1:
+        mean = (n_bits - 1 - end) * p
+        v = 1.0 - torch.rand(int(mean + 6 * mean**0.5 + 16), generator=generator, dtype=torch.float64)
+        pos = end + torch.cumsum(torch.floor(torch.log(v) / log_q).to(torch.int64) + 1, 0)
+        parts.append(pos)
+        end = int(pos[-1])
+    pos = torch.cat(parts) if len(parts) > 1 else parts[0]
+    return pos[: int(torch.searchsorted(pos, n_bits))].to(device)
+
+
 class ActivationFaults:
     """The hooks behind :func:`activation_faults` (see the module docstring); :meth:`remove` detaches them."""
 
@@ -275,24 +306,38 @@ class ActivationFaults:
             self._masks[key] = flip_bits(torch.zeros(numel, dtype=codes.dtype, device=codes.device), self.bits, addresses)
         return self._masks[key]
 
-    def faulty_codes(self, name: str, codes: torch.Tensor) -> torch.Tensor:
-        """The words of one output of ``name`` ([batch, ...]) as read from the faulty buffer."""
-        if self.p == 0.0 or not self.flippable or codes.numel() == 0:
-            return codes
-        if self.mode == "persistent":
-            rows = codes.reshape(codes.shape[0], -1)
-            return (rows ^ self._persistent_mask(name, rows.shape[1], codes)).view(codes.shape)
-        read = RandomBitErrors(self.p, seed=int_seed(self.generator))  # a fresh read of this buffer
-        flat = codes.reshape(-1)
-        addresses = self._keep_flippable(read.flip_addresses(0, flat.numel() * self.bits, codes.device))
-        return flip_bits(flat, self.bits, addresses).view(codes.shape)
+    def read(self, name: str, output: torch.Tensor) -> torch.Tensor:
+        """``output`` of module ``name`` ([batch, ...]) stored in its buffer and read back faulty (no gradient).
+
+        On the CPU a few examples at a time (about ``CPU_CHUNK`` elements), so that the words and the
+        temporaries of encoding and decoding stay in cache; the flips are the same either way.
+        """
+        codec, m = self.codecs[name], self.bits
+        x = output.detach()
+        rows = x.reshape(x.shape[0] if x.dim() else 1, -1)  # one example per row
+        n_rows, per_row = rows.shape
+        faulty = self.p > 0.0 and bool(self.flippable) and rows.numel() > 0
+        step = max(1, CPU_CHUNK // max(per_row, 1)) if x.device.type == "cpu" else max(n_rows, 1)
+        starts = range(0, n_rows, step)
+        if faulty and self.mode == "transient":  # flips of the whole output, sorted; chunk i has bounds[i]:bounds[i+1]
+            flips = self._keep_flippable(transient_addresses(rows.numel() * m, self.p, self.generator, x.device))
+            edges = torch.tensor([*starts, n_rows], device=x.device) * (per_row * m)
+            bounds = torch.searchsorted(flips, edges).tolist()
+        result = torch.empty(rows.shape, dtype=output.dtype, device=x.device)
+        for i, r in enumerate(starts):
+            codes = codec.encode(rows[r : r + step])
+            if faulty and self.mode == "persistent":
+                codes = codes ^ self._persistent_mask(name, per_row, codes)
+            elif faulty:
+                chunk_flips = flips[bounds[i] : bounds[i + 1]] - r * per_row * m
+                codes = flip_bits(codes.reshape(-1), m, chunk_flips).view(codes.shape)
+            result[r : r + step] = codec.decode(codes)
+        return result.view(output.shape)
 
     def _hook(self, name: str):
-        codec = self.codecs[name]
-
         def hook(module: nn.Module, inputs: Any, output: Any) -> torch.Tensor:
             out = _floating_output(name, output)
-            faulty = codec.decode(self.faulty_codes(name, codec.encode(out.detach()))).to(out.dtype)
+            faulty = self.read(name, out)
             return out + (faulty - out).detach() if out.requires_grad else faulty  # straight through
         return hook
 

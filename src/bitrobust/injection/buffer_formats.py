@@ -16,7 +16,7 @@ fp32); once the number formats of contract 5 land, their registry can replace it
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import torch
@@ -40,6 +40,10 @@ class WordCodec(Protocol):
 class FixedPointWords:
     """Contract 1's words of ``quantizer`` in the fixed range ``qrange`` (one module's calibrated range).
 
+    Encoding calls ``quantize_codes``; decoding looks each word up in the table
+    ``dequantize_codes(0, 1, ..., 2^m - 1)`` (one gather instead of decoding arithmetic), so both
+    give exactly contract 1's values.
+
     >>> codec = FixedPointWords(FixedPointQuantizer(8), (0.0, 2.0))
     >>> codes = codec.encode(torch.tensor([0.0, 1.0, 3.0]))
     >>> codes.tolist(), codec.decode(codes).tolist()
@@ -48,6 +52,7 @@ class FixedPointWords:
 
     quantizer: FixedPointQuantizer
     qrange: tuple[float, float]
+    _tables: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def bits(self) -> int:
@@ -56,8 +61,16 @@ class FixedPointWords:
     def encode(self, t: torch.Tensor) -> torch.Tensor:
         return quantize_codes(t, self.quantizer.bits, self.quantizer.scheme, self.qrange)
 
+    def table(self, device: torch.device) -> torch.Tensor:
+        """The decoded value of every word 0 .. 2^m - 1 (contract 1's dequantization), on ``device``."""
+        if device not in self._tables:
+            words = torch.arange(2**self.bits, dtype=torch.uint8)
+            values = dequantize_codes(words, self.quantizer.bits, self.quantizer.scheme, self.qrange)
+            self._tables[device] = values.to(device)
+        return self._tables[device]
+
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
-        return dequantize_codes(codes, self.quantizer.bits, self.quantizer.scheme, self.qrange)
+        return self.table(codes.device).index_select(0, codes.reshape(-1).to(torch.int32)).view(codes.shape)
 
 
 _INT_VIEW = {torch.float16: torch.int16, torch.bfloat16: torch.int16, torch.float32: torch.int32}
