@@ -21,7 +21,8 @@ Protection and targeting (contract 6) are bit positions: ``protect`` bits are st
 ``target_bits`` are the only ones that may flip. Only the chosen modules' outputs are affected; the
 weights are never touched, so :func:`~bitrobust.injection.inject` (weight errors) combines with
 :func:`activation_faults` in one ``with`` statement. Gradients pass straight through the faults
-(output + (faulty - output).detach()), so RandBET can train with them.
+(the forward pass sees the faulty values exactly, the backward pass the gradient of the stored
+output), so RandBET can train with them.
 """
 
 from __future__ import annotations
@@ -240,6 +241,18 @@ def transient_addresses(n_bits: int, p: float, generator: torch.Generator,
     return pos[: int(torch.searchsorted(pos, n_bits))].to(device)
 
 
+class _StraightThrough(torch.autograd.Function):
+    """Forward: the faulty read, exactly; backward: the output's gradient passes unchanged (straight through)."""
+
+    @staticmethod
+    def forward(ctx, output: torch.Tensor, faulty: torch.Tensor) -> torch.Tensor:
+        return faulty
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return grad, None
+
+
 class ActivationFaults:
     """The hooks behind :func:`activation_faults` (see the module docstring); :meth:`remove` detaches them."""
 
@@ -338,7 +351,7 @@ class ActivationFaults:
         def hook(module: nn.Module, inputs: Any, output: Any) -> torch.Tensor:
             out = _floating_output(name, output)
             faulty = self.read(name, out)
-            return out + (faulty - out).detach() if out.requires_grad else faulty  # straight through
+            return _StraightThrough.apply(out, faulty) if out.requires_grad else faulty
         return hook
 
     def remove(self) -> None:
