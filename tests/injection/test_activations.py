@@ -300,3 +300,16 @@ def test_bad_input_is_one_clear_error():
         with pytest.raises(BitrobustError, match="not a floating-point tensor"):
             lstm(torch.zeros(2, 1, 3))
     assert match_modules(_identity_model(), "*") == ["0", "1"]  # the root module is never matched
+
+
+def test_the_howto_examples_run_as_written(capsys):
+    import re
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[2] / "docs" / "howto-activations.md"
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(), re.S)
+    assert len(blocks) == 2
+    namespace: dict = {}
+    for code in blocks:  # the training block goes on with the model of the first one
+        exec(compile(code, str(page), "exec"), namespace)
+    assert len(capsys.readouterr().out.split()) == 2 and namespace["robust"].global_step == 4
