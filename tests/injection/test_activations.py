@@ -279,7 +279,7 @@ def test_gradients_pass_straight_through_and_the_forward_values_are_the_faulty_r
         out = model(x)
         out.sum().backward()
     with torch.no_grad(), activation_faults(model, "0", 0.05, format="bf16", seed=0):
-        assert torch.equal(out.detach(), model(x))
+        assert torch.equal(_bits32(out), _bits32(model(x)))  # bit for bit: a flip may give NaN
     assert out.requires_grad and torch.equal(model[0].weight.grad, clean_grad)  # d sum / d W does not see the faults
 
 

@@ -11,8 +11,9 @@ from bitrobust.training import RobustTraining
 
 
 def _train(steps: int = 6, **params):
-    torch.manual_seed(0)  # the model's initialization only; the bit errors have their own seeds
-    model = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 3))
+    with torch.random.fork_rng():  # the model's initialization only; the bit errors have their own seeds
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 3))
     robust = RobustTraining(model, torch.optim.SGD(model.parameters(), lr=0.1), "randbet", quant=8, seed=5,
                             loss_threshold=None, **{"p": 0.01, **params})
     g = torch.Generator().manual_seed(1)

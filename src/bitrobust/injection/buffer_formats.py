@@ -99,12 +99,11 @@ class FloatWords:
 
     def encode(self, t: torch.Tensor) -> torch.Tensor:
         words = t.detach().to(self.dtype).view(_INT_VIEW[self.dtype])  # signed view of the bit pattern
-        return words.to(_CODE_DTYPE[self.bits]) & ((1 << self.bits) - 1)  # the same bits, unsigned
+        return words.to(_CODE_DTYPE[self.bits]).bitwise_and_((1 << self.bits) - 1)  # the same bits, unsigned
 
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
-        half = 1 << (self.bits - 1)
-        signed = torch.where(codes >= half, codes - 2 * half, codes)  # back to the signed view, exactly
-        return signed.to(_INT_VIEW[self.dtype]).view(self.dtype)
+        # integer narrowing keeps the low m bits (two's complement wrap-around), i.e. the signed view
+        return codes.to(_INT_VIEW[self.dtype]).view(self.dtype)
 
 
 BufferFormat = FixedPointQuantizer | WordCodec  # a quantizer still needs its range (calibration)
