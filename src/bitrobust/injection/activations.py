@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import math
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Literal, Mapping, Sequence
 
@@ -215,10 +216,11 @@ def transient_addresses(n_bits: int, p: float, generator: torch.Generator,
                         device: torch.device | str = "cpu") -> torch.Tensor:
     """Sorted addresses in [0, n_bits) of fresh i.i.d. flips with rate ``p`` (a transient read).
 
-    The gaps between flipped bits are geometric: G = floor(ln V / ln(1 - p)) + 1 with V ~ U(0, 1]
+    The gaps between flipped bits are geometric: G = floor(ln(1 - U) / ln(1 - p)) + 1 with U ~ U[0, 1)
     (P(G > k) = (1 - p)^k), and the flips sit at cumsum(G) - 1. Only about n_bits p numbers are drawn
-    (from ``generator``, on the CPU): cheaper than hashing a chip's blocks (``RandomBitErrors``) for
-    a buffer that is read anew at every forward pass.
+    (from ``generator``, on the CPU), in float32: U is a multiple of 2^-24, so the gap law is exact to
+    about 2^-24, and twice as fast to draw as in float64 -- for a buffer read anew at every forward
+    pass this is cheaper than hashing a chip's blocks (``RandomBitErrors``).
 
     >>> g = torch.Generator().manual_seed(0)
     >>> a = transient_addresses(100_000, 0.01, g)
@@ -229,12 +231,13 @@ def transient_addresses(n_bits: int, p: float, generator: torch.Generator,
         return torch.zeros(0, dtype=torch.int64, device=device)
     if p >= 1.0:
         return torch.arange(n_bits, device=device)
-    log_q = torch.log1p(torch.tensor(-p, dtype=torch.float64))
+    log_q = math.log1p(-p)
     parts, end = [], -1
     while end < n_bits - 1:
         mean = (n_bits - 1 - end) * p
-        v = 1.0 - torch.rand(int(mean + 6 * mean**0.5 + 16), generator=generator, dtype=torch.float64)
-        pos = end + torch.cumsum(torch.floor(torch.log(v) / log_q).to(torch.int64) + 1, 0)
+        g = torch.rand(int(mean + 6 * mean**0.5 + 16), generator=generator)
+        gaps = g.neg_().log1p_().div_(log_q).to(torch.int64).add_(1)  # floor: the quotient is >= 0
+        pos = gaps.cumsum_(0).add_(end)
         parts.append(pos)
         end = int(pos[-1])
     pos = torch.cat(parts) if len(parts) > 1 else parts[0]
