@@ -29,6 +29,8 @@ _PUBLIC = {
     "RandomBitErrors": "bitrobust.bit_errors",
     "inject": "bitrobust.injection",
     "faulty_copy": "bitrobust.injection",
+    "activation_faults": "bitrobust.injection",
+    "calibrate_activations": "bitrobust.injection",
     "Classification": "bitrobust.tasks",
     "CustomTask": "bitrobust.tasks",
     "evaluate_robustness": "bitrobust.evaluation",

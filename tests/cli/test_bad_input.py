@@ -305,6 +305,16 @@ CASES = [
     case("eval-kind-and-errors", "eval {run} --kind random --errors random", message="not both"),
     case("eval-profiled-no-chip", "eval {run} --kind profiled --out {ws}/e", message="chip"),
     case("eval-setting-of-other-kind", "eval {run} --kind weights --chips 3 --out {ws}/e", message="chips"),
+    case("eval-activations-glob-no-module", "eval {run} --kind activations --activations features.* --out {ws}/e",
+         message="matches no module"),
+    case("eval-activations-no-modules", "eval {run} --kind activations --out {ws}/e", message="modules"),
+    case("eval-activations-format-unknown", "eval {run} --kind activations --activations conv1 --act-format int9 "
+         "--out {ws}/e", message="int9"),
+    case("eval-activations-protect-bad", "eval {run} --kind activations --activations conv1 --act-protect 9 "
+         "--out {ws}/e", message="bit position"),
+    case("eval-activations-of-other-kind", "eval {run} --activations conv1 --out {ws}/e", message="modules"),
+    case("eval-act-mode-unknown", "eval {run} --kind activations --activations conv1 --act-mode sometimes",
+         usage=True),
     case("eval-scale-to-negative", "eval {run} --scale-to -1 --out {ws}/e", usage=True),
     case("eval-device-unknown", "eval {run} --device tpu --out {ws}/e", message="tpu"),
     case("eval-out-is-file", "eval {run} --out {ws}/afile", FILE, message="not a directory"),

@@ -7,7 +7,7 @@ import argparse
 from bitrobust.cli.common import data_dir_arg, nonnegative_int, output_dir, parse_rates, positive_float, positive_int
 from bitrobust.errors import BitrobustError
 
-KINDS = ("random", "transient", "profiled", "linf", "weights", "weight_errors", "logits", "bnn_metrics")
+KINDS = ("random", "transient", "profiled", "linf", "weights", "weight_errors", "logits", "bnn_metrics", "activations")
 
 
 def add_parser(sub) -> None:
@@ -19,7 +19,8 @@ def add_parser(sub) -> None:
         "the next-token error and the perplexity the same way. Writes robustness.json, .csv, .md and "
         ".png plus the resolved eval_config.json to --out (default: the run directory). Other kinds: "
         "profiled chip maps, L-inf weight noise, weight statistics (weights.json), perturbed weights "
-        "(weight_errors.json), logit and confidence histograms (logits.json), BNN metrics (metrics.json).",
+        "(weight_errors.json), logit and confidence histograms (logits.json), BNN metrics (metrics.json), "
+        "bit errors in activation buffers (--kind activations --activations GLOBS).",
     )
     p.add_argument("model", help="run directory or model.safetensors/.json checkpoint")
     p.add_argument("--kind", choices=KINDS, default=None,
@@ -28,7 +29,8 @@ def add_parser(sub) -> None:
                    "range; weights: weight statistics and redundancy (paper 3, Fig. 10); weight_errors: original vs "
                    "perturbed weights of chip --first-chip at --rates (Fig. 4); logits: largest-logit and confidence "
                    "histograms, clean and at --rates (Fig. 6); bnn_metrics: T^b, Pi, "
-                   "VAR(Pi) of a BNN (as bitrobust metrics, without plots)")
+                   "VAR(Pi) of a BNN (as bitrobust metrics, without plots); activations: bit errors in the buffers "
+                   "that hold chosen modules' outputs (--activations)")
     p.add_argument("--errors", help=argparse.SUPPRESS)  # before --kind: random, transient, linf or profiled:FILE
     p.add_argument("--rates", help="comma-separated rates p, as fractions or with %% (default: the eval section of "
                    "the run's recipe, else 0.01%%,0.05%%,0.1%%,0.5%%,1%%,5%%,10%%,15%%)")
@@ -42,6 +44,20 @@ def add_parser(sub) -> None:
     p.add_argument("--offsets", type=positive_int, help="profiled: offsets into the chip map (default 10)")
     p.add_argument("--persistent", action="store_const", const=True,
                    help="profiled: only the cells that flip on every read (paper 3, Tab. 16)")
+    p.add_argument("--activations", metavar="GLOBS",
+                   help="activations: the modules whose outputs are stored in faulty buffers, comma-separated globs "
+                   "over the model's module names (e.g. 'features.*' or 'conv1,conv2')")
+    p.add_argument("--act-mode", choices=("transient", "persistent"),
+                   help="activations: fresh flips at every forward pass (transient, default) or the same faulty "
+                   "buffer cells for every example (persistent chips)")
+    p.add_argument("--act-format", help="activations: the buffer format, int8 (default) or int4 (fixed point, "
+                   "ranges calibrated on training examples), fp16, bf16 or fp32")
+    p.add_argument("--act-calibration", type=positive_int, metavar="N",
+                   help="activations: calibrate the ranges on the first N training examples (default 1000)")
+    p.add_argument("--act-protect", metavar="BITS",
+                   help="activations: comma-separated bit positions stored reliably, e.g. msb or 7,6")
+    p.add_argument("--act-weights", action="store_const", const=True,
+                   help="activations: read the weights through the same chips at the same rate too")
     p.add_argument("--bits", type=int, help="precision m (default: the model's training precision)")
     p.add_argument("--scheme", help="quantization scheme (default: the model's; e.g. normal, rquant)")
     p.add_argument("--format", help="number format the weights are stored in instead of --bits/--scheme, e.g. "
@@ -88,6 +104,9 @@ def settings_from_args(args: argparse.Namespace, recipe_eval: dict | None = None
         "scale_to": args.scale_to, "test_subset": args.test_subset, "chip_seed": args.chip_seed,
         "offsets": args.offsets, "persistent": args.persistent, "rerr": args.rerr, "test_first": args.test_first,
         "format": args.format,
+        "modules": args.activations, "mode": args.act_mode, "act_format": args.act_format,
+        "calibration_examples": args.act_calibration, "with_weight_errors": args.act_weights,
+        "protect": tuple(b.strip() for b in args.act_protect.split(",") if b.strip()) if args.act_protect else None,
     }
     if chip is not None:
         from bitrobust.bit_errors.synthetic import PAPER_CHIPS

@@ -12,9 +12,10 @@ With ``torch.distributed`` initialized, chips are sharded across ranks and gathe
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, ContextManager, Iterable, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -265,6 +266,7 @@ def evaluate_robustness(
     batch_stats: bool = False,
     task: Task | None = None,
     rerr: str = "plain",
+    reads: Callable[[int | None, float], ContextManager] | None = None,
 ) -> RobustnessResult:
     """Err and RErr(p) of ``model`` on ``data`` for each rate (see module docstring).
 
@@ -296,14 +298,20 @@ def evaluate_robustness(
             _batch_norms_in_training_mode(model)
         state = quantize_model(model, quantizer, exclude=exclude)
         load_tensors(model, state.dequantize())
-        clean = evaluate_pass(model, data, task, keep_correct=rerr == "official")
+        around = reads or (lambda trial, p: contextlib.nullcontext())
+        with around(None, 0.0):
+            clean = evaluate_pass(model, data, task, keep_correct=rerr == "official")
         also_wrong = None if clean.correct is None else ~clean.correct
         clean_only = PassResult(clean.error, clean.confidence, clean.n, nonfinite=clean.nonfinite, nll=clean.nll)
         jobs = [(t, p) for t in _trials_of_this_rank(source.trials) for p in rates]
         local: dict[tuple[int, float], PassResult] = {}
         bar = _progress(len(jobs), progress, f"RErr ({source.name})")
         for t, p in jobs:
-            local[(t, p)] = clean_only if p == 0 else perturbed_pass(model, state, source.errors(t, p), data, task, also_wrong)
+            if p == 0:
+                local[(t, p)] = clean_only
+            else:
+                with around(t, p):
+                    local[(t, p)] = perturbed_pass(model, state, source.errors(t, p), data, task, also_wrong)
             bar.update(1)
             bar.set_postfix(p=p, rerr=f"{100 * local[(t, p)].error:.2f}%")
         bar.close()

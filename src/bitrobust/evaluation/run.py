@@ -97,19 +97,29 @@ class LoadedRun:
         ``test_subset`` examples (a random one of blocks for a text), or the first ``test_first`` ones, or all."""
         if test_subset and test_first:
             raise BitrobustError("choose a stratified test subset or the first test examples, not both")
+        return self._loader("test", data_dir, batch_size, test_subset, test_first)
+
+    def train_data(self, data_dir: str | os.PathLike | None = None, first: int | None = None,
+                   batch_size: int = 1000) -> Loader:
+        """The first ``first`` training examples (all if None) as :meth:`test_data` reads them, without
+        augmentation (e.g. to calibrate activation ranges)."""
+        return self._loader("train", data_dir, batch_size, None, first)
+
+    def _loader(self, split: str, data_dir: str | os.PathLike | None, batch_size: int, subset: int | None,
+                first: int | None) -> Loader:
         data = self.meta.get("data") or {}
         block_size = data.get("block_size")
         if block_size is not None:
-            test = load_text(self.dataset, "test", block_size, data_dir=data_dir)
+            examples = load_text(self.dataset, split, block_size, data_dir=data_dir)
         else:
-            test = load_dataset(self.dataset, "test", data_dir=data_dir, progress=False)
-        if test_subset:
-            test = test.subset(test_subset)
-        if test_first:
-            test = test.first(test_first)
+            examples = load_dataset(self.dataset, split, data_dir=data_dir, progress=False)
+        if subset:
+            examples = examples.subset(subset)
+        if first:
+            examples = examples.first(first)
         if block_size is not None:
-            return BlockLoader(test, batch_size=batch_size, device=self.device)
-        return Loader(test, batch_size=batch_size, device=self.device, normalize=data.get("normalize", True),
+            return BlockLoader(examples, batch_size=batch_size, device=self.device)
+        return Loader(examples, batch_size=batch_size, device=self.device, normalize=data.get("normalize", True),
                       raw=data.get("raw", False))
 
 

@@ -217,8 +217,12 @@ class _Sweep(EvalKind):
     def rates(self, s, source) -> list[float]:
         return list(s.rates)
 
+    def check(self, run: LoadedRun, s) -> None:
+        """Check the settings against the loaded model, before any data is read (hook)."""
+
     def run(self, run: LoadedRun, s, data_dir: str | os.PathLike | None = None, progress: bool = False,
             batch_size: int | None = None) -> Outcome:
+        self.check(run, s)
         quantizer, exclude = run.quantizer(s.bits, s.scheme, s.format)
         loader = run.test_data(data_dir, s.test_subset, batch_size or 1000, s.test_first)
         info: dict = {}
@@ -226,14 +230,14 @@ class _Sweep(EvalKind):
             info["err_before_scaling"] = evaluate_robustness(run.model, loader, quantizer, [], RandomChips(1),
                                                              exclude=exclude, task=run.task).err
             info["scale_factor"] = scale_weights(run.model, s.scale_to)
-        result = self.sweep(run, s, loader, quantizer, exclude, info, progress)
+        result = self.sweep(run, s, loader, quantizer, exclude, info, progress, data_dir)
         result = dataclasses.replace(result, test_set=run.test_set_label(s.test_subset, s.test_first))
         info.update(scheme_used=result.scheme, bits_used=result.bits)
         if result.format is not None:
             info["format_used"] = result.format
         return Outcome(result.to_dict(), info, result)
 
-    def sweep(self, run, s, loader, quantizer, exclude, info, progress) -> RobustnessResult:
+    def sweep(self, run, s, loader, quantizer, exclude, info, progress, data_dir=None) -> RobustnessResult:
         source = self.source(s, info)
         return evaluate_robustness(run.model, loader, quantizer, self.rates(s, source), source, exclude=exclude,
                                    progress=progress, batch_stats=s.batch_stats, rerr=s.rerr, task=run.task)
@@ -291,7 +295,7 @@ class LinfKind(_Sweep):
     unit = "trial"
     symbol = "eps"
 
-    def sweep(self, run, s, loader, quantizer, exclude, info, progress) -> RobustnessResult:
+    def sweep(self, run, s, loader, quantizer, exclude, info, progress, data_dir=None) -> RobustnessResult:
         return evaluate_linf_noise(run.model, loader, quantizer, list(s.rates), s.chips, exclude=exclude, task=run.task)
 
     def passes(self, s) -> float:

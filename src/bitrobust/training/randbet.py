@@ -14,11 +14,14 @@ per batch, the clean one first, and projects the perturbed one back into the cur
 quantization ranges so it cannot widen them; ``pattbet`` trains on one fixed chip
 pattern (the same errors every step) and, unlike RandBET, does not generalize to other
 patterns or lower rates. Weight clipping (RANDBET_w_max) and label smoothing come from
-the strategy section as for every strategy.
+the strategy section as for every strategy. With ``activations`` the perturbed pass also reads
+chosen modules' outputs from faulty buffers (transient activation faults, contract 7), so the
+network learns to tolerate errors in its feature maps as well as in its weights.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 
@@ -26,7 +29,11 @@ import torch
 from torch.func import functional_call
 
 from bitrobust.bit_errors import PAPER_CHIPS
+from bitrobust.bit_errors.hashing import derive_key
 from bitrobust.errors import BitrobustError
+from bitrobust.injection import activation_faults, buffer_format, recording_ranges
+from bitrobust.injection.activations import match_modules
+from bitrobust.injection.buffer_formats import needs_range
 from bitrobust.quantization import QuantizedState, QuantizedTensor, quantize_tensors
 from bitrobust.training.config import StrategySection
 from bitrobust.training.context import StepContext
@@ -34,6 +41,7 @@ from bitrobust.training.error_sources import TRAINING_ERRORS
 from bitrobust.training.strategies import STRATEGIES, StepResult, Strategy, tally
 
 COMBINES = ("average", "sum")
+_ACTIVATION_READS = 0xAC7  # stream of the activation buffers' transient reads, apart from the weights'
 
 
 def _positive_or_none(value: float | None, name: str) -> None:
@@ -59,6 +67,12 @@ class RandBETParams:
     - ``perturbed_grad_max_value``: clamp g~ elementwise to [-c, c] before combining
       (the reference code clamps at 0.05; the paper does not mention it).
     - ``perturbed_grad_max_norm``: scale g~ down to global L2 norm <= c before combining.
+    - ``activations``: globs over ``model.named_modules()``; the perturbed pass then also stores
+      these modules' outputs in ``activation_format`` buffers (int8, int4: fixed point with the
+      clean pass's [min, max] of the same batch as range; fp16, bf16, fp32) and reads them with fresh
+      transient bit errors at rate ``activation_p`` (default: ``p``), seeded from (seed, step);
+      the gradient passes straight through the faults (contract 7). Flips in float words can
+      give inf or NaN and with them a NaN loss; fixed point cannot.
     """
 
     p: float | None = None
@@ -66,6 +80,9 @@ class RandBETParams:
     combine: str = "average"
     perturbed_grad_max_value: float | None = None
     perturbed_grad_max_norm: float | None = None
+    activations: str | None = None
+    activation_p: float | None = None
+    activation_format: str = "int8"
 
     def __post_init__(self) -> None:
         if self.p is None:
@@ -77,6 +94,16 @@ class RandBETParams:
             raise BitrobustError(f"unknown strategy.params.combine {self.combine!r}; valid: {', '.join(COMBINES)}")
         _positive_or_none(self.perturbed_grad_max_value, "perturbed_grad_max_value")
         _positive_or_none(self.perturbed_grad_max_norm, "perturbed_grad_max_norm")
+        if self.activation_p is not None and not 0.0 <= self.activation_p <= 1.0:
+            raise BitrobustError(f"strategy.params.activation_p must be a bit error rate in [0, 1], got {self.activation_p!r}")
+        buffer_format(self.activation_format)  # an unknown format lists the valid ones
+
+    @property
+    def activation_rate(self) -> float:
+        """The activation buffers' bit error rate (0 without ``activations``)."""
+        if not self.activations:
+            return 0.0
+        return self.p if self.activation_p is None else self.activation_p
 
 
 @dataclass(frozen=True)
@@ -144,6 +171,7 @@ class RandBET(Strategy):
     def __init__(self, section: StrategySection) -> None:
         super().__init__(section)
         self._counters = _Counters()
+        self._activation_ranges = None  # the clean pass's output ranges (fixed-point activation buffers)
 
     def setup(self, ctx: StepContext) -> None:
         """Bind ``ctx`` (it must quantize) and build the error source from the params and its seed."""
@@ -151,6 +179,8 @@ class RandBET(Strategy):
             raise BitrobustError(f"strategy {self.section.name} injects bit errors into quantized weights; set a quant section")
         super().setup(ctx)
         self.source = TRAINING_ERRORS.get(self.error_source()).from_params(self.params, int(ctx.seed))
+        if self.params.activations:
+            match_modules(ctx.model, self.params.activations)  # a glob matching no module: an error now
 
     # -- schedule and errors -----------------------------------------------------------------
     def error_source(self) -> str:
@@ -201,9 +231,19 @@ class RandBET(Strategy):
         buffers = {k: b.clone() for k, b in model.named_buffers()}
         return functional_call(model, {**weights, **buffers}, (x,))
 
+    def activation_reads(self, step: int):
+        """The transient activation faults of the perturbed pass of ``step`` (none without ``activations``)."""
+        prm = self.params
+        if not prm.activations:
+            return contextlib.nullcontext()
+        seed = derive_key(int(self.ctx.seed), step, _ACTIVATION_READS) & ((1 << 62) - 1)
+        return activation_faults(self.ctx.model, prm.activations, prm.activation_rate, "transient", seed=seed,
+                                 format=prm.activation_format, calibration=self._activation_ranges)
+
     def inject_now(self, clean_loss: torch.Tensor, rate: float) -> bool:
-        """Perturb this batch? Only if p > 0 and the clean loss (mean over all ranks) < threshold."""
-        if rate <= 0.0:
+        """Perturb this batch? Only if p > 0 (in the weights or the activations) and the clean loss (mean
+        over all ranks) < threshold."""
+        if rate <= 0.0 and self.params.activation_rate <= 0.0:
             return False
         threshold = self.params.loss_threshold
         if threshold is None:
@@ -233,7 +273,8 @@ class RandBET(Strategy):
     def perturbed_pass(self, x, y, state: QuantizedState, step: int, params) -> list[torch.Tensor]:
         """g~ = d L(f(x; w~), y) / d w~ for the errors of ``step`` (clipped if asked)."""
         errors = self.errors_at(step)
-        logits = self.forward_perturbed(x, self.perturbed_weights(state, errors))
+        with self.activation_reads(step):
+            logits = self.forward_perturbed(x, self.perturbed_weights(state, errors))
         loss = self.ctx.loss_fn(logits, y)
         grads = self._gradients(loss, params)
         c = self._counters
@@ -250,7 +291,14 @@ class RandBET(Strategy):
 
     # -- one step ----------------------------------------------------------------------------
     def _clean_pass(self, x, y, state, params):
-        logits = self.forward(x, self.clean_weights(state))
+        prm = self.params
+        self._activation_ranges = None
+        if prm.activations and needs_range(buffer_format(prm.activation_format)):
+            with recording_ranges(self.ctx.model, prm.activations) as recorder:  # this batch's ranges
+                logits = self.forward(x, self.clean_weights(state))
+            self._activation_ranges = recorder.result()
+        else:
+            logits = self.forward(x, self.clean_weights(state))
         loss = self.ctx.loss_fn(logits, y)
         grads = self._gradients(loss, params)
         return loss, grads, StepResult(float(loss.detach()), *tally(logits, y))
