@@ -81,3 +81,17 @@ def test_checkpoint_quant_records_the_format():
     _, _, strategy, _ = run_steps("normal", "int4_g128", steps=1)
     assert strategy.checkpoint_quant() == {"bits": 4, "scheme": "rquant", "overrides": {}, "exclude": [],
                                            "format": "int4_g128"}
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_robust_training_takes_a_format_name(fmt):
+    """``RobustTraining(..., quant="bf16")`` trains through the format, as ``QuantSection(format=...)`` does."""
+    from bitrobust import RobustTraining
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 200), nn.ReLU(), nn.Linear(200, 3))
+    robust = RobustTraining(model, torch.optim.SGD(model.parameters(), lr=0.05), "normal", quant=fmt)
+    assert robust.context.quant == QuantSection(format=fmt) and robust.context.quantizer.bits == get_format(fmt).bits
+    robust.step(torch.randn(8, 6), torch.randint(0, 3, (8,)))
+    with pytest.raises(BitrobustError, match="int4_g128"):
+        RobustTraining(model, torch.optim.SGD(model.parameters(), lr=0.05), "normal", quant="int4_g12")

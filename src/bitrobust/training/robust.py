@@ -34,8 +34,9 @@ class RobustTraining:
 
     ``strategy`` is a name in ``STRATEGIES`` (its params as keyword arguments, weight
     clipping as ``clip_w_max``), a :class:`StrategySection` or a built strategy.
-    ``quant`` is the weights' fixed-point format: a :class:`QuantSection`, a number of
-    bits (RQUANT) or None (train in float; BNNs binarize themselves). ``seed`` seeds the
+    ``quant`` is the weights' storage format: a :class:`QuantSection`, a number of bits
+    (RQUANT), a number format's name (``"int4_g128"``, ``"bf16"``: :mod:`bitrobust.formats`)
+    or None (train in float; BNNs binarize themselves). ``seed`` seeds the
     bit errors and flips, ``total_steps`` is the run's length (curricular RandBET's ramp).
 
     >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
@@ -52,7 +53,7 @@ class RobustTraining:
         optimizer: torch.optim.Optimizer,
         strategy: str | StrategySection | Strategy = "normal",
         *,
-        quant: QuantSection | int | None = 8,
+        quant: QuantSection | int | str | None = 8,
         loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy,
         seed: int = 0,
         total_steps: int = 1,
@@ -69,6 +70,8 @@ class RobustTraining:
             strategy = STRATEGIES.get(strategy.name)(strategy)
         if isinstance(quant, int):
             quant = QuantSection(bits=quant)
+        elif isinstance(quant, str):
+            quant = QuantSection(format=quant)
         if device is None:
             device = model_device(model)
         self.context = StepContext(model, optimizer, loss_fn, quant, seed, total_steps, world_size, device)
