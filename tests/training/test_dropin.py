@@ -145,3 +145,16 @@ def test_randbet_hardens_a_transformer_in_a_hand_written_loop():
           f"difference {diff.mean:.4f} [{diff.low:.4f}, {diff.high:.4f}]")
     assert b.rate(rate).mean > b.err  # the plain model degrades at this rate
     assert a.rate(rate).mean < b.rate(rate).mean and diff.verdict == "A lower"
+
+
+def test_the_own_loop_howto_runs_as_written(capsys):
+    """docs/howto-own-loop.md's example trains, evaluates and prints Err and RErr."""
+    import re
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[2] / "docs" / "howto-own-loop.md"
+    [code] = re.findall(r"```python\n(.*?)```", page.read_text(), re.S)
+    namespace: dict = {}
+    exec(compile(code, str(page), "exec"), namespace)
+    assert namespace["robust"].global_step == 3 * 8
+    assert capsys.readouterr().out.startswith("Err ")
