@@ -43,6 +43,7 @@ import torch
 
 from bitrobust.bit_errors.ecc import secded_code
 from bitrobust.errors import BitrobustError
+from bitrobust.evaluation.robustness import RobustnessResult
 from bitrobust.evaluation.run import load_run as load_checkpoint_run
 from bitrobust.formats import get_format
 from bitrobust.io import write_json, write_text
@@ -607,3 +608,30 @@ def energy_model_section(section, out: Path, reproduces: str) -> tuple[list[str]
     data = {"energy_model": model.to_dict(), "curve": energy_curve(model),
             "assumptions": list(section.params.get("assumptions", FIG1_ASSUMPTIONS))}
     return write_energy_model(data, out, f"{reproduces}: {section.title}"), data
+
+
+# -- the ``energy`` section of an experiment report: lowest energy within an error budget per run ---------------
+
+
+def energy_section(section, out: Path, reproduces: str) -> tuple[list[str], dict]:
+    """Per entry (a run's robustness result and :class:`Storage`): the highest p within the budget
+    (``params["max_increase"]`` over the clean Err of the entry whose run key is ``params["reference"]``, else
+    each run's own) and its energy with stored bits charged (``storage="bits"``), written as energy.md/.json/.png
+    in ``out``; returns (lines of report.md, results part)."""
+    params = section.params
+    runs = [Run(e.label, e.run_dir, RobustnessResult.from_dict(e.evaluations[0].result)) for e in section.entries]
+    stored = {e.label: e.storage for e in section.entries}
+    ref_key = params.get("reference")
+    reference = next((r for r, e in zip(runs, section.entries) if e.key == ref_key), None)
+    settings = EnergySettings(float(params.get("max_increase", 0.01)), storage="bits")
+    model = EnergyModel.default()
+    results = energy_savings(runs, model, settings, reference, lambda run: stored[run.name] or run_storage(run))
+    ref_name = None if reference is None else f"{reference.name} (Err {pct(reference.result.err)}%)"
+    write_energy(results, model, settings, out, ref_name)
+    columns = ("name", "bits", "bits_per_weight", "err", "limit", "p", "rerr", "voltage", "energy", "savings")
+    rows = [[dict(asdict(r), savings=r.savings)[c] for c in columns] for r in results]
+    write_text(out / "energy.csv", csv_text([list(columns)] + rows))
+    text = energy_markdown(results, model, settings, ref_name).split("\n")[2:]  # without the title
+    data = energy_json(results, model, settings, ref_name)
+    return text + [f"Files: `{out.name}/energy.csv`, `energy.md`, `energy.json`.", "",
+                   f"![energy]({out.name}/energy.png)", ""], data

@@ -36,7 +36,8 @@ class RunEntry:
     ``evaluations``: the section's evaluation of the run (one per profiled chip, else one);
     ``extra``: the section's second evaluation (BNN: T^b beside the accuracy over BER).
     ``run_dir`` is shown as given. ``tags`` carry table coordinates (Table III:
-    ``neurons``, ``ber``); ``key`` names the run where the ``neurons`` tag is missing.
+    ``neurons``, ``ber``); ``key`` names the run where the ``neurons`` tag is missing. ``storage``: the bits
+    the evaluated weights store (:class:`bitrobust.reports.energy.Storage`), for ``energy`` sections.
     Repeated labels within a section are numbered (:func:`bitrobust.reports.text.unique_labels`).
 
     >>> RunEntry("RQUANT", Path("runs/rquant"), (Evaluation({}),)).extra
@@ -49,6 +50,7 @@ class RunEntry:
     extra: tuple[Evaluation, ...] = ()
     key: str = ""
     tags: Mapping[str, Any] = field(default_factory=dict)
+    storage: Any = None
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ class SectionInput:
     entries: tuple[RunEntry, ...]
     note: str = ""
     confidence: bool = False  # rerr: clean and perturbed mean confidences (Tab. 2)
-    params: Mapping[str, Any] = field(default_factory=dict)  # settings of a model-free section's writer
+    params: Mapping[str, Any] = field(default_factory=dict)  # settings of the writer (model-free, energy)
     model_free: bool = False  # drawn from a model of the memory (Fig. 1, 3, 8): written without entries
 
 
