@@ -55,7 +55,8 @@ def _check_words(words: torch.Tensor, m: int) -> torch.Tensor:
     if width > m and flat.numel():
         lo, hi = int(flat.min()), int(flat.max())
         if lo < 0 or hi >= 1 << m:
-            raise BitrobustError(f"words must be {m}-bit values in [0, {1 << m}), got values in [{lo}, {hi}]")
+            raise BitrobustError(f"words must be {m}-bit values in [0, {1 << m}), got values in [{lo}, {hi}]: "
+                                 "out-of-range words in the input")
     return flat
 
 
@@ -151,7 +152,10 @@ def bytes_to_words(data: torch.Tensor, m: int, count: int, dtype: torch.dtype | 
     if flat.dtype != torch.uint8 or count < 0 or count * m > 8 * flat.numel():
         raise BitrobustError(f"need a uint8 tensor of at least {count} {m}-bit words, got {flat.dtype} x {flat.numel()}")
     if m in _EXACT and _LITTLE and dtype in _INTEGER and torch.iinfo(dtype).bits >= m:
-        words = flat[: count * m // 8].contiguous().view(_EXACT[m])
+        chunk = flat[: count * m // 8].contiguous()
+        if chunk.storage_offset() % (m // 8):  # a view as m-bit words needs an aligned start
+            chunk = chunk.clone()
+        words = chunk.view(_EXACT[m])
         if torch.iinfo(dtype).bits == m:
             return words.clone()
         return (words.to(torch.int64) & ((1 << m) - 1)).to(dtype)  # m < 64 here: the pattern as a value

@@ -45,6 +45,11 @@ def add_parser(sub) -> None:
     p.add_argument("--ecc", metavar="CODE",
                    help="charge the storage overhead of SECDED ECC: secded8, secded16, secded32 or secded64 (the "
                    "(72, 64) code); every access energy is multiplied by n/k (e.g. 72/64 = 1.125). Default: no ECC")
+    p.add_argument("--storage", choices=("auto", "bits", "access"), default="auto",
+                   help="charge each run's stored bits per weight b = (data + metadata bits) / weights, relative to "
+                   "8-bit words: energy x (D n/k + M) / (8 W) (e.g. int4_g128: b = 4.25, x 0.53; bf16: x 2). auto "
+                   "(default): for runs evaluated in a number format (--format), paper 3's energy per access for "
+                   "--bits/--scheme runs; bits: for every run (m-bit runs: x m/8); access: for none")
     p.add_argument("--names", choices=("config", "dir"), default="config",
                    help="model names from the training config (default) or the directory names")
     p.add_argument("--show-model", action="store_true", help="print the energy model as CSV and exit")
@@ -63,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         raise BitrobustError("no run directories given (or pass --show-model)")
     if not args.out:
         raise BitrobustError("--out is required")
-    settings = EnergySettings(parse_fraction(args.max_increase), args.criterion, args.delta, args.ecc)
+    settings = EnergySettings(parse_fraction(args.max_increase), args.criterion, args.delta, args.ecc, args.storage)
     out = output_dir(args.out)
     excess_term(1, 1, args.delta)  # validates delta
     from bitrobust.reports.runs import load_run, load_runs
@@ -79,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
         else:
             more = "at least " if r.clamped else ""
             what = "RErr" if settings.criterion == "mean" else "RErr bound"
+            stored = "" if r.bits_per_weight is None else f" ({r.bits_per_weight:.4g} bits per weight)"
             print(f"{r.name}: p={100 * r.p:g}% ({what} {100 * r.rerr:.2f}% <= {100 * r.limit:.2f}%): "
-                  f"V/V_min {r.voltage:.3f}, energy {r.energy:.3f}, {more}{100 * r.savings:.1f}% saved")
+                  f"V/V_min {r.voltage:.3f}, energy {r.energy:.3f}{stored}, {more}{100 * r.savings:.1f}% saved")
     print("wrote " + ", ".join(str(p) for p in paths))
     return 0

@@ -120,7 +120,8 @@ def chip_stats(values: Sequence[float]) -> tuple[float, float, float, float]:
     (0.2, 0.09999999999999999, 0.1, 0.3)
     """
     mean = sum(values) / len(values)
-    std = math.inf if math.isinf(mean) else math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
+    # d * d, not d ** 2: a huge finite perplexity (a flipped float exponent) squares to inf, not OverflowError
+    std = math.inf if math.isinf(mean) else math.sqrt(sum((v - mean) * (v - mean) for v in values) / len(values))
     return mean, std, min(values), max(values)
 
 

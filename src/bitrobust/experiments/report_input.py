@@ -12,11 +12,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from bitrobust.evaluation.robustness import RobustnessResult
 from bitrobust.experiments.plan import Plan, PlannedEval
 from bitrobust.experiments.recipes import recipes_label
 from bitrobust.io import read_json
+from bitrobust.reports.energy import Storage, run_storage
 from bitrobust.reports.experiment_input import Evaluation, ExperimentReportInput, RunEntry, SectionInput
 from bitrobust.reports.text import unique_labels
+from bitrobust.reports.runs import Run
 
 RESULT_WHAT = {"bnn_metrics": "BNN metrics", "weights": "weight statistics", "weight_errors": "perturbed weights",
                "logits": "logit distributions"}  # else a robustness result
@@ -53,10 +56,17 @@ def _section(plan: Plan, section) -> SectionInput:
             label = models[row] + ("" if run.seed_index is None else f" (seed {run.seed_index})")
             extra = plan.evals.get((run.key, section.extra_eval), []) if section.extra_eval else []
             tags = run.spec.tags if run.seed_index is None else {**run.spec.tags, "seed": run.seed_index}
-            entries.append(RunEntry(label, _relative(run.run_dir, plan), _evaluations(plan.evals[(run.key, key)]), _evaluations(extra),
-                                    run.spec.key, tags, models[row], run.seed_index))
+            evaluations = _evaluations(plan.evals[(run.key, key)])
+            stored = _storage(run.run_dir, evaluations[0].result) if section.kind == "energy" else None
+            entries.append(RunEntry(label, _relative(run.run_dir, plan), evaluations, _evaluations(extra),
+                                    run.spec.key, tags, models[row], run.seed_index, stored))
     return SectionInput(section.key, section.title, section.kind, tuple(entries), section.note, section.confidence,
-                        _pairs(plan, section, models))
+                        params=dict(section.params), pairs=_pairs(plan, section, models))
+
+
+def _storage(run_dir: Path, result: dict) -> Storage:
+    """What the evaluated weights store (an energy section's bits per weight), counted on the run's checkpoint."""
+    return run_storage(Run(run_dir.name, run_dir, RobustnessResult.from_dict(result)))
 
 
 def _relative(path: Path, plan: Plan) -> Path:

@@ -24,7 +24,7 @@ BUDGETS = ("quick", "medium", "full")
 DEFAULT_BUDGETS = ("quick", "full")  # runs opt into "medium" (RunSpec.budgets)
 
 SECTION_KINDS = ("rerr", "profiled", "bnn_curves", "bnn_importance", "bnn_table", "bnn_native_vs_st", "weights",
-                 "energy_model", "chip_maps", "weight_errors", "logits", "clean_err")
+                 "energy_model", "chip_maps", "weight_errors", "logits", "clean_err", "energy")
 # Sections drawn from a model of the memory alone (paper 3, Fig. 1, 3, 8): no runs, no evaluation; ``params``
 # go to their writer. An experiment of only such sections trains nothing.
 MODEL_FREE_KINDS = ("energy_model", "chip_maps")
@@ -81,7 +81,8 @@ class EvalSpec:
     scales the conv/linear weights and biases globally so their largest magnitude is
     ``scale_to`` before quantizing (Tab. 11). ``persistent`` reads a profiled chip's
     persistent errors only (Tab. 16). ``rerr="official"`` with ``test_first=9000`` (and
-    ``test_subset=None``) scores as paper 3's reference code does.
+    ``test_subset=None``) scores as paper 3's reference code does. ``format`` stores the weights in a number
+    format of :mod:`bitrobust.formats` (e.g. ``"bf16"``; post-training conversion; unset: the run's own).
     """
 
     key: str
@@ -101,6 +102,7 @@ class EvalSpec:
     test_first: Any = None
     test_subset: Any = field(default_factory=lambda: {"quick": 2000, "full": None})
     bs: tuple[float, ...] = (2, 4, 8, 16, 32, 64)
+    format: str | None = None
 
     def __post_init__(self) -> None:
         EVAL_KINDS.get(self.kind)  # an unknown kind raises, listing the valid ones

@@ -19,6 +19,15 @@ A memory protected by SECDED ECC (DESIGN contract 6, :mod:`bitrobust.bit_errors.
 n bits for every k data bits, so each access costs n/k times the energy of the unprotected
 memory at the same voltage: with ``EnergySettings(ecc="secded64")`` every model's energy is
 E(p) * 72/64 (savings may then be negative near V_min).
+
+Number formats (DESIGN contract 5) store different numbers of bits per weight: b = (D + M) / W for W weights
+held in D data bits (W words of m bits) and M metadata bits (per-channel/group fp16 ranges, memory layout v2).
+Reading them costs, relative to paper 3's 8-bit words without metadata at V_min,
+E(p) * (D n/k + M) / (8 W) (ECC check bits cover the data region only, contract 6): int4_g128 stores
+b = 4 + 2 * 16 / 128 = 4.25 bits (factor 0.531), bf16 16 bits (factor 2). ``EnergySettings(storage=...)``:
+``auto`` (default) charges this for runs evaluated in a number format (``format`` in robustness.json) and keeps
+paper 3's per-access accounting (E(p) n/k, whatever m) for contract 1's per-tensor fixed point; ``bits``
+charges it for every run (an m-bit per-tensor run: m / 8); ``access`` for none.
 """
 
 from __future__ import annotations
@@ -28,18 +37,26 @@ import csv
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
+
+import torch
 
 from bitrobust.bit_errors.ecc import secded_code
 from bitrobust.errors import BitrobustError
+from bitrobust.evaluation.robustness import RobustnessResult
+from bitrobust.evaluation.run import load_run as load_checkpoint_run
+from bitrobust.formats import get_format
 from bitrobust.io import write_json, write_text
 from bitrobust.metrics.bounds import DEFAULT_DELTA, bound_applies, rerr_upper_bound
+from bitrobust.quantization import quantize_model
 from bitrobust.reports.plotting import pyplot, save_figure
 from bitrobust.reports.runs import Run
 from bitrobust.reports.text import csv_text, markdown_table, pct
 
 COLUMNS = ("voltage", "bit_error_rate", "energy")
 CRITERIA = ("mean", "bound")
+STORAGE_MODES = ("auto", "bits", "access")
+REFERENCE_BITS = 8  # paper 3's words: 8 bits per weight, per-tensor ranges outside the memory
 
 
 @dataclass(frozen=True)
@@ -221,6 +238,75 @@ class EnergyModel:
         return self._at_rate(min(tolerated_rate, self.max_rate)), clamped
 
 
+# -- what a model stores -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Storage:
+    """The bits a model occupies: ``weights`` words holding ``data_bits`` bits in all, plus ``metadata_bits``.
+
+    >>> s = Storage(weights=256, data_bits=4 * 256, metadata_bits=2 * 2 * 16)  # int4_g128: 2 rows of 128
+    >>> s.bits_per_weight, s.factor(), s.factor(72 / 64)
+    (4.25, 0.53125, 0.59375)
+    """
+
+    weights: int
+    data_bits: int
+    metadata_bits: int = 0
+
+    def __post_init__(self) -> None:
+        if self.weights < 1:
+            raise BitrobustError("a model without stored weights has no storage cost")
+
+    @property
+    def bits_per_weight(self) -> float:
+        """b = (D + M) / W."""
+        return (self.data_bits + self.metadata_bits) / self.weights
+
+    def factor(self, overhead: float = 1.0) -> float:
+        """(D n/k + M) / (8 W): the stored bits relative to 8-bit words without metadata, ECC on the data."""
+        return (self.data_bits * overhead + self.metadata_bits) / (REFERENCE_BITS * self.weights)
+
+    @classmethod
+    def of(cls, state) -> "Storage":
+        """The data and metadata bits of a :class:`~bitrobust.quantization.QuantizedState` (layout v2 segments).
+
+        >>> import torch
+        >>> from bitrobust.formats import get_format
+        >>> from bitrobust.quantization import quantize_tensors
+        >>> Storage.of(quantize_tensors({"w": torch.zeros(3, 130)}, get_format("int4_g128")))  # 2 groups a row
+        Storage(weights=390, data_bits=1560, metadata_bits=192)
+        """
+        bits = {"data": 0, "metadata": 0}
+        for seg in state.segments:
+            bits[seg.region] = bits.get(seg.region, 0) + seg.num_words * seg.bits
+        return cls(state.num_words, bits["data"], bits["metadata"])
+
+
+def _checkpoint_dir(path: Path) -> Path:
+    """The run directory of a result: ``path`` itself, or the run above ``<run>/evals/<evaluation>/``."""
+    if not (path / "model.json").is_file() and path.parent.name == "evals":
+        return path.parent.parent
+    return path
+
+
+def run_storage(run: Run) -> Storage:
+    """What ``run``'s evaluated weights store, per weight: contract 1's m bits (ranges in registers), a format's
+    word width when it has no metadata, else counted on the run's model (its checkpoint) in that format."""
+    if run.result.format is None:
+        return Storage(1, run.bits)
+    fmt = get_format(run.result.format)
+    if fmt.quantize(torch.zeros(2, 2)).metadata.numel() == 0:
+        return Storage(1, fmt.bits)
+    folder = _checkpoint_dir(run.path)
+    if not (folder / "model.json").is_file():
+        raise BitrobustError(f"{run.path}: counting the metadata words of format {run.result.format} needs the run's "
+                             "checkpoint (model.json, model.safetensors) beside robustness.json")
+    loaded = load_checkpoint_run(folder, "cpu")
+    quantizer, exclude = loaded.quantizer(format=run.result.format)
+    return Storage.of(quantize_model(loaded.model, quantizer, exclude))
+
+
 # -- which rate does a model tolerate? ------------------------------------------------------
 
 
@@ -236,6 +322,7 @@ class EnergySettings:
     criterion: str = "mean"  # mean: RErr mean over chips; bound: its Prop. 1 upper bound
     delta: float = DEFAULT_DELTA
     ecc: str | None = None  # an ECC code name (secded8 .. secded64) whose storage overhead n/k is charged
+    storage: str = "auto"  # which runs are charged their stored bits per weight (STORAGE_MODES, module docstring)
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.max_increase) and 0.0 <= self.max_increase <= 1.0):
@@ -244,6 +331,12 @@ class EnergySettings:
             raise BitrobustError(f"unknown criterion {self.criterion!r}; valid: {', '.join(CRITERIA)}")
         if self.ecc is not None:
             secded_code(self.ecc)  # an unknown name lists the valid ones
+        if self.storage not in STORAGE_MODES:
+            raise BitrobustError(f"unknown storage accounting {self.storage!r}; valid: {', '.join(STORAGE_MODES)}")
+
+    def charges_bits(self, run: Run) -> bool:
+        """Whether ``run`` is charged its stored bits per weight (else paper 3's energy per access)."""
+        return self.storage == "bits" or (self.storage == "auto" and run.result.format is not None)
 
     @property
     def storage_overhead(self) -> float:
@@ -266,6 +359,7 @@ class EnergyResult:
     voltage: float | None
     energy: float | None
     clamped: bool
+    bits_per_weight: float | None = None  # stored bits per weight when charged (None: energy per access)
 
     @property
     def savings(self) -> float | None:
@@ -299,21 +393,28 @@ def tolerated_rate(run: Run, limit: float, settings: EnergySettings = EnergySett
 
 
 def energy_savings(
-    runs: Sequence[Run], model: EnergyModel, settings: EnergySettings = EnergySettings(), reference: Run | None = None
+    runs: Sequence[Run], model: EnergyModel, settings: EnergySettings = EnergySettings(), reference: Run | None = None,
+    storage: Callable[[Run], Storage] = run_storage,
 ) -> list[EnergyResult]:
-    """Per run: limit = reference Err (``reference``'s, else the run's own) + max_increase; tolerated p; energy."""
+    """Per run: limit = reference Err (``reference``'s, else the run's own) + max_increase; tolerated p; energy
+    E(p) n/k, or E(p) (D n/k + M) / (8 W) for runs charged their stored bits (``storage(run)``; see the module
+    docstring)."""
     out = []
     for run in runs:
+        factor, per_weight = settings.storage_overhead, None  # E(p) * n/k: every access reads n bits per k data bits
+        if settings.charges_bits(run):
+            stored = storage(run)
+            factor, per_weight = stored.factor(settings.storage_overhead), stored.bits_per_weight
         ref_err = reference.result.err if reference is not None else run.result.err
         limit = ref_err + settings.max_increase
         p, value = tolerated_rate(run, limit, settings)
         if p is None:
-            out.append(EnergyResult(run.name, str(run.path), run.bits, run.result.err, ref_err, limit, None, None, None, None, False))
+            out.append(EnergyResult(run.name, str(run.path), run.bits, run.result.err, ref_err, limit, None, None, None,
+                                    None, False, per_weight))
             continue
         point, clamped = model.operating_point(p)
-        energy = point.energy * settings.storage_overhead  # E(p) * n/k: every access reads n bits per k data bits
         out.append(EnergyResult(run.name, str(run.path), run.bits, run.result.err, ref_err, limit, p, value,
-                                point.voltage, energy, clamped))
+                                point.voltage, point.energy * factor, clamped, per_weight))
     return out
 
 
@@ -334,6 +435,7 @@ def energy_markdown(results: Sequence[EnergyResult], model: EnergyModel, setting
         f"access energy at that p. Energy model: {model.source}.",
         "",
     ]
+    charged = any(r.bits_per_weight is not None for r in results)  # a bits-per-weight column only then
     body = []
     for r in results:
         if r.p is None:
@@ -341,10 +443,20 @@ def energy_markdown(results: Sequence[EnergyResult], model: EnergyModel, setting
         else:
             le, ge = ("≤ ", "≥ ") if r.clamped else ("", "")
             tail = [f"{100 * r.p:g}", pct(r.rerr), f"{le}{r.voltage:.3f}", f"{le}{r.energy:.3f}", f"{ge}{pct(r.savings)}"]
-        body.append([r.name, str(r.bits), pct(r.err), pct(r.limit)] + tail)
-    lines += markdown_table(["Model", "m", "Err in %", "RErr limit in %", "highest p in %", "RErr at p in %", "V / V_min",
-                             "energy", "energy saved in %"], body)
+        stored = [] if not charged else ["-" if r.bits_per_weight is None else f"{r.bits_per_weight:.4g}"]
+        body.append([r.name, str(r.bits)] + stored + [pct(r.err), pct(r.limit)] + tail)
+    lines += markdown_table(["Model", "m"] + (["bits per weight"] if charged else []) + [
+        "Err in %", "RErr limit in %", "highest p in %", "RErr at p in %", "V / V_min", "energy", "energy saved in %"],
+        body)
     lines.append("")
+    if charged:
+        lines += [
+            "Bits per weight b = (D + M) / W: data bits D and metadata bits M (per-channel/group fp16 ranges, memory "
+            "layout v2) of W weights. Those rows' energy is the energy model's value times (D n/k + M) / (8 W): "
+            "relative to 8-bit words without metadata at V_min (paper 3's models); rows without b are charged per "
+            "access (docs/energy.md, \"Number formats\").",
+            "",
+        ]
     if any(r.clamped for r in results):
         lines += [
             f"≤ / ≥: the model tolerates more than the energy model's largest rate p = {100 * model.max_rate:g}%; "
@@ -370,7 +482,7 @@ def energy_json(results: Sequence[EnergyResult], model: EnergyModel, settings: E
                 reference: str | None = None) -> dict:
     return {
         "settings": {"max_increase": settings.max_increase, "criterion": settings.criterion, "delta": settings.delta,
-                     "ecc": settings.ecc, "storage_overhead": settings.storage_overhead},
+                     "ecc": settings.ecc, "storage_overhead": settings.storage_overhead, "storage": settings.storage},
         "reference": reference,
         "energy_model": model.to_dict(),
         "models": [dict(asdict(r), savings=r.savings) for r in results],
@@ -496,3 +608,30 @@ def energy_model_section(section, out: Path, reproduces: str) -> tuple[list[str]
     data = {"energy_model": model.to_dict(), "curve": energy_curve(model),
             "assumptions": list(section.params.get("assumptions", FIG1_ASSUMPTIONS))}
     return write_energy_model(data, out, f"{reproduces}: {section.title}"), data
+
+
+# -- the ``energy`` section of an experiment report: lowest energy within an error budget per run ---------------
+
+
+def energy_section(section, out: Path, reproduces: str) -> tuple[list[str], dict]:
+    """Per entry (a run's robustness result and :class:`Storage`): the highest p within the budget
+    (``params["max_increase"]`` over the clean Err of the entry whose run key is ``params["reference"]``, else
+    each run's own) and its energy with stored bits charged (``storage="bits"``), written as energy.md/.json/.png
+    in ``out``; returns (lines of report.md, results part)."""
+    params = section.params
+    runs = [Run(e.label, e.run_dir, RobustnessResult.from_dict(e.evaluations[0].result)) for e in section.entries]
+    stored = {e.label: e.storage for e in section.entries}
+    ref_key = params.get("reference")
+    reference = next((r for r, e in zip(runs, section.entries) if e.key == ref_key), None)
+    settings = EnergySettings(float(params.get("max_increase", 0.01)), storage="bits")
+    model = EnergyModel.default()
+    results = energy_savings(runs, model, settings, reference, lambda run: stored[run.name] or run_storage(run))
+    ref_name = None if reference is None else f"{reference.name} (Err {pct(reference.result.err)}%)"
+    write_energy(results, model, settings, out, ref_name)
+    columns = ("name", "bits", "bits_per_weight", "err", "limit", "p", "rerr", "voltage", "energy", "savings")
+    rows = [[dict(asdict(r), savings=r.savings)[c] for c in columns] for r in results]
+    write_text(out / "energy.csv", csv_text([list(columns)] + rows))
+    text = energy_markdown(results, model, settings, ref_name).split("\n")[2:]  # without the title
+    data = energy_json(results, model, settings, ref_name)
+    return text + [f"Files: `{out.name}/energy.csv`, `energy.md`, `energy.json`.", "",
+                   f"![energy]({out.name}/energy.png)", ""], data

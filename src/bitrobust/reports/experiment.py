@@ -23,7 +23,9 @@ input is plain data (:mod:`bitrobust.reports.experiment_input`). Section kinds
   voltages (Fig. 3, 8), :mod:`bitrobust.reports.chip_maps` -- both model-free (no runs);
 - ``weight_errors``: original vs perturbed weights (Fig. 4), :mod:`bitrobust.reports.weight_errors`;
 - ``logits``: logit and confidence distributions (Fig. 6), :mod:`bitrobust.reports.logits`;
-- ``clean_err``: clean Err per precision and normalization (Tab. 7), :mod:`bitrobust.reports.clean_err`.
+- ``clean_err``: clean Err per precision and normalization (Tab. 7), :mod:`bitrobust.reports.clean_err`;
+- ``energy``: the lowest energy within an error budget per run, stored bits per weight charged (number
+  formats, contract 5), :func:`bitrobust.reports.energy.energy_section`.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from bitrobust.registry import Registry
 from bitrobust.reports.bnn import bnn_curves_section, bnn_importance_section, bnn_table_section
 from bitrobust.reports.chip_maps import chip_maps_section
 from bitrobust.reports.clean_err import clean_err_section
-from bitrobust.reports.energy import energy_model_section
+from bitrobust.reports.energy import energy_model_section, energy_section
 from bitrobust.reports.experiment_input import ExperimentReportInput, SectionInput
 from bitrobust.reports.logits import logits_section
 from bitrobust.reports.native_vs_st import native_vs_st_section
@@ -56,7 +58,7 @@ for _kind, _writer in (("rerr", rerr_section), ("profiled", profiled_section), (
                        ("bnn_native_vs_st", native_vs_st_section), ("weights", weights_section),
                        ("energy_model", energy_model_section),
                        ("chip_maps", chip_maps_section), ("weight_errors", weight_errors_section),
-                       ("logits", logits_section), ("clean_err", clean_err_section)):
+                       ("logits", logits_section), ("clean_err", clean_err_section), ("energy", energy_section)):
     SECTION_WRITERS.add(_kind, _writer)
 
 

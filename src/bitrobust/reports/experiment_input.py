@@ -37,7 +37,8 @@ class RunEntry:
     ``extra``: the section's second evaluation (BNN: T^b beside the accuracy over BER).
     ``run_dir`` is shown as given. ``tags`` carry table coordinates (Table III:
     ``neurons``, ``ber``; native vs straight-through: ``ste``, ``op``, ``ber``) and, for a repeated
-    run, its ``seed``; ``key`` names the run where the ``neurons`` tag is missing.
+    run, its ``seed``; ``key`` names the run where the ``neurons`` tag is missing. ``storage``: the bits
+    the evaluated weights store (:class:`bitrobust.reports.energy.Storage`), for ``energy`` sections.
     Repeated labels within a section are numbered (:func:`bitrobust.reports.text.unique_labels`).
     ``model`` groups the repeats (training ``seed`` 0, 1, ...) of one model (default: the label):
     RErr sections pool them and pair them seed by seed (contract 8).
@@ -54,6 +55,7 @@ class RunEntry:
     tags: Mapping[str, Any] = field(default_factory=dict)
     model: str = ""
     seed: int | None = None
+    storage: Any = None
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,7 @@ class SectionInput:
     entries: tuple[RunEntry, ...]
     note: str = ""
     confidence: bool = False  # rerr: clean and perturbed mean confidences (Tab. 2)
-    params: Mapping[str, Any] = field(default_factory=dict)  # settings of a model-free section's writer
+    params: Mapping[str, Any] = field(default_factory=dict)  # settings of the writer (model-free, energy)
     model_free: bool = False  # drawn from a model of the memory (Fig. 1, 3, 8): written without entries
     pairs: tuple[tuple[str, str], ...] = ()
 
