@@ -46,6 +46,21 @@ def add_parser(sub) -> None:
     p.add_argument("--scheme", help="quantization scheme (default: the model's; e.g. normal, rquant)")
     p.add_argument("--format", help="number format the weights are stored in instead of --bits/--scheme, e.g. "
                    "int8_channel, int4_g128, fp16, bf16, fp8_e4m3 (default: the model's; see docs/concepts.md)")
+    p.add_argument("--protect-bits", help="bit positions stored in reliable memory (they never flip): msb, sign, "
+                   "exponent, mantissa or positions 0..m-1, comma-separated, e.g. msb or sign,exponent (resolved per "
+                   "format: msb = bit m-1; sign/exponent/mantissa of float words; metadata words as fp16)")
+    p.add_argument("--protect-tensors", help="comma-separated tensor-name globs stored in reliable memory, e.g. 'fc*'")
+    p.add_argument("--target-tensors", help="confine the errors to these tensors (comma-separated name globs; "
+                   "default: all); the ECC check bits then read error-free")
+    p.add_argument("--target-bits", help="confine the errors to these bit positions (same spelling as "
+                   "--protect-bits; default: all)")
+    p.add_argument("--expose-metadata", action="store_const", const=True,
+                   help="let the metadata words (per-channel/group scales and zero points) flip too (default: "
+                   "reliable)")
+    p.add_argument("--ecc", help="SECDED ECC over k-bit chunks of the data region: secded8, secded16, secded32 or "
+                   "secded64 (= (72, 64)); its check bits are stored after the metadata and can flip")
+    p.add_argument("--ecc-policy", help="on a detected, uncorrectable codeword: keep (use the bits as read; "
+                   "default) or zero (zero its data bits)")
     p.add_argument("--batch-stats", action="store_const", const=True,
                    help="normalize with the statistics of each test batch (paper 3, Tab. 10)")
     p.add_argument("--scale-to", type=positive_float,
@@ -87,7 +102,9 @@ def settings_from_args(args: argparse.Namespace, recipe_eval: dict | None = None
         "first_chip": args.first_chip, "scheme": args.scheme, "bits": args.bits, "batch_stats": args.batch_stats,
         "scale_to": args.scale_to, "test_subset": args.test_subset, "chip_seed": args.chip_seed,
         "offsets": args.offsets, "persistent": args.persistent, "rerr": args.rerr, "test_first": args.test_first,
-        "format": args.format,
+        "format": args.format, "protect_bits": args.protect_bits, "protect_tensors": args.protect_tensors,
+        "target_tensors": args.target_tensors, "target_bits": args.target_bits,
+        "expose_metadata": args.expose_metadata, "ecc": args.ecc, "ecc_policy": args.ecc_policy,
     }
     if chip is not None:
         from bitrobust.bit_errors.synthetic import PAPER_CHIPS
@@ -132,7 +149,10 @@ def run(args: argparse.Namespace) -> int:
             nonfinite = sum(r.nonfinite) / len(r.nonfinite) if any(r.nonfinite) else 0.0
             print(f"p={100 * r.p:g}%: RErr {100 * r.mean:.2f} ± {100 * r.std:.2f}% "
                   f"(min {100 * r.min:.2f}, max {100 * r.max:.2f})"
-                  + (f", non-finite outputs {100 * nonfinite:.2f}%" if nonfinite else ""))
+                  + (f", non-finite outputs {100 * nonfinite:.2f}%" if nonfinite else "")
+                  + (f", ECC per chip: {r.summary()['ecc_corrected_mean']:g} corrected, "
+                     f"{r.summary()['ecc_detected_mean']:g} detected of {result.ecc_codewords} codewords"
+                     if r.ecc_corrected else ""))
     else:
         print(kind.summary(outcome, settings))
     print("wrote " + ", ".join(str(p) for p in paths))

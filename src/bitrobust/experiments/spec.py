@@ -81,7 +81,9 @@ class EvalSpec:
     scales the conv/linear weights and biases globally so their largest magnitude is
     ``scale_to`` before quantizing (Tab. 11). ``persistent`` reads a profiled chip's
     persistent errors only (Tab. 16). ``rerr="official"`` with ``test_first=9000`` (and
-    ``test_subset=None``) scores as paper 3's reference code does.
+    ``test_subset=None``) scores as paper 3's reference code does. ``protect_bits``, ``protect_tensors``,
+    ``target_tensors``, ``target_bits``, ``expose_metadata``, ``ecc`` and ``ecc_policy`` protect, target and
+    ECC-code the memory (contract 6; None: the run's recipe's ``eval`` section, else unprotected).
     """
 
     key: str
@@ -101,6 +103,13 @@ class EvalSpec:
     test_first: Any = None
     test_subset: Any = field(default_factory=lambda: {"quick": 2000, "full": None})
     bs: tuple[float, ...] = (2, 4, 8, 16, 32, 64)
+    protect_bits: Any = None
+    protect_tensors: Any = None
+    target_tensors: Any = None
+    target_bits: Any = None
+    expose_metadata: Any = None
+    ecc: Any = None
+    ecc_policy: Any = None
 
     def __post_init__(self) -> None:
         EVAL_KINDS.get(self.kind)  # an unknown kind raises, listing the valid ones
