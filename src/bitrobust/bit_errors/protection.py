@@ -114,8 +114,8 @@ class WordKind:
             return (1 << mantissa) - 1 if token == "mantissa" else ((1 << exponent) - 1) << mantissa
         if strict:
             valid = "msb" + (", sign" if self.signed else "")
-            raise BitrobustError(f"the {self.what} are {'signed' if self.signed else 'unsigned'} integers without "
-                                 f"a {token} field; valid: {valid}, or positions 0..{m - 1}")
+            raise BitrobustError(f"the {self.what} are {'signed' if self.signed else 'unsigned'} integers: they have "
+                                 f"no {token} field; valid: {valid}, or positions 0..{m - 1}")
         return 0
 
     def mask(self, spec: str, strict: bool = True) -> int:
