@@ -7,7 +7,7 @@ import argparse
 from bitrobust.cli.common import data_dir_arg, nonnegative_int, output_dir, parse_rates, positive_float, positive_int
 from bitrobust.errors import BitrobustError
 
-KINDS = ("random", "transient", "profiled", "linf", "weights", "weight_errors", "logits", "bnn_metrics")
+KINDS = ("random", "transient", "profiled", "linf", "vulnerability", "weights", "weight_errors", "logits", "bnn_metrics")
 
 
 def add_parser(sub) -> None:
@@ -19,14 +19,18 @@ def add_parser(sub) -> None:
         "the next-token error and the perplexity the same way. Writes robustness.json, .csv, .md and "
         ".png plus the resolved eval_config.json to --out (default: the run directory). Other kinds: "
         "profiled chip maps, L-inf weight noise, weight statistics (weights.json), perturbed weights "
-        "(weight_errors.json), logit and confidence histograms (logits.json), BNN metrics (metrics.json).",
+        "(weight_errors.json), logit and confidence histograms (logits.json), BNN metrics (metrics.json), "
+        "vulnerability maps (vulnerability.json, .csv, .md, .png). Protection, targeting and SECDED ECC "
+        "(--protect-bits ... --ecc-policy) apply to the bit-error kinds (random, transient, profiled, vulnerability).",
     )
     p.add_argument("model", help="run directory or model.safetensors/.json checkpoint")
     p.add_argument("--kind", choices=KINDS, default=None,
                    help="random: persistent chips (default); transient: fresh flips per trial; profiled: a chip map "
                    "(--chip); linf: uniform weight noise, --rates are then noise sizes relative to each tensor's "
                    "range; weights: weight statistics and redundancy (paper 3, Fig. 10); weight_errors: original vs "
-                   "perturbed weights of chip --first-chip at --rates (Fig. 4); logits: largest-logit and confidence "
+                   "perturbed weights of chip --first-chip at --rates (Fig. 4); vulnerability: RErr with errors in one "
+                   "tensor x one bit position at one rate (--rates, default 1%%; --chips default 5; budget: "
+                   "--tensors, --bit-positions), a table, heatmap and ranking; logits: largest-logit and confidence "
                    "histograms, clean and at --rates (Fig. 6); bnn_metrics: T^b, Pi, "
                    "VAR(Pi) of a BNN (as bitrobust metrics, without plots)")
     p.add_argument("--errors", help=argparse.SUPPRESS)  # before --kind: random, transient, linf or profiled:FILE
@@ -42,6 +46,9 @@ def add_parser(sub) -> None:
     p.add_argument("--offsets", type=positive_int, help="profiled: offsets into the chip map (default 10)")
     p.add_argument("--persistent", action="store_const", const=True,
                    help="profiled: only the cells that flip on every read (paper 3, Tab. 16)")
+    p.add_argument("--tensors", help="vulnerability: comma-separated tensor-name globs to map (default: all)")
+    p.add_argument("--bit-positions", help="vulnerability: comma-separated bit positions to map, 0 = least "
+                   "significant (default: all of the format's data words)")
     p.add_argument("--bits", type=int, help="precision m (default: the model's training precision)")
     p.add_argument("--scheme", help="quantization scheme (default: the model's; e.g. normal, rquant)")
     p.add_argument("--format", help="number format the weights are stored in instead of --bits/--scheme, e.g. "
@@ -91,6 +98,20 @@ def _kind_and_chip(args: argparse.Namespace) -> tuple[str, str | None]:
     return kind, chip or args.chip
 
 
+def parse_positions(text: str | None) -> tuple[int, ...] | None:
+    """Comma-separated bit positions (None: not given).
+
+    >>> parse_positions("7, 0")
+    (7, 0)
+    """
+    if text is None:
+        return None
+    try:
+        return tuple(int(item) for item in text.split(",") if item.strip())
+    except ValueError:
+        raise BitrobustError(f"invalid bit positions {text!r} (use e.g. 0,7)") from None
+
+
 def settings_from_args(args: argparse.Namespace, recipe_eval: dict | None = None):
     """The frozen settings of the chosen evaluation kind from the command line (unset flags: the run's
     recipe or the kind's defaults)."""
@@ -105,6 +126,7 @@ def settings_from_args(args: argparse.Namespace, recipe_eval: dict | None = None
         "format": args.format, "protect_bits": args.protect_bits, "protect_tensors": args.protect_tensors,
         "target_tensors": args.target_tensors, "target_bits": args.target_bits,
         "expose_metadata": args.expose_metadata, "ecc": args.ecc, "ecc_policy": args.ecc_policy,
+        "tensors": args.tensors, "positions": parse_positions(args.bit_positions),
     }
     if chip is not None:
         from bitrobust.bit_errors.synthetic import PAPER_CHIPS
@@ -127,6 +149,7 @@ def run(args: argparse.Namespace) -> int:
     from bitrobust.evaluation import EVAL_KINDS, evaluate, load_run
     from bitrobust.models.checkpoint import checkpoint_paths
     from bitrobust.reports.robustness import write_robustness
+    from bitrobust.reports.vulnerability import write_vulnerability
 
     settings_from_args(args)  # validate the flags before loading anything
     out = output_dir(args.out or checkpoint_paths(args.model)[0].parent)  # default: the run directory
@@ -154,6 +177,8 @@ def run(args: argparse.Namespace) -> int:
                      f"{r.summary()['ecc_detected_mean']:g} detected of {result.ecc_codewords} codewords"
                      if r.ecc_corrected else ""))
     else:
+        if kind.result_file == "vulnerability.json":
+            paths += write_vulnerability(outcome.native, out)
         print(kind.summary(outcome, settings))
     print("wrote " + ", ".join(str(p) for p in paths))
     return 0
