@@ -20,12 +20,13 @@ the strategy section as for every strategy.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch.func import functional_call
 
 from bitrobust.bit_errors import PAPER_CHIPS
+from bitrobust.bit_errors.protection import PROTECTION_FIELDS, Protection, read_protected
 from bitrobust.errors import BitrobustError
 from bitrobust.quantization import QuantizedState, QuantizedTensor, quantize_tensors
 from bitrobust.training.config import StrategySection
@@ -59,6 +60,9 @@ class RandBETParams:
     - ``perturbed_grad_max_value``: clamp g~ elementwise to [-c, c] before combining
       (the reference code clamps at 0.05; the paper does not mention it).
     - ``perturbed_grad_max_norm``: scale g~ down to global L2 norm <= c before combining.
+    - ``protection``: the perturbed weights are read through this protection (contract 6; the fields of
+      :class:`~bitrobust.bit_errors.protection.Protection`, e.g. ``{protect_bits: msb}`` or
+      ``{ecc: secded64}``), so training sees the memory evaluation will use.
     """
 
     p: float | None = None
@@ -66,8 +70,10 @@ class RandBETParams:
     combine: str = "average"
     perturbed_grad_max_value: float | None = None
     perturbed_grad_max_norm: float | None = None
+    protection: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self.memory_protection()  # known fields and names
         if self.p is None:
             raise BitrobustError("strategy.params.p (the training bit error rate, e.g. 0.01 for 1%) is required")
         if not 0.0 <= self.p <= 1.0:
@@ -77,6 +83,14 @@ class RandBETParams:
             raise BitrobustError(f"unknown strategy.params.combine {self.combine!r}; valid: {', '.join(COMBINES)}")
         _positive_or_none(self.perturbed_grad_max_value, "perturbed_grad_max_value")
         _positive_or_none(self.perturbed_grad_max_norm, "perturbed_grad_max_norm")
+
+    def memory_protection(self) -> Protection:
+        """``protection`` as a :class:`Protection`."""
+        unknown = sorted(set(self.protection) - set(PROTECTION_FIELDS))
+        if unknown:
+            raise BitrobustError(f"unknown strategy.params.protection key {unknown[0]!r}; valid: "
+                                 f"{', '.join(PROTECTION_FIELDS)}")
+        return Protection(**self.protection)
 
 
 @dataclass(frozen=True)
@@ -151,6 +165,7 @@ class RandBET(Strategy):
             raise BitrobustError(f"strategy {self.section.name} injects bit errors into quantized weights; set a quant section")
         super().setup(ctx)
         self.source = TRAINING_ERRORS.get(self.error_source()).from_params(self.params, int(ctx.seed))
+        self.protection = self.params.memory_protection()
 
     # -- schedule and errors -----------------------------------------------------------------
     def error_source(self) -> str:
@@ -192,8 +207,9 @@ class RandBET(Strategy):
         return self._straight_through(state.dequantize())
 
     def perturbed_weights(self, state: QuantizedState, errors) -> dict[str, torch.Tensor]:
-        """w~ = Q^-1(BErr_p(Q(w))) with straight-through gradients: errors act on the flat words."""
-        return self._straight_through(state.with_errors(errors).dequantize())
+        """w~ = Q^-1(BErr_p(Q(w))) with straight-through gradients: errors act on the flat words (through the
+        params' ``protection``)."""
+        return self._straight_through(read_protected(state, errors, self.protection)[0].dequantize())
 
     def forward_perturbed(self, x: torch.Tensor, weights: dict[str, torch.Tensor]) -> torch.Tensor:
         """Logits with perturbed weights; running statistics (BN) are left to the clean pass."""
