@@ -115,3 +115,16 @@ def test_eval_cli_bad_protection_is_one_line_and_writes_nothing(tmp_path, tiny_r
     err = capsys.readouterr().err
     assert code == 2 and message in err and err.count("\n") == 1, err
     assert not (out_dir / "robustness.json").exists()
+
+
+def test_robustness_csv_has_ecc_columns_only_with_ecc():
+    from bitrobust.reports.robustness import robustness_csv
+
+    model, data = _model_and_data()
+    q = FixedPointQuantizer(8)
+    with_ecc = evaluate_robustness(model, data, q, [0.01], chips=2, protection=Protection(ecc="secded8"))
+    lines = robustness_csv(with_ecc).splitlines()
+    assert lines[0] == "p,trial,rerr,confidence,ecc_corrected,ecc_detected"
+    assert lines[2].endswith(f",{with_ecc.rate(0.01).ecc_corrected[0]},{with_ecc.rate(0.01).ecc_detected[0]}")
+    assert robustness_csv(evaluate_robustness(model, data, q, [0.01], chips=2)).splitlines()[0] == \
+        "p,trial,rerr,confidence"
