@@ -84,6 +84,7 @@ class EvalSpec:
     ``test_subset=None``) scores as paper 3's reference code does. ``protect_bits``, ``protect_tensors``,
     ``target_tensors``, ``target_bits``, ``expose_metadata``, ``ecc`` and ``ecc_policy`` protect, target and
     ECC-code the memory (contract 6; None: the run's recipe's ``eval`` section, else unprotected).
+    ``tensors`` (name globs) and ``positions`` (bit positions) are the budget of a ``vulnerability`` map.
     """
 
     key: str
@@ -110,6 +111,8 @@ class EvalSpec:
     expose_metadata: Any = None
     ecc: Any = None
     ecc_policy: Any = None
+    tensors: Any = None
+    positions: Any = None
 
     def __post_init__(self) -> None:
         EVAL_KINDS.get(self.kind)  # an unknown kind raises, listing the valid ones
