@@ -27,6 +27,7 @@ _PUBLIC = {
     "FixedPointQuantizer": "bitrobust.quantization",
     "quantize_model": "bitrobust.quantization",
     "RandomBitErrors": "bitrobust.bit_errors",
+    "Protection": "bitrobust.bit_errors",
     "inject": "bitrobust.injection",
     "faulty_copy": "bitrobust.injection",
     "activation_faults": "bitrobust.injection",

@@ -359,3 +359,22 @@ def test_every_recipe_loads(path):
             assert config.strategy.params["loss_threshold"] == (3.5 if config.data.name == "cifar100" else 1.75)
         if "_ls" in path.name:
             assert config.strategy.label_smoothing > 0
+
+
+def test_randbet_reads_the_perturbed_weights_through_its_protection():
+    """strategy.params.protection: protected bits never flip in training either, the rest as without it."""
+    from bitrobust.bit_errors import Protection, read_protected
+
+    model = tiny()
+    plain = Harness(model, params={"p": 0.2}).strategy
+    shielded = Harness(copy.deepcopy(model), params={"p": 0.2, "protection": {"protect_bits": "msb",
+                                                                               "protect_tensors": "bias"}}).strategy
+    state = plain.quantized_state()
+    errors = plain.errors_at(3)
+    got = shielded.perturbed_weights(state, errors)
+    expected = read_protected(state, errors, Protection(protect_bits="msb", protect_tensors="bias"))[0].dequantize()
+    assert all(torch.equal(got[k].detach(), expected[k]) for k in expected)
+    assert torch.equal(got["bias"].detach(), state.dequantize()["bias"])
+    assert not torch.equal(got["weight"].detach(), plain.perturbed_weights(state, errors)["weight"].detach())
+    with pytest.raises(BitrobustError, match="unknown strategy.params.protection key 'bits'; valid: protect_bits"):
+        Harness(tiny(), params={"p": 0.1, "protection": {"bits": "msb"}})

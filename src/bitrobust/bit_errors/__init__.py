@@ -2,7 +2,8 @@
 
 Errors act on the integer words of a :class:`~bitrobust.quantization.QuantizedState`
 laid out linearly (word i of the model holds bits i*m .. i*m + m - 1), never on floats.
-SECDED ECC (contract 6, :mod:`bitrobust.bit_errors.ecc`) protects that bit stream in k-bit codewords.
+SECDED ECC (contract 6, :mod:`bitrobust.bit_errors.ecc`) protects that bit stream in k-bit codewords;
+:mod:`bitrobust.bit_errors.protection` reads a state through protected bits/tensors, targets and ECC.
 """
 
 from bitrobust.bit_errors.bitstream import (
@@ -37,6 +38,13 @@ from bitrobust.bit_errors.profiled import (
     chip_offsets,
     load_chip,
 )
+from bitrobust.bit_errors.protection import (
+    BIT_FIELDS,
+    PROTECTION_FIELDS,
+    ProtectedMemory,
+    Protection,
+    read_protected,
+)
 from bitrobust.bit_errors.random_chips import (
     RandomBitErrors,
     check_rate,
@@ -54,6 +62,11 @@ from bitrobust.bit_errors.synthetic import (
 )
 
 __all__ = [
+    "BIT_FIELDS",
+    "PROTECTION_FIELDS",
+    "ProtectedMemory",
+    "Protection",
+    "read_protected",
     "ECC_POLICIES",
     "PAPER_CHIPS",
     "SECDED_CODES",

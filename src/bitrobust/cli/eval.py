@@ -7,7 +7,8 @@ import argparse
 from bitrobust.cli.common import data_dir_arg, nonnegative_int, output_dir, parse_rates, positive_float, positive_int
 from bitrobust.errors import BitrobustError
 
-KINDS = ("random", "transient", "profiled", "linf", "weights", "weight_errors", "logits", "bnn_metrics", "activations")
+KINDS = ("random", "transient", "profiled", "linf", "vulnerability", "weights", "weight_errors", "logits", "bnn_metrics",
+         "activations")
 
 
 def add_parser(sub) -> None:
@@ -20,14 +21,18 @@ def add_parser(sub) -> None:
         ".png plus the resolved eval_config.json to --out (default: the run directory). Other kinds: "
         "profiled chip maps, L-inf weight noise, weight statistics (weights.json), perturbed weights "
         "(weight_errors.json), logit and confidence histograms (logits.json), BNN metrics (metrics.json), "
-        "bit errors in activation buffers (--kind activations --activations GLOBS).",
+        "vulnerability maps (vulnerability.json, .csv, .md, .png), bit errors in activation buffers (--kind "
+        "activations --activations GLOBS). Protection, targeting and SECDED ECC (--protect-bits ... --ecc-policy) "
+        "apply to the weight bit-error kinds (random, transient, profiled, vulnerability, activations).",
     )
     p.add_argument("model", help="run directory or model.safetensors/.json checkpoint")
     p.add_argument("--kind", choices=KINDS, default=None,
                    help="random: persistent chips (default); transient: fresh flips per trial; profiled: a chip map "
                    "(--chip); linf: uniform weight noise, --rates are then noise sizes relative to each tensor's "
                    "range; weights: weight statistics and redundancy (paper 3, Fig. 10); weight_errors: original vs "
-                   "perturbed weights of chip --first-chip at --rates (Fig. 4); logits: largest-logit and confidence "
+                   "perturbed weights of chip --first-chip at --rates (Fig. 4); vulnerability: RErr with errors in one "
+                   "tensor x one bit position at one rate (--rates, default 1%%; --chips default 5; budget: "
+                   "--tensors, --bit-positions), a table, heatmap and ranking; logits: largest-logit and confidence "
                    "histograms, clean and at --rates (Fig. 6); bnn_metrics: T^b, Pi, "
                    "VAR(Pi) of a BNN (as bitrobust metrics, without plots); activations: bit errors in the buffers "
                    "that hold chosen modules' outputs (--activations)")
@@ -58,10 +63,28 @@ def add_parser(sub) -> None:
                    help="activations: comma-separated bit positions stored reliably, e.g. msb or 7,6")
     p.add_argument("--act-weights", action="store_const", const=True,
                    help="activations: read the weights through the same chips at the same rate too")
+    p.add_argument("--tensors", help="vulnerability: comma-separated tensor-name globs to map (default: all)")
+    p.add_argument("--bit-positions", help="vulnerability: comma-separated bit positions to map, 0 = least "
+                   "significant (default: all of the format's data words)")
     p.add_argument("--bits", type=int, help="precision m (default: the model's training precision)")
     p.add_argument("--scheme", help="quantization scheme (default: the model's; e.g. normal, rquant)")
     p.add_argument("--format", help="number format the weights are stored in instead of --bits/--scheme, e.g. "
                    "int8_channel, int4_g128, fp16, bf16, fp8_e4m3 (default: the model's; see docs/concepts.md)")
+    p.add_argument("--protect-bits", help="bit positions stored in reliable memory (they never flip): msb, sign, "
+                   "exponent, mantissa or positions 0..m-1, comma-separated, e.g. msb or sign,exponent (resolved per "
+                   "format: msb = bit m-1; sign/exponent/mantissa of float words; metadata words as fp16)")
+    p.add_argument("--protect-tensors", help="comma-separated tensor-name globs stored in reliable memory, e.g. 'fc*'")
+    p.add_argument("--target-tensors", help="confine the errors to these tensors (comma-separated name globs; "
+                   "default: all); the ECC check bits then read error-free")
+    p.add_argument("--target-bits", help="confine the errors to these bit positions (same spelling as "
+                   "--protect-bits; default: all)")
+    p.add_argument("--expose-metadata", action="store_const", const=True,
+                   help="let the metadata words (per-channel/group scales and zero points) flip too (default: "
+                   "reliable)")
+    p.add_argument("--ecc", help="SECDED ECC over k-bit chunks of the data region: secded8, secded16, secded32 or "
+                   "secded64 (= (72, 64)); its check bits are stored after the metadata and can flip")
+    p.add_argument("--ecc-policy", help="on a detected, uncorrectable codeword: keep (use the bits as read; "
+                   "default) or zero (zero its data bits)")
     p.add_argument("--batch-stats", action="store_const", const=True,
                    help="normalize with the statistics of each test batch (paper 3, Tab. 10)")
     p.add_argument("--scale-to", type=positive_float,
@@ -92,6 +115,20 @@ def _kind_and_chip(args: argparse.Namespace) -> tuple[str, str | None]:
     return kind, chip or args.chip
 
 
+def parse_positions(text: str | None) -> tuple[int, ...] | None:
+    """Comma-separated bit positions (None: not given).
+
+    >>> parse_positions("7, 0")
+    (7, 0)
+    """
+    if text is None:
+        return None
+    try:
+        return tuple(int(item) for item in text.split(",") if item.strip())
+    except ValueError:
+        raise BitrobustError(f"invalid bit positions {text!r} (use e.g. 0,7)") from None
+
+
 def settings_from_args(args: argparse.Namespace, recipe_eval: dict | None = None):
     """The frozen settings of the chosen evaluation kind from the command line (unset flags: the run's
     recipe or the kind's defaults)."""
@@ -103,7 +140,10 @@ def settings_from_args(args: argparse.Namespace, recipe_eval: dict | None = None
         "first_chip": args.first_chip, "scheme": args.scheme, "bits": args.bits, "batch_stats": args.batch_stats,
         "scale_to": args.scale_to, "test_subset": args.test_subset, "chip_seed": args.chip_seed,
         "offsets": args.offsets, "persistent": args.persistent, "rerr": args.rerr, "test_first": args.test_first,
-        "format": args.format,
+        "format": args.format, "protect_bits": args.protect_bits, "protect_tensors": args.protect_tensors,
+        "target_tensors": args.target_tensors, "target_bits": args.target_bits,
+        "expose_metadata": args.expose_metadata, "ecc": args.ecc, "ecc_policy": args.ecc_policy,
+        "tensors": args.tensors, "positions": parse_positions(args.bit_positions),
         "modules": args.activations, "mode": args.act_mode, "act_format": args.act_format,
         "calibration_examples": args.act_calibration, "with_weight_errors": args.act_weights,
         "protect": tuple(b.strip() for b in args.act_protect.split(",") if b.strip()) if args.act_protect else None,
@@ -129,6 +169,7 @@ def run(args: argparse.Namespace) -> int:
     from bitrobust.evaluation import EVAL_KINDS, evaluate, load_run
     from bitrobust.models.checkpoint import checkpoint_paths
     from bitrobust.reports.robustness import write_robustness
+    from bitrobust.reports.vulnerability import write_vulnerability
 
     settings_from_args(args)  # validate the flags before loading anything
     out = output_dir(args.out or checkpoint_paths(args.model)[0].parent)  # default: the run directory
@@ -151,8 +192,13 @@ def run(args: argparse.Namespace) -> int:
             nonfinite = sum(r.nonfinite) / len(r.nonfinite) if any(r.nonfinite) else 0.0
             print(f"p={100 * r.p:g}%: RErr {100 * r.mean:.2f} ± {100 * r.std:.2f}% "
                   f"(min {100 * r.min:.2f}, max {100 * r.max:.2f})"
-                  + (f", non-finite outputs {100 * nonfinite:.2f}%" if nonfinite else ""))
+                  + (f", non-finite outputs {100 * nonfinite:.2f}%" if nonfinite else "")
+                  + (f", ECC per chip: {r.summary()['ecc_corrected_mean']:g} corrected, "
+                     f"{r.summary()['ecc_detected_mean']:g} detected of {result.ecc_codewords} codewords"
+                     if r.ecc_corrected else ""))
     else:
+        if kind.result_file == "vulnerability.json":
+            paths += write_vulnerability(outcome.native, out)
         print(kind.summary(outcome, settings))
     print("wrote " + ", ".join(str(p) for p in paths))
     return 0

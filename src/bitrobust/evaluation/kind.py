@@ -1,7 +1,7 @@
 """Evaluation kinds: every way of evaluating a trained run, defined once and chosen by name.
 
-A kind (``EVAL_KINDS``: random, transient, profiled, linf, weights, weight_errors, logits, bnn_metrics,
-activations) owns
+A kind (``EVAL_KINDS``: random, transient, profiled, linf, vulnerability, weights, weight_errors, logits,
+bnn_metrics, activations) owns
 
 - its frozen settings and how they are resolved for a run (:meth:`EvalKind.settings`:
   rates and chips default to the ``eval`` section of the run's recipe);

@@ -4,7 +4,9 @@ Err is the test error with the clean quantized weights; RErr(p) is the test erro
 a chip's bit errors at rate p injected into the words, averaged over chips (mean, std,
 min, max), together with the mean confidence (max softmax probability) on clean and
 perturbed weights. A task with a log-likelihood (a causal LM, contract 7) also gets its
-perplexity, clean and per (chip, p), with the same statistics over chips.
+perplexity, clean and per (chip, p), with the same statistics over chips. A :class:`Protection` (contract 6)
+decides which stored bits may read wrong and adds SECDED ECC; with ECC the corrected and
+detected-uncorrectable codewords are counted per (chip, p).
 Per (chip, p) the cost is one forward pass over the test set plus
 flipping the faulty bits and dequantizing, so injection adds little to the floor.
 With ``torch.distributed`` initialized, chips are sharded across ranks and gathered.
@@ -22,6 +24,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from bitrobust.bit_errors import check_rate
+from bitrobust.bit_errors.ecc import EccCounts
+from bitrobust.bit_errors.protection import ProtectedMemory, Protection
 from bitrobust.console import bar_disable
 from bitrobust.device import model_device
 from bitrobust.errors import BitrobustError
@@ -129,13 +133,16 @@ def chip_stats(values: Sequence[float]) -> tuple[float, float, float, float]:
 class RateResult:
     """RErr at one rate p over all trials (chips); ``nonfinite``: per trial, the fraction of examples whose
     outputs were inf/NaN (e.g. a flipped float exponent; they count as wrong); ``perplexity``: per trial, for
-    an LM (else empty)."""
+    an LM (else empty); ``ecc_corrected``/``ecc_detected``: per trial, the codewords SECDED ECC corrected and
+    detected as uncorrectable (empty without ECC)."""
 
     p: float
     rerr: tuple[float, ...]
     confidence: tuple[float, ...]
     nonfinite: tuple[float, ...] = ()  # () = none: zeros, one per trial
     perplexity: tuple[float, ...] = ()
+    ecc_corrected: tuple[int, ...] = ()
+    ecc_detected: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.nonfinite:
@@ -173,13 +180,17 @@ class RateResult:
         if self.perplexity:
             out.update(zip(("perplexity_mean", "perplexity_std", "perplexity_min", "perplexity_max"),
                            chip_stats(self.perplexity)))
+        if self.ecc_corrected:
+            out["ecc_corrected_mean"] = sum(self.ecc_corrected) / len(self.ecc_corrected)
+            out["ecc_detected_mean"] = sum(self.ecc_detected) / len(self.ecc_detected)
         return out
 
 
 @dataclass(frozen=True)
 class RobustnessResult:
     """Err, clean confidence and RErr per rate (fractions in [0, 1], not %); for an LM also the clean
-    ``perplexity`` (and each rate's per chip)."""
+    ``perplexity`` (and each rate's per chip); ``protection``: the non-default protection settings
+    (:meth:`Protection.to_dict`), ``ecc_codewords``: codewords per read with ECC (else None)."""
 
     err: float
     confidence: float
@@ -194,6 +205,8 @@ class RobustnessResult:
     perplexity: float | None = None
     first_chip: int | None = None  # first random chip, or the seed of transient reads (None: not recorded)
     test_set: str | None = None  # which test examples, e.g. "mnist test, stratified 2000" (None: not recorded)
+    protection: dict = field(default_factory=dict)
+    ecc_codewords: int | None = None
 
     def pairing_key(self) -> tuple:
         """What two results must share to be paired chip by chip (contract 8): the same error source and
@@ -208,26 +221,30 @@ class RobustnessResult:
         raise KeyError(f"no result at p = {p}; rates: {', '.join(f'{r.p:g}' for r in self.rates)}")
 
     def to_dict(self) -> dict:
-        optional = ("rerr_definition", "format", "perplexity", "first_chip", "test_set")
+        optional = ("rerr_definition", "format", "perplexity", "first_chip", "test_set", "protection", "ecc_codewords")
         out = {k: v for k, v in asdict(self).items() if k not in ("rates",) + optional}
         if self.rerr_definition != "plain":  # plain results keep their files as they were
             out["rerr_definition"] = self.rerr_definition
-        out.update({k: getattr(self, k) for k in optional[1:] if getattr(self, k) is not None})
+        # so do results without these (no format, log-likelihood, recorded chips, protection or ECC)
+        out.update({k: getattr(self, k) for k in optional[1:] if getattr(self, k) not in (None, {})})
         # non-finite fractions: always for formats, else only when some output was inf/NaN
         show = self.format is not None or any(any(r.nonfinite) for r in self.rates)
         out["rates"] = [dict(r.summary(), rerr=list(r.rerr), confidence=list(r.confidence),
                              **({"nonfinite": list(r.nonfinite)} if show else {}),
-                             **({"perplexity": list(r.perplexity)} if r.perplexity else {})) for r in self.rates]
+                             **({"perplexity": list(r.perplexity)} if r.perplexity else {}),
+                             **({"ecc_corrected": list(r.ecc_corrected), "ecc_detected": list(r.ecc_detected)}
+                                if r.ecc_corrected else {})) for r in self.rates]
         return out
 
     @classmethod
     def from_dict(cls, d: dict) -> "RobustnessResult":
         rates = tuple(RateResult(r["p"], tuple(r["rerr"]), tuple(r["confidence"]), nonfinite=tuple(r.get("nonfinite", ())),
-                                 perplexity=tuple(r.get("perplexity", ()))) for r in d["rates"])
+                                 perplexity=tuple(r.get("perplexity", ())), ecc_corrected=tuple(r.get("ecc_corrected", ())),
+                                 ecc_detected=tuple(r.get("ecc_detected", ()))) for r in d["rates"])
         keys = ("err", "confidence", "n_examples", "source", "trials", "bits", "scheme")
         return cls(**{k: d[k] for k in keys}, rates=rates, rerr_definition=d.get("rerr_definition", "plain"),
                    format=d.get("format"), perplexity=d.get("perplexity"), first_chip=d.get("first_chip"),
-                   test_set=d.get("test_set"))
+                   test_set=d.get("test_set"), protection=d.get("protection", {}), ecc_codewords=d.get("ecc_codewords"))
 
 
 def _trials_of_this_rank(trials: int) -> list[int]:
@@ -237,7 +254,7 @@ def _trials_of_this_rank(trials: int) -> list[int]:
     return list(range(trials))
 
 
-def _gather(local: dict[tuple[int, float], PassResult]) -> dict[tuple[int, float], PassResult]:
+def _gather(local: dict) -> dict:
     if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
         return local
     parts: list = [None] * torch.distributed.get_world_size()
@@ -248,11 +265,15 @@ def _gather(local: dict[tuple[int, float], PassResult]) -> dict[tuple[int, float
     return merged
 
 
-def perturbed_pass(model: nn.Module, state: QuantizedState, errors: ErrorModel, data: Batches,
-                   task: Task | None = None, also_wrong: torch.Tensor | None = None) -> PassResult:
-    """Inject ``errors`` into the words, load the dequantized weights, run one pass."""
-    load_tensors(model, state.with_errors(errors).dequantize())
-    return evaluate_pass(model, data, task, also_wrong=also_wrong)
+def perturbed_pass(model: nn.Module, memory: QuantizedState | ProtectedMemory, errors: ErrorModel, data: Batches,
+                   task: Task | None = None, also_wrong: torch.Tensor | None = None
+                   ) -> tuple[PassResult, EccCounts | None]:
+    """Read the words through ``errors`` (and the memory's protection), load the dequantized weights, run one
+    pass; returns the pass and the ECC counts of the read (None without ECC)."""
+    memory = memory if isinstance(memory, ProtectedMemory) else ProtectedMemory(memory)
+    state, ecc = memory.read(errors)
+    load_tensors(model, state.dequantize())
+    return evaluate_pass(model, data, task, also_wrong=also_wrong), ecc
 
 
 def evaluate_robustness(
@@ -268,6 +289,7 @@ def evaluate_robustness(
     task: Task | None = None,
     rerr: str = "plain",
     reads: Callable[[int | None, float], ContextManager] | None = None,
+    protection: Protection | None = None,
 ) -> RobustnessResult:
     """Err and RErr(p) of ``model`` on ``data`` for each rate (see module docstring).
 
@@ -281,6 +303,8 @@ def evaluate_robustness(
     dicts, e.g. a torch ``DataLoader`` -- moved to the model's device and scored by ``task``
     (default: classification; see :mod:`bitrobust.tasks`). ``rerr="official"`` counts an example as
     wrong under bit errors if the clean or the perturbed model gets it wrong (``RERR_DEFINITIONS``).
+    ``protection`` (:class:`~bitrobust.bit_errors.protection.Protection`, contract 6) protects or targets bits and
+    tensors, exposes the metadata or adds SECDED ECC; it is checked against the quantized model before any pass.
 
     >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
     >>> batches = [(torch.randn(16, 4, generator=torch.Generator().manual_seed(0)), torch.arange(16) % 2)]
@@ -298,6 +322,7 @@ def evaluate_robustness(
         if batch_stats:
             _batch_norms_in_training_mode(model)
         state = quantize_model(model, quantizer, exclude=exclude)
+        memory = ProtectedMemory(state, protection)
         load_tensors(model, state.dequantize())
         around = reads or (lambda trial, p: contextlib.nullcontext())
         with around(None, 0.0):
@@ -305,18 +330,21 @@ def evaluate_robustness(
         also_wrong = None if clean.correct is None else ~clean.correct
         clean_only = PassResult(clean.error, clean.confidence, clean.n, nonfinite=clean.nonfinite, nll=clean.nll)
         jobs = [(t, p) for t in _trials_of_this_rank(source.trials) for p in rates]
-        local: dict[tuple[int, float], PassResult] = {}
+        local: dict[tuple[int, float], tuple[PassResult, EccCounts | None]] = {}
         bar = _progress(len(jobs), progress, f"RErr ({source.name})")
+        clean_ecc = None if memory.ecc_segment is None else EccCounts(memory.ecc_segment.num_words, 0, 0)
         for t, p in jobs:
             if p == 0:
-                local[(t, p)] = clean_only
+                local[(t, p)] = (clean_only, clean_ecc)
             else:
                 with around(t, p):
-                    local[(t, p)] = perturbed_pass(model, state, source.errors(t, p), data, task, also_wrong)
+                    local[(t, p)] = perturbed_pass(model, memory, source.errors(t, p), data, task, also_wrong)
             bar.update(1)
-            bar.set_postfix(p=p, rerr=f"{100 * local[(t, p)].error:.2f}%")
+            bar.set_postfix(p=p, rerr=f"{100 * local[(t, p)][0].error:.2f}%")
         bar.close()
-        results = _gather(local)
+        gathered = _gather(local)
+    results = {key: passed for key, (passed, _) in gathered.items()}
+    ecc = {key: counts for key, (_, counts) in gathered.items()}
     per_rate = tuple(
         RateResult(
             p,
@@ -324,6 +352,8 @@ def evaluate_robustness(
             tuple(results[(t, p)].confidence for t in range(source.trials)),
             nonfinite=tuple(results[(t, p)].nonfinite for t in range(source.trials)),
             perplexity=() if clean.nll is None else tuple(results[(t, p)].perplexity for t in range(source.trials)),
+            ecc_corrected=() if clean_ecc is None else tuple(ecc[(t, p)].corrected for t in range(source.trials)),
+            ecc_detected=() if clean_ecc is None else tuple(ecc[(t, p)].detected for t in range(source.trials)),
         )
         for p in rates
     )
@@ -341,6 +371,8 @@ def evaluate_robustness(
         perplexity=clean.perplexity,
         first_chip=source.first if isinstance(source, RandomChips) else
         source.seed if isinstance(source, TransientReads) else None,
+        protection=memory.protection.to_dict(),
+        ecc_codewords=None if clean_ecc is None else clean_ecc.codewords,
     )
 
 

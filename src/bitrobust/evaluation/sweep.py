@@ -13,8 +13,11 @@ trial, one pass over the test set each -- and differ only in where the errors co
   "rates" are the noise sizes eps.
 
 Options shared by all: another precision, scheme or number format (``format``, contract 5) than
-training's (post-training quantization), batch statistics at test time (``batch_stats``, Tab. 10), and scaling the
-conv/linear weights so their largest magnitude is ``scale_to`` before quantizing (Tab. 11).
+training's (post-training quantization), batch statistics at test time (``batch_stats``, Tab. 10), scaling the
+conv/linear weights so their largest magnitude is ``scale_to`` before quantizing (Tab. 11), and -- for the
+bit-error kinds -- protection and targeting with SECDED ECC (contract 6: ``protect_bits``, ``protect_tensors``,
+``target_tensors``, ``target_bits``, ``expose_metadata``, ``ecc``, ``ecc_policy``; unset ones come from the run's
+recipe's ``eval`` section).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from torch import nn
 
 from bitrobust.bit_errors import check_rate
 from bitrobust.bit_errors.profiled import chip_offsets, load_chip
+from bitrobust.bit_errors.protection import PROTECTION_FIELDS, Protection, protection_from
 from bitrobust.bit_errors.synthetic import PAPER_CHIPS, paper_chip
 from bitrobust.errors import BitrobustError
 from bitrobust.evaluation.kind import EvalKind, Outcome, on_test_set, register_kind
@@ -61,8 +65,23 @@ class SweepOptions:
     rerr: str = "plain"
     test_first: int | None = None
     format: str | None = None  # a number format (bitrobust.formats) instead of bits/scheme
+    # protection and targeting (contract 6; bitrobust.bit_errors.protection.Protection's fields)
+    protect_bits: str | None = None
+    protect_tensors: tuple[str, ...] = ()
+    target_tensors: tuple[str, ...] = ()
+    target_bits: str | None = None
+    expose_metadata: bool = False
+    ecc: str | None = None
+    ecc_policy: str = "keep"
+
+    def protection(self) -> Protection:
+        """The protection settings as one :class:`Protection`."""
+        return protection_from({k: getattr(self, k) for k in PROTECTION_FIELDS})
 
     def check_options(self) -> None:
+        protection = self.protection()  # checks the names; the canonical spellings go back into the settings
+        for name in PROTECTION_FIELDS:
+            object.__setattr__(self, name, getattr(protection, name))
         if self.format is not None:
             if self.bits is not None or self.scheme is not None:
                 raise BitrobustError("give a number format or bits/scheme, not both")
@@ -87,7 +106,16 @@ class SweepOptions:
             out["test_first"] = self.test_first
         if self.format is not None:
             out["format"] = self.format
-        return out
+        return {**out, **self.protection().to_dict()}
+
+
+def recipe_protection(recipe_eval: Mapping[str, Any]) -> dict:
+    """The protection settings a run's recipe sets in its ``eval`` section (defaults of unset ones).
+
+    >>> recipe_protection({"rates": [0.01], "ecc": "secded64"})
+    {'ecc': 'secded64'}
+    """
+    return {k: recipe_eval[k] for k in PROTECTION_FIELDS if recipe_eval.get(k) is not None}
 
 
 @dataclass(frozen=True)
@@ -116,6 +144,8 @@ class SweepSettings(SweepOptions):
                                  "not a number format")
         if self.kind == "linf" and self.rerr != "plain":
             raise BitrobustError("the official RErr definition applies to bit errors, not to linf noise")
+        if self.kind == "linf" and not self.protection().is_default:
+            raise BitrobustError("protection, targeting and ECC apply to bit errors, not to linf noise")
 
     def to_dict(self) -> dict:
         out: dict = {"kind": self.kind, "test_subset": self.test_subset, "rates": [float(p) for p in self.rates],
@@ -201,6 +231,7 @@ class _Sweep(EvalKind):
 
     unit = "chip"
     symbol = "p"  # what the rates are
+    bit_errors = True  # protection and ECC apply (a recipe's eval section sets their defaults)
 
     settings_type = SweepSettings
 
@@ -208,7 +239,8 @@ class _Sweep(EvalKind):
         rates, chips = given.pop("rates", None), given.pop("chips", None)  # given ones are checked, even if bad
         rates = (recipe_eval.get("rates") or DEFAULT_RATES) if rates is None else rates
         chips = (recipe_eval.get("chips") or DEFAULT_CHIPS) if chips is None else chips
-        return {"kind": self.name, "rates": tuple(float(p) for p in rates), "chips": chips, **given}
+        return {"kind": self.name, "rates": tuple(float(p) for p in rates), "chips": chips,
+                **(recipe_protection(recipe_eval) if self.bit_errors else {}), **given}
 
     def source(self, s, info: dict):
         """Where the errors come from (may record facts about it in ``info``)."""
@@ -240,7 +272,8 @@ class _Sweep(EvalKind):
     def sweep(self, run, s, loader, quantizer, exclude, info, progress, data_dir=None) -> RobustnessResult:
         source = self.source(s, info)
         return evaluate_robustness(run.model, loader, quantizer, self.rates(s, source), source, exclude=exclude,
-                                   progress=progress, batch_stats=s.batch_stats, rerr=s.rerr, task=run.task)
+                                   progress=progress, batch_stats=s.batch_stats, rerr=s.rerr, task=run.task,
+                                   protection=s.protection())
 
     def describe(self, s) -> str:
         return self.what(s) + _quant_text(s) + on_test_set(s.test_subset)
@@ -269,7 +302,9 @@ def _quant_text(s) -> str:
              ("batch_stats", "batch statistics"),
              ("scale_to", f"scaled to {s.scale_to}"), ("test_first", f"first {s.test_first} test images"))
     official = ", official RErr (clean or perturbed wrong)" if s.rerr == "official" else ""
-    return "".join(f", {label}" for key, label in parts if getattr(s, key)) + official
+    protection = "".join(f", {k.replace('_', ' ')} {v if not isinstance(v, list) else ','.join(v)}"
+                         for k, v in s.protection().to_dict().items())
+    return "".join(f", {label}" for key, label in parts if getattr(s, key)) + official + protection
 
 
 @register_kind
@@ -294,6 +329,7 @@ class LinfKind(_Sweep):
     name = "linf"
     unit = "trial"
     symbol = "eps"
+    bit_errors = False
 
     def sweep(self, run, s, loader, quantizer, exclude, info, progress, data_dir=None) -> RobustnessResult:
         return evaluate_linf_noise(run.model, loader, quantizer, list(s.rates), s.chips, exclude=exclude, task=run.task)
@@ -309,7 +345,7 @@ class ProfiledKind(_Sweep):
     settings_type = ProfiledSettings
 
     def resolve(self, given: dict, recipe_eval: Mapping[str, Any]) -> dict:
-        return given  # the chip fixes its own rate; no rates or chips
+        return {**recipe_protection(recipe_eval), **given}  # the chip fixes its own rate; no rates or chips
 
     def source(self, s, info: dict) -> ProfiledOffsets:
         source = s.source()

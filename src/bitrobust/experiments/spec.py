@@ -83,6 +83,10 @@ class EvalSpec:
     persistent errors only (Tab. 16). ``rerr="official"`` with ``test_first=9000`` (and
     ``test_subset=None``) scores as paper 3's reference code does. ``format`` stores the weights in a number
     format of :mod:`bitrobust.formats` (e.g. ``"bf16"``; post-training conversion; unset: the run's own).
+    ``protect_bits``, ``protect_tensors``, ``target_tensors``, ``target_bits``, ``expose_metadata``, ``ecc``
+    and ``ecc_policy`` protect, target and ECC-code the memory (contract 6; None: the run's recipe's ``eval``
+    section, else unprotected). ``tensors`` (name globs) and ``positions`` (bit positions) are the budget of a
+    ``vulnerability`` map.
     """
 
     key: str
@@ -103,6 +107,15 @@ class EvalSpec:
     test_subset: Any = field(default_factory=lambda: {"quick": 2000, "full": None})
     bs: tuple[float, ...] = (2, 4, 8, 16, 32, 64)
     format: str | None = None
+    protect_bits: Any = None
+    protect_tensors: Any = None
+    target_tensors: Any = None
+    target_bits: Any = None
+    expose_metadata: Any = None
+    ecc: Any = None
+    ecc_policy: Any = None
+    tensors: Any = None
+    positions: Any = None
 
     def __post_init__(self) -> None:
         EVAL_KINDS.get(self.kind)  # an unknown kind raises, listing the valid ones

@@ -10,6 +10,7 @@ decoding reinterprets the -- possibly flipped -- word exactly, so a flipped expo
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 import torch
@@ -43,6 +44,18 @@ def decode_float(words: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     w = words.to(torch.int64)
     signed = w - (((w >> (bits - 1)) & 1) << bits)  # two's complement value of the m-bit pattern
     return signed.to(_SIGNED_VIEW[bits]).view(dtype)
+
+
+def float_fields(dtype: torch.dtype) -> tuple[int, int]:
+    """(exponent bits, mantissa bits) of the float words of ``dtype``; the sign is the remaining top bit.
+    The mantissa has f bits where the machine epsilon is 2^-f.
+
+    >>> float_fields(torch.float16), float_fields(torch.bfloat16), float_fields(torch.float8_e4m3fn)
+    ((5, 10), (8, 7), (4, 3))
+    """
+    info = torch.finfo(dtype)
+    mantissa = round(-math.log2(info.eps))
+    return info.bits - 1 - mantissa, mantissa
 
 
 @dataclass(frozen=True)

@@ -2,13 +2,15 @@
 
 Memory holds regions in this order: the *data* region (every tensor's words, ``named_parameters()`` order,
 row-major), then the *metadata* region (same tensor order; each tensor's scales, then its zero points, as
-16-bit words), then (reserved) an ECC check region. A word's first bit address is the sum of the widths of
-all words before it and bit j of the word is that address + j. With one per-tensor format of m bits there
+16-bit words), then, when SECDED ECC is on, the *ecc* check region (the check bits of the data region's
+k-bit codewords; :mod:`bitrobust.bit_errors.protection` lays it out and decodes it, since the codes live a
+layer up). A word's first bit address is the sum of the widths of all words before it and bit j of the word
+is that address + j. With one per-tensor format of m bits there
 is no metadata and this is contract 2's a = i m + j, so every contract-2 chip result is unchanged.
 
 A region is cut into *segments*: runs of consecutive words of one width. :func:`read_segment` turns a
-segment's clean words into the words a faulty memory returns -- the one place where a protection mask or an
-ECC decoder can step in later, region by region.
+segment's clean words into the words a faulty memory returns; protection masks and the ECC decoder
+(:class:`bitrobust.bit_errors.protection.ProtectedMemory`) build on it, region by region.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from typing import Protocol, Sequence
 import torch
 
 REGIONS = ("data", "metadata")
-"""The regions in address order (an ``ecc`` check region will follow ``metadata``)."""
+"""The regions of a quantized state in address order (the ``ecc`` check region of
+:class:`~bitrobust.bit_errors.protection.ProtectedMemory` follows ``metadata``)."""
 
 
 class ErrorModel(Protocol):

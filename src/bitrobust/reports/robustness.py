@@ -65,20 +65,20 @@ def robustness_markdown(results: dict[str, RobustnessResult]) -> str:
 
 
 def robustness_csv(result: RobustnessResult) -> str:
-    """One row per rate and trial (chip), after the clean row; CRLF line ends as ``bitrobust eval`` always wrote.
+    """One row per rate and trial (chip), after the clean row (with the perplexity of an LM and the ECC counts
+when ECC is on); CRLF line ends as ``bitrobust eval`` always wrote.
 
     >>> robustness_csv(example_run("A", 0.05, (0.2,)).result).splitlines()[:2]
     ['p,trial,rerr,confidence', '0.0,clean,0.05,0.9']
     """
-    if result.perplexity is not None:  # a language model: its perplexity per trial too
-        rows: list[list] = [["p", "trial", "rerr", "confidence", "perplexity"],
-                            [0.0, "clean", result.err, result.confidence, result.perplexity]]
-        for r in result.rates:
-            rows += [[r.p, i, e, c, q] for i, (e, c, q) in enumerate(zip(r.rerr, r.confidence, r.perplexity))]
-        return csv_text(rows, lineterminator="\r\n")
-    rows = [["p", "trial", "rerr", "confidence"], [0.0, "clean", result.err, result.confidence]]
+    lm = result.perplexity is not None  # a language model: its perplexity per trial too
+    ecc = result.ecc_codewords is not None  # SECDED ECC: corrected and detected codewords per trial too
+    rows: list[list] = [["p", "trial", "rerr", "confidence"] + ["perplexity"] * lm + ["ecc_corrected", "ecc_detected"] * ecc,
+                        [0.0, "clean", result.err, result.confidence] + [result.perplexity] * lm + [0, 0] * ecc]
     for r in result.rates:
-        rows += [[r.p, i, e, c] for i, (e, c) in enumerate(zip(r.rerr, r.confidence))]
+        for i, (e, c) in enumerate(zip(r.rerr, r.confidence)):
+            rows.append([r.p, i, e, c] + ([r.perplexity[i]] if lm else [])
+                        + ([r.ecc_corrected[i], r.ecc_detected[i]] if ecc else []))
     return csv_text(rows, lineterminator="\r\n")
 
 

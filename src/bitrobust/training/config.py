@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bitrobust.bit_errors.protection import PROTECTION_FIELDS, protection_from
 from bitrobust.config import OMIT_DEFAULT, check_range
 from bitrobust.errors import BitrobustError
 from bitrobust.formats import get_format
@@ -75,13 +76,24 @@ class StrategySection:
 
 @dataclass(frozen=True)
 class EvalSection:
+    """Defaults of ``bitrobust eval`` for the run: rates, chips and protection (contract 6; the fields of
+    :class:`~bitrobust.bit_errors.protection.Protection`, left out of the config while unset)."""
+
     rates: tuple[float, ...] = (0.001, 0.005, 0.01, 0.05, 0.1)
     chips: int = 10
+    protect_bits: str | int | None = field(default=None, metadata=OMIT_DEFAULT)  # e.g. msb, sign,exponent, 7
+    protect_tensors: tuple[str, ...] = field(default=(), metadata=OMIT_DEFAULT)  # name globs
+    target_tensors: tuple[str, ...] = field(default=(), metadata=OMIT_DEFAULT)
+    target_bits: str | int | None = field(default=None, metadata=OMIT_DEFAULT)
+    expose_metadata: bool = field(default=False, metadata=OMIT_DEFAULT)
+    ecc: str | None = field(default=None, metadata=OMIT_DEFAULT)  # secded8, secded16, secded32, secded64
+    ecc_policy: str = field(default="keep", metadata=OMIT_DEFAULT)
 
     def __post_init__(self) -> None:
         check_range("eval.chips", self.chips, low=1)
         for p in self.rates:
             check_range("eval.rates", p, low=0.0, high=1.0)
+        protection_from({k: getattr(self, k) for k in PROTECTION_FIELDS})  # known names and fields
 
 
 @dataclass(frozen=True)

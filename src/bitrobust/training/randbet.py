@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import contextlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch.func import functional_call
 
 from bitrobust.bit_errors import PAPER_CHIPS
 from bitrobust.bit_errors.hashing import derive_key
+from bitrobust.bit_errors.protection import PROTECTION_FIELDS, Protection, read_protected
 from bitrobust.errors import BitrobustError
 from bitrobust.injection import activation_faults, buffer_format, recording_ranges
 from bitrobust.injection.activations import match_modules
@@ -73,6 +74,9 @@ class RandBETParams:
       transient bit errors at rate ``activation_p`` (default: ``p``), seeded from (seed, step);
       the gradient passes straight through the faults (contract 7). Flips in float words can
       give inf or NaN and with them a NaN loss; fixed point cannot.
+    - ``protection``: the perturbed weights are read through this protection (contract 6; the fields of
+      :class:`~bitrobust.bit_errors.protection.Protection`, e.g. ``{protect_bits: msb}`` or
+      ``{ecc: secded64}``), so training sees the memory evaluation will use.
     """
 
     p: float | None = None
@@ -83,8 +87,10 @@ class RandBETParams:
     activations: str | None = None
     activation_p: float | None = None
     activation_format: str = "int8"
+    protection: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self.memory_protection()  # known fields and names
         if self.p is None:
             raise BitrobustError("strategy.params.p (the training bit error rate, e.g. 0.01 for 1%) is required")
         if not 0.0 <= self.p <= 1.0:
@@ -104,6 +110,14 @@ class RandBETParams:
         if not self.activations:
             return 0.0
         return self.p if self.activation_p is None else self.activation_p
+
+    def memory_protection(self) -> Protection:
+        """``protection`` as a :class:`Protection`."""
+        unknown = sorted(set(self.protection) - set(PROTECTION_FIELDS))
+        if unknown:
+            raise BitrobustError(f"unknown strategy.params.protection key {unknown[0]!r}; valid: "
+                                 f"{', '.join(PROTECTION_FIELDS)}")
+        return Protection(**self.protection)
 
 
 @dataclass(frozen=True)
@@ -181,6 +195,7 @@ class RandBET(Strategy):
         self.source = TRAINING_ERRORS.get(self.error_source()).from_params(self.params, int(ctx.seed))
         if self.params.activations:
             match_modules(ctx.model, self.params.activations)  # a glob matching no module: an error now
+        self.protection = self.params.memory_protection()
 
     # -- schedule and errors -----------------------------------------------------------------
     def error_source(self) -> str:
@@ -222,8 +237,9 @@ class RandBET(Strategy):
         return self._straight_through(state.dequantize())
 
     def perturbed_weights(self, state: QuantizedState, errors) -> dict[str, torch.Tensor]:
-        """w~ = Q^-1(BErr_p(Q(w))) with straight-through gradients: errors act on the flat words."""
-        return self._straight_through(state.with_errors(errors).dequantize())
+        """w~ = Q^-1(BErr_p(Q(w))) with straight-through gradients: errors act on the flat words (through the
+        params' ``protection``)."""
+        return self._straight_through(read_protected(state, errors, self.protection)[0].dequantize())
 
     def forward_perturbed(self, x: torch.Tensor, weights: dict[str, torch.Tensor]) -> torch.Tensor:
         """Logits with perturbed weights; running statistics (BN) are left to the clean pass."""
