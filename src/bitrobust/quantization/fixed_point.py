@@ -111,7 +111,12 @@ does with a Python float."""
 
 
 def _normalize(w: torch.Tensor, qrange: Range, scheme: QuantScheme) -> torch.Tensor:
-    """z in [-1, 1]: w / q (symmetric) or N(w) = 2 (w - q_min) / (q_max - q_min) - 1 (Eq. 3)."""
+    """z in [-1, 1]: w / q (symmetric) or N(w) = 2 (w - q_min) / (q_max - q_min) - 1 (Eq. 3).
+
+    Always a new tensor (never ``w`` itself), so callers may go on in place. With one range (floats) the
+    steps run in place on the first result: the same operations in the same order as the formula, so the
+    same roundings, with one temporary instead of four.
+    """
     qmin, qmax = qrange
     if isinstance(qmax, torch.Tensor):
         if scheme.symmetric:
@@ -125,7 +130,7 @@ def _normalize(w: torch.Tensor, qrange: Range, scheme: QuantScheme) -> torch.Ten
         return w / qmax
     if qmax == qmin:
         return torch.zeros_like(w)
-    return 2 * (w - qmin) / (qmax - qmin) - 1
+    return torch.sub(w, qmin).mul_(2).div_(qmax - qmin).sub_(1)
 
 
 def _denormalize(z: torch.Tensor, qrange: Range, scheme: QuantScheme) -> torch.Tensor:
@@ -145,17 +150,23 @@ def quantize_codes(w: torch.Tensor, bits: int, scheme: QuantScheme, qrange: Rang
 
     v = R(z / D) clamped to [-(2^(m-1)-1), 2^(m-1)-1] with z the normalized weight and
     D = 1 / (2^(m-1)-1); word = v mod 2^m (signed) or v + 2^(m-1) - 1 (unsigned).
+    In place on z: |v| <= 127 fits an int8, whose bytes are v's two's complement (v mod 256), and
+    unsigned words v + 2^(m-1) - 1 <= 254 wrap back into [0, 2^m) in uint8 arithmetic; a NaN weight
+    converts to v = 0 on CPU and GPU, as it did through int64.
+
+    >>> from bitrobust.quantization.fixed_point import SCHEMES
+    >>> quantize_codes(torch.tensor([-1.0, 0.0, 0.5, 1.0]), 4, SCHEMES.get("rquant"), (-1.0, 1.0)).tolist()
+    [0, 7, 11, 14]
     """
     check_bits(bits)
     z = _normalize(w.detach().to(torch.promote_types(w.dtype, torch.float32)), qrange, scheme)
     if bits == 1:
         return (z > 0).to(torch.uint8)
     lv = levels(bits)
-    scaled = z * lv  # = z / D
-    v = torch.round(scaled) if scheme.rounding == "round" else torch.trunc(scaled)
-    v = v.clamp(-lv, lv).to(torch.int64)
-    words = v + offset(bits, scheme) if not scheme.signed else v & (2**bits - 1)
-    return words.to(torch.uint8)
+    v = z.mul_(lv)  # = z / D
+    v = v.round_() if scheme.rounding == "round" else v.trunc_()
+    words = v.clamp_(-lv, lv).to(torch.int8).view(torch.uint8)  # v mod 2^8
+    return words.add_(offset(bits, scheme)) if not scheme.signed else words.bitwise_and_(2**bits - 1)
 
 
 def decode_words(codes: torch.Tensor, bits: int, scheme: QuantScheme) -> torch.Tensor:
