@@ -1,10 +1,10 @@
 """Bit errors in activation buffers: chosen modules' outputs stored as words and read back faulty (contract 7).
 
 Accelerators keep feature maps in the same low-voltage SRAM as weights. A forward hook on each chosen
-module (``model.named_modules()`` names matched by globs) encodes its output in a buffer format
-(fixed point with a range calibrated on a calibration set, or fp16/bf16/fp32 words:
-:mod:`~bitrobust.injection.buffer_formats`), flips bits of the words and returns the decoded faulty
-output to the rest of the network. Two error models, as for weights (paper 3, Sec. 3; contract 2):
+module (``model.named_modules()`` names matched by globs) encodes its output in a buffer format -- a
+number format of :mod:`bitrobust.formats`: fixed point per tensor with a range calibrated on a calibration
+set, or float words (fp32, fp16, bf16, fp8_e4m3, fp8_e5m2): :mod:`~bitrobust.injection.buffer_words` --
+flips bits of the words and returns the decoded faulty output to the rest of the network. Two error models, as for weights (paper 3, Sec. 3; contract 2):
 
 - ``transient``: fresh i.i.d. flips with rate p at every forward pass (every module output is read
   anew; :func:`transient_addresses` draws the flips from a ``torch.Generator`` seeded once per
@@ -40,7 +40,7 @@ from bitrobust.bit_errors import RandomBitErrors, check_rate, chip_seed, flip_bi
 from bitrobust.bit_errors.hashing import int_seed
 from bitrobust.device import model_device
 from bitrobust.errors import BitrobustError
-from bitrobust.injection.buffer_formats import BufferFormat, buffer_format, codec_for, needs_range
+from bitrobust.injection.buffer_words import BufferFormat, buffer_format, codec_for, needs_range
 from bitrobust.quantization import restored
 from bitrobust.tasks import Classification, Task, to_device
 
@@ -378,8 +378,9 @@ def activation_faults(model: nn.Module, modules: str | Sequence[str], p: float, 
 
     ``mode``: ``transient`` (fresh flips at every forward; ``seed``, an int or a ``torch.Generator``,
     defaults to one derived from ``chip``) or ``persistent`` (activation chip ``chip``; ``seed``
-    picks any other chip seed). ``format``: a name in ``BUFFER_FORMATS`` (int8, int4: RQUANT fixed
-    point; fp16, bf16, fp32: IEEE words), a ``FixedPointQuantizer`` or a codec. ``calibration``: an
+    picks any other chip seed). ``format``: a format name of :mod:`bitrobust.formats` with one range per
+    tensor (int1..int8: RQUANT, normal1..normal8: NORMAL fixed point; fp32, fp16, bf16, fp8_e4m3, fp8_e5m2:
+    float words; see ``activation_formats()``), a ``FixedPointQuantizer``, a float format or a codec. ``calibration``: an
     :class:`ActivationCalibration` or batches to calibrate on (needed by fixed point and by
     persistent faults). ``protect``: bit positions never flipped (ints, or ``msb``/``sign``);
     ``target_bits``: the only positions that may flip.
