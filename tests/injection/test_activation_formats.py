@@ -6,12 +6,17 @@ from __future__ import annotations
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
+from bitrobust import FixedPointQuantizer, RandomBitErrors
+from bitrobust.bit_errors import chip_seed
 from bitrobust.errors import BitrobustError
 from bitrobust.formats import decode_float, get_format
-from bitrobust.injection import FloatWords, activation_faults, activation_formats, calibrate_activations
-from bitrobust.quantization import dequantize_codes, quantize_codes
+from bitrobust.injection import FixedPointWords, FloatWords, activation_faults, activation_formats, calibrate_activations
+from bitrobust.injection.activations import ACTIVATION_CHIP_SALT
+from bitrobust.quantization import SCHEMES, dequantize_codes, quantize_codes
 
 FLOATS = {"fp32": (torch.float32, torch.int32), "fp16": (torch.float16, torch.int16),
           "bf16": (torch.bfloat16, torch.int16), "fp8_e4m3": (torch.float8_e4m3fn, torch.uint8),
@@ -112,3 +117,40 @@ def test_per_channel_and_group_formats_are_refused_with_the_valid_names():
     with pytest.raises(BitrobustError, match="unknown activation format 'fp4'; valid: .*int8.*normal8"):
         activation_faults(model, "0", 0.01, format="fp4").__enter__()
     assert all(not m._forward_hooks for m in model.modules())
+
+
+# -- the fused fixed-point read is the words' round trip, bit for bit -----------------------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=st.lists(st.one_of(st.floats(-50, 50, width=32), st.floats(width=32),
+                                 st.sampled_from([0.0, -0.0, -1e-30])), min_size=1, max_size=120),
+       bits=st.integers(2, 8), scheme=st.sampled_from(list(SCHEMES.names())),
+       dtype=st.sampled_from([torch.float32, torch.float16, torch.bfloat16, torch.float64]),
+       bounds=st.tuples(st.floats(-20, 20), st.floats(-20, 20)), data=st.data())
+def test_fixed_point_read_is_the_decoded_flipped_words(values, bits, scheme, dtype, bounds, data):
+    t = torch.tensor(values, dtype=torch.float32).to(dtype)
+    q = FixedPointQuantizer(bits, scheme)
+    codec = FixedPointWords(q, q.range_of(torch.tensor(sorted(bounds), dtype=torch.float64)))
+    words = torch.tensor(sorted(data.draw(st.sets(st.integers(0, len(values) - 1)))), dtype=torch.int64)
+    xors = torch.tensor(data.draw(st.lists(st.integers(1, 2**bits - 1), min_size=len(words),
+                                           max_size=len(words))), dtype=torch.int64)
+    codes = codec.encode(t)
+    codes[words] ^= xors.to(torch.uint8)
+    expected = codec.decode(codes)
+    got = codec.read(t, words, xors)
+    assert got.dtype == expected.dtype and torch.equal(got.view(torch.int32), expected.view(torch.int32))
+
+
+def test_persistent_fixed_point_words_are_the_chips_flips_of_contract_1_words():
+    """Persistent int4: each example's words are contract 1's words XOR the chip's faulty bits (u(a) < p)."""
+    model, x, p, chip = _identity_model(), _x(40, 3000), 0.05, 2
+    calib = calibrate_activations(model, [(x, None)], "0")
+    q = get_format("int4")
+    qrange = q.range_of(torch.tensor(calib.range_of("0"), dtype=torch.float64))
+    with activation_faults(model, "0", p, "persistent", chip=chip, format="int4", calibration=calib):
+        out = model(x)
+    u = RandomBitErrors(0.0, seed=chip_seed(chip, ACTIVATION_CHIP_SALT)).uniform(torch.arange(3000 * 4))
+    mask = ((u < p).view(3000, 4).long() << torch.arange(4)).sum(1)
+    words = quantize_codes(x, 4, q.scheme, qrange).long() ^ mask
+    assert torch.equal(out, dequantize_codes(words, 4, q.scheme, qrange))

@@ -4,7 +4,8 @@ Accelerators keep feature maps in the same low-voltage SRAM as weights. A forwar
 module (``model.named_modules()`` names matched by globs) encodes its output in a buffer format -- a
 number format of :mod:`bitrobust.formats`: fixed point per tensor with a range calibrated on a calibration
 set, or float words (fp32, fp16, bf16, fp8_e4m3, fp8_e5m2): :mod:`~bitrobust.injection.buffer_words` --
-flips bits of the words and returns the decoded faulty output to the rest of the network. Two error models, as for weights (paper 3, Sec. 3; contract 2):
+flips bits of the words and returns the decoded faulty output to the rest of the network. Two error
+models, as for weights (paper 3, Sec. 3; contract 2):
 
 - ``transient``: fresh i.i.d. flips with rate p at every forward pass (every module output is read
   anew; :func:`transient_addresses` draws the flips from a ``torch.Generator`` seeded once per
@@ -36,11 +37,11 @@ from typing import Any, Iterable, Iterator, Literal, Mapping, Sequence
 import torch
 from torch import nn
 
-from bitrobust.bit_errors import RandomBitErrors, check_rate, chip_seed, flip_bits
+from bitrobust.bit_errors import RandomBitErrors, check_rate, chip_seed
 from bitrobust.bit_errors.hashing import int_seed
 from bitrobust.device import model_device
 from bitrobust.errors import BitrobustError
-from bitrobust.injection.buffer_words import BufferFormat, buffer_format, codec_for, needs_range
+from bitrobust.injection.buffer_words import BufferFormat, buffer_format, codec_for, needs_range, read_words
 from bitrobust.quantization import restored
 from bitrobust.tasks import Classification, Task, to_device
 
@@ -244,6 +245,23 @@ def transient_addresses(n_bits: int, p: float, generator: torch.Generator,
     return pos[: int(torch.searchsorted(pos, n_bits))].to(device)
 
 
+def word_xors(addresses: torch.Tensor, bits: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The distinct words of sorted bit ``addresses`` (bit a mod m of word a div m flips) and the XOR word of
+    each: the sum of 2^(a mod m) over its addresses (distinct bits: sum = or).
+
+    >>> w, x = word_xors(torch.tensor([0, 3, 9, 17]), 8)
+    >>> w.tolist(), x.tolist()
+    ([0, 1, 2], [9, 2, 2])
+    """
+    if bits & (bits - 1) == 0:  # m a power of two: shifts instead of an integer division
+        words, positions = addresses >> (bits.bit_length() - 1), addresses & (bits - 1)
+    else:
+        words = torch.div(addresses, bits, rounding_mode="floor")
+        positions = addresses - words * bits
+    distinct, inverse = torch.unique_consecutive(words, return_inverse=True)
+    return distinct, torch.zeros_like(distinct).index_add_(0, inverse, torch.ones_like(positions) << positions)
+
+
 class _StraightThrough(torch.autograd.Function):
     """Forward: the faulty read, exactly; backward: the output's gradient passes unchanged (straight through)."""
 
@@ -286,7 +304,7 @@ class ActivationFaults:
         if mode == "persistent":
             self.chip_seed = chip_seed(chip, ACTIVATION_CHIP_SALT) if seed is None else int_seed(seed)
             self.offsets = self._layout()
-            self._masks: dict[tuple[str, torch.device], torch.Tensor] = {}
+            self._cells: dict[tuple[str, torch.device], tuple[torch.Tensor, torch.Tensor]] = {}
         else:
             default = chip_seed(chip, ACTIVATION_CHIP_SALT)
             self.generator = seed if isinstance(seed, torch.Generator) else \
@@ -308,19 +326,19 @@ class ActivationFaults:
             return addresses
         return addresses[self._allowed.to(addresses.device)[addresses % self.bits]]
 
-    def _persistent_mask(self, name: str, numel: int, codes: torch.Tensor) -> torch.Tensor:
-        """XOR words of the faulty cells of ``name``'s per-example buffer (built once per device)."""
+    def _persistent_cells(self, name: str, numel: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """The faulty cells of ``name``'s per-example buffer and the XOR word of each (built once per device)."""
         shape = self.calibration.shape_of(name)
         if numel != torch.Size(shape).numel():
             raise BitrobustError(f"module {name!r}: a per-example output of {numel} elements does not fit the "
                                  f"persistent buffer layout (calibrated shape {shape}); recalibrate for this input size")
-        key = (name, codes.device)
-        if key not in self._masks:
+        key = (name, device)
+        if key not in self._cells:
             start = self.offsets[name] * self.bits
             chip = RandomBitErrors(self.p, seed=self.chip_seed)
-            addresses = self._keep_flippable(chip.flip_addresses(start, start + numel * self.bits, codes.device) - start)
-            self._masks[key] = flip_bits(torch.zeros(numel, dtype=codes.dtype, device=codes.device), self.bits, addresses)
-        return self._masks[key]
+            addresses = self._keep_flippable(chip.flip_addresses(start, start + numel * self.bits, device) - start)
+            self._cells[key] = word_xors(addresses.sort().values, self.bits)
+        return self._cells[key]
 
     def read(self, name: str, output: torch.Tensor) -> torch.Tensor:
         """``output`` of module ``name`` ([batch, ...]) stored in its buffer and read back faulty (no gradient).
@@ -335,19 +353,24 @@ class ActivationFaults:
         faulty = self.p > 0.0 and bool(self.flippable) and rows.numel() > 0
         step = max(1, CPU_CHUNK // max(per_row, 1)) if x.device.type == "cpu" else max(n_rows, 1)
         starts = range(0, n_rows, step)
-        if faulty and self.mode == "transient":  # flips of the whole output, sorted; chunk i has bounds[i]:bounds[i+1]
+        none = torch.zeros(0, dtype=torch.int64, device=x.device)
+        if faulty and self.mode == "transient":  # the faulty words of the whole output; chunk i has bounds[i]:bounds[i+1]
             flips = self._keep_flippable(transient_addresses(rows.numel() * m, self.p, self.generator, x.device))
-            edges = torch.tensor([*starts, n_rows], device=x.device) * (per_row * m)
-            bounds = torch.searchsorted(flips, edges).tolist()
+            all_words, all_xors = word_xors(flips, m)
+            edges = torch.tensor([*starts, n_rows], device=x.device) * per_row
+            bounds = torch.searchsorted(all_words, edges).tolist()
+        elif faulty:  # the same cells in every example: example e's cell i is word e * per_row + i
+            cells, cell_xors = self._persistent_cells(name, per_row, x.device)
         result = torch.empty(rows.shape, dtype=output.dtype, device=x.device)
         for i, r in enumerate(starts):
-            codes = codec.encode(rows[r : r + step])
+            chunk = rows[r : r + step]
+            words, xors = none, none
             if faulty and self.mode == "persistent":
-                codes = codes ^ self._persistent_mask(name, per_row, codes)
+                examples = torch.arange(len(chunk), device=x.device)[:, None] * per_row
+                words, xors = (examples + cells).view(-1), cell_xors.repeat(len(chunk))
             elif faulty:
-                chunk_flips = flips[bounds[i] : bounds[i + 1]] - r * per_row * m
-                codes = flip_bits(codes.reshape(-1), m, chunk_flips).view(codes.shape)
-            result[r : r + step] = codec.decode(codes)
+                words, xors = all_words[bounds[i] : bounds[i + 1]] - r * per_row, all_xors[bounds[i] : bounds[i + 1]]
+            result[r : r + step] = read_words(codec, chunk, words, xors)
         return result.view(output.shape)
 
     def _hook(self, name: str):

@@ -134,39 +134,66 @@ def _normalize(w: torch.Tensor, qrange: Range, scheme: QuantScheme) -> torch.Ten
 
 
 def _denormalize(z: torch.Tensor, qrange: Range, scheme: QuantScheme) -> torch.Tensor:
-    """w = z q (symmetric) or (z + 1) (q_max - q_min) / 2 + q_min."""
+    """w = z q (symmetric) or (z + 1) (q_max - q_min) / 2 + q_min; in place on ``z`` for one range (floats)."""
     qmin, qmax = qrange
     if isinstance(qmax, torch.Tensor):
         if scheme.symmetric:
             return z * qmax.to(z.dtype)
         return (z + 1) * ((qmax - qmin) / 2).to(z.dtype) + qmin.to(z.dtype)
     if scheme.symmetric:
-        return z * qmax
-    return (z + 1) * ((qmax - qmin) / 2) + qmin
+        return z.mul_(qmax)
+    return z.add_(1).mul_((qmax - qmin) / 2).add_(qmin)
+
+
+def _working(w: torch.Tensor) -> torch.Tensor:
+    """``w`` (no gradient) in its working dtype: float32, or float64 for float64 weights."""
+    return w.detach().to(torch.promote_types(w.dtype, torch.float32))
+
+
+def quantize_levels(w: torch.Tensor, bits: int, scheme: QuantScheme, qrange: Range) -> torch.Tensor:
+    """The integers v = R(z / D) clamped to [-(2^(m-1)-1), 2^(m-1)-1] (z the normalized weight, D = 1 / (2^(m-1)-1)),
+    as floats of ``w``'s working dtype (a new tensor; a NaN weight gives NaN); m >= 2.
+
+    >>> from bitrobust.quantization.fixed_point import SCHEMES
+    >>> quantize_levels(torch.tensor([-1.0, 0.0, 0.5, 1.0]), 4, SCHEMES.get("rquant"), (-1.0, 1.0)).tolist()
+    [-7.0, 0.0, 4.0, 7.0]
+    """
+    lv = levels(bits)
+    v = _normalize(_working(w), qrange, scheme).mul_(lv)  # = z / D
+    v = v.round_() if scheme.rounding == "round" else v.trunc_()
+    return v.clamp_(-lv, lv)
+
+
+def level_words(v: torch.Tensor, bits: int, scheme: QuantScheme) -> torch.Tensor:
+    """Words (uint8) of the levels ``v``: v mod 2^m (signed) or v + 2^(m-1) - 1 (unsigned).
+
+    |v| <= 127 fits an int8, whose bytes are v's two's complement (v mod 256); unsigned words
+    v + 2^(m-1) - 1 <= 254 wrap back into [0, 2^m) in uint8 arithmetic. A NaN level converts to
+    v = 0 on CPU and GPU (as it did through int64).
+
+    >>> from bitrobust.quantization.fixed_point import SCHEMES
+    >>> level_words(torch.tensor([-7.0, 0.0, 7.0]), 4, SCHEMES.get("normal")).tolist()
+    [9, 0, 7]
+    """
+    words = v.to(torch.int8).view(torch.uint8)
+    return words.add_(offset(bits, scheme)) if not scheme.signed else words.bitwise_and_(2**bits - 1)
 
 
 def quantize_codes(w: torch.Tensor, bits: int, scheme: QuantScheme, qrange: Range) -> torch.Tensor:
     """Words (uint8, in [0, 2^m)) of ``w`` quantized into the range ``qrange``.
 
     v = R(z / D) clamped to [-(2^(m-1)-1), 2^(m-1)-1] with z the normalized weight and
-    D = 1 / (2^(m-1)-1); word = v mod 2^m (signed) or v + 2^(m-1) - 1 (unsigned).
-    In place on z: |v| <= 127 fits an int8, whose bytes are v's two's complement (v mod 256), and
-    unsigned words v + 2^(m-1) - 1 <= 254 wrap back into [0, 2^m) in uint8 arithmetic; a NaN weight
-    converts to v = 0 on CPU and GPU, as it did through int64.
+    D = 1 / (2^(m-1)-1); word = v mod 2^m (signed) or v + 2^(m-1) - 1 (unsigned)
+    (:func:`quantize_levels`, then :func:`level_words`; both in place on one temporary).
 
     >>> from bitrobust.quantization.fixed_point import SCHEMES
     >>> quantize_codes(torch.tensor([-1.0, 0.0, 0.5, 1.0]), 4, SCHEMES.get("rquant"), (-1.0, 1.0)).tolist()
     [0, 7, 11, 14]
     """
     check_bits(bits)
-    z = _normalize(w.detach().to(torch.promote_types(w.dtype, torch.float32)), qrange, scheme)
     if bits == 1:
-        return (z > 0).to(torch.uint8)
-    lv = levels(bits)
-    v = z.mul_(lv)  # = z / D
-    v = v.round_() if scheme.rounding == "round" else v.trunc_()
-    words = v.clamp_(-lv, lv).to(torch.int8).view(torch.uint8)  # v mod 2^8
-    return words.add_(offset(bits, scheme)) if not scheme.signed else words.bitwise_and_(2**bits - 1)
+        return (_normalize(_working(w), qrange, scheme) > 0).to(torch.uint8)
+    return level_words(quantize_levels(w, bits, scheme, qrange), bits, scheme)
 
 
 def decode_words(codes: torch.Tensor, bits: int, scheme: QuantScheme) -> torch.Tensor:
@@ -192,6 +219,20 @@ def dequantize_codes(
     else:
         z = decode_words(codes, bits, scheme).to(work) / levels(bits)
     return _denormalize(z, qrange, scheme).to(dtype)
+
+
+def dequantize_levels(v: torch.Tensor, bits: int, scheme: QuantScheme, qrange: Range) -> torch.Tensor:
+    """float32 values of the levels ``v`` (from :func:`quantize_levels`), exactly ``dequantize_codes`` of their
+    words: a NaN level reads as v = 0 (the word it is stored as) and -0 as +0 (an integer has no sign of zero);
+    in place on ``v`` when it is float32 (m >= 2).
+
+    >>> from bitrobust.quantization.fixed_point import SCHEMES
+    >>> v = torch.tensor([-7.0, -0.0, float("nan"), 7.0])
+    >>> dequantize_levels(v, 4, SCHEMES.get("normal"), (-2.0, 2.0)).tolist()
+    [-2.0, 0.0, 0.0, 2.0]
+    """
+    z = v.to(torch.float32).nan_to_num_(0.0).add_(0.0).div_(levels(bits))
+    return _denormalize(z, qrange, scheme)
 
 
 @dataclass(frozen=True)
