@@ -41,7 +41,7 @@ from bitrobust.bit_errors import RandomBitErrors, check_rate, chip_seed
 from bitrobust.bit_errors.hashing import int_seed
 from bitrobust.device import model_device
 from bitrobust.errors import BitrobustError
-from bitrobust.injection.buffer_words import BufferFormat, buffer_format, codec_for, needs_range, read_words
+from bitrobust.injection.buffer_words import BufferFormat, buffer_format, codec_for, needs_range, round_trip
 from bitrobust.quantization import restored
 from bitrobust.tasks import Classification, Task, to_device
 
@@ -341,36 +341,31 @@ class ActivationFaults:
         return self._cells[key]
 
     def read(self, name: str, output: torch.Tensor) -> torch.Tensor:
-        """``output`` of module ``name`` ([batch, ...]) stored in its buffer and read back faulty (no gradient).
+        """``output`` of module ``name`` ([batch, ...]) stored in its buffer and read back faulty (no gradient):
+        the error-free round trip of every word, then the faulty words decoded from their flipped bits.
 
-        On the CPU a few examples at a time (about ``CPU_CHUNK`` elements), so that the words and the
-        temporaries of encoding and decoding stay in cache; the flips are the same either way.
+        On the CPU the round trip goes a few examples at a time (about ``CPU_CHUNK`` elements), so that
+        the temporaries stay in cache; the flips are the same either way.
         """
         codec, m = self.codecs[name], self.bits
         x = output.detach()
         rows = x.reshape(x.shape[0] if x.dim() else 1, -1)  # one example per row
         n_rows, per_row = rows.shape
-        faulty = self.p > 0.0 and bool(self.flippable) and rows.numel() > 0
         step = max(1, CPU_CHUNK // max(per_row, 1)) if x.device.type == "cpu" else max(n_rows, 1)
-        starts = range(0, n_rows, step)
-        none = torch.zeros(0, dtype=torch.int64, device=x.device)
-        if faulty and self.mode == "transient":  # the faulty words of the whole output; chunk i has bounds[i]:bounds[i+1]
-            flips = self._keep_flippable(transient_addresses(rows.numel() * m, self.p, self.generator, x.device))
-            all_words, all_xors = word_xors(flips, m)
-            edges = torch.tensor([*starts, n_rows], device=x.device) * per_row
-            bounds = torch.searchsorted(all_words, edges).tolist()
-        elif faulty:  # the same cells in every example: example e's cell i is word e * per_row + i
-            cells, cell_xors = self._persistent_cells(name, per_row, x.device)
         result = torch.empty(rows.shape, dtype=output.dtype, device=x.device)
-        for i, r in enumerate(starts):
-            chunk = rows[r : r + step]
-            words, xors = none, none
-            if faulty and self.mode == "persistent":
-                examples = torch.arange(len(chunk), device=x.device)[:, None] * per_row
-                words, xors = (examples + cells).view(-1), cell_xors.repeat(len(chunk))
-            elif faulty:
-                words, xors = all_words[bounds[i] : bounds[i + 1]] - r * per_row, all_xors[bounds[i] : bounds[i + 1]]
-            result[r : r + step] = read_words(codec, chunk, words, xors)
+        for r in range(0, n_rows, step):
+            result[r : r + step] = round_trip(codec, rows[r : r + step])
+        if self.p > 0.0 and self.flippable and rows.numel() > 0:
+            if self.mode == "transient":
+                flips = transient_addresses(rows.numel() * m, self.p, self.generator, x.device)
+                words, xors = word_xors(self._keep_flippable(flips), m)
+            else:  # the same cells in every example: example e's cell i is word e * per_row + i
+                cells, cell_xors = self._persistent_cells(name, per_row, x.device)
+                words = (torch.arange(n_rows, device=x.device)[:, None] * per_row + cells).view(-1)
+                xors = cell_xors.repeat(n_rows)
+            stored = codec.encode(rows.reshape(-1).index_select(0, words))
+            faulty = codec.decode(stored ^ xors.to(stored.dtype))
+            result.view(-1).index_copy_(0, words, faulty.to(result.dtype))
         return result.view(output.shape)
 
     def _hook(self, name: str):

@@ -10,8 +10,8 @@ bit pattern of the saturating cast). Per-channel and per-group fixed point (``in
 calibration does not provide: they are refused with the list of valid names.
 
 A buffer codec is anything with ``bits`` m, ``encode(tensor) -> codes`` (words in [0, 2^m)) and
-``decode(codes) -> tensor``; bit errors act on the words only (:func:`read_words`: the stored words, some
-of them XORed with their flips, decoded).
+``decode(codes) -> tensor``; bit errors act on the words only: a read is the round trip
+``decode(encode(t))`` (:func:`round_trip`) with the flipped words decoded from ``encode(t) ^ flips``.
 """
 
 from __future__ import annotations
@@ -23,14 +23,7 @@ import torch
 
 from bitrobust.errors import BitrobustError
 from bitrobust.formats import FORMATS, FloatFormat, decode_float, encode_float, get_format
-from bitrobust.quantization import (
-    FixedPointQuantizer,
-    dequantize_codes,
-    dequantize_levels,
-    level_words,
-    quantize_codes,
-    quantize_levels,
-)
+from bitrobust.quantization import FixedPointQuantizer, dequantize_codes, dequantize_levels, quantize_codes, quantize_levels
 
 
 class WordCodec(Protocol):
@@ -82,39 +75,26 @@ class FixedPointWords:
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         return self.table(codes.device).index_select(0, codes.reshape(-1).to(torch.int32)).view(codes.shape)
 
-    def read(self, t: torch.Tensor, words: torch.Tensor, xors: torch.Tensor) -> torch.Tensor:
-        """``decode(encode(t) with the words at flat indices ``words`` XORed with ``xors``)``, exactly, in
-        fewer passes over ``t``: contract 1's levels v stay floats (``quantize_levels``), every element
-        decodes from its level in place (``dequantize_levels``, the same arithmetic as the table), and only
-        the flipped words are formed (``level_words``), flipped and looked up in the table (m >= 2).
+    def round_trip(self, t: torch.Tensor) -> torch.Tensor:
+        """``decode(encode(t))``, exactly, in fewer passes over ``t``: contract 1's levels v stay floats
+        (``quantize_levels``) and decode in place (``dequantize_levels``: the table's arithmetic); m >= 2.
 
-        >>> codec = FixedPointWords(FixedPointQuantizer(8), (0.0, 2.0))
-        >>> codec.read(torch.tensor([0.0, 1.0, 3.0]), torch.tensor([1]), torch.tensor([128])).tolist()
-        [0.0, 2.0078740119934082, 2.0]
+        >>> FixedPointWords(FixedPointQuantizer(8), (0.0, 2.0)).round_trip(torch.tensor([0.0, 1.0, 3.0])).tolist()
+        [0.0, 1.0, 2.0]
         """
         q = self.quantizer
-        t = t.contiguous()  # flat indices are row-major
-        v = quantize_levels(t, q.bits, q.scheme, self.qrange)
-        faulty = level_words(v.view(-1).index_select(0, words), q.bits, q.scheme) ^ xors.to(torch.uint8)
-        out = dequantize_levels(v, q.bits, q.scheme, self.qrange)
-        out.view(-1).index_copy_(0, words, self.table(t.device).index_select(0, faulty.to(torch.int32)))
-        return out
+        return dequantize_levels(quantize_levels(t, q.bits, q.scheme, self.qrange), q.bits, q.scheme, self.qrange)
 
 
-def read_words(codec: WordCodec, t: torch.Tensor, words: torch.Tensor, xors: torch.Tensor) -> torch.Tensor:
-    """``t`` stored in ``codec``'s words, the words at flat indices ``words`` (distinct) XORed with ``xors``,
-    and decoded: one buffer read with its flips.
+def round_trip(codec: WordCodec, t: torch.Tensor) -> torch.Tensor:
+    """``t`` stored in ``codec``'s words and read back without errors: ``codec.decode(codec.encode(t))``.
 
-    >>> codec = FloatWords(get_format("bf16"))
-    >>> read_words(codec, torch.tensor([1.0, 1.0]), torch.tensor([1]), torch.tensor([1 << 15])).tolist()
-    [1.0, -1.0]
+    >>> round_trip(FloatWords(get_format("fp8_e4m3")), torch.tensor([0.3, 1000.0])).tolist()
+    [0.3125, 448.0]
     """
     if isinstance(codec, FixedPointWords) and codec.bits > 1:
-        return codec.read(t, words, xors)
-    codes = codec.encode(t.contiguous())
-    flat = codes.view(-1)
-    flat.index_copy_(0, words, flat.index_select(0, words) ^ xors.to(codes.dtype))
-    return codec.decode(codes)
+        return codec.round_trip(t)
+    return codec.decode(codec.encode(t))
 
 
 @dataclass(frozen=True)
