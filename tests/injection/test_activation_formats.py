@@ -14,7 +14,13 @@ from bitrobust import FixedPointQuantizer, RandomBitErrors
 from bitrobust.bit_errors import chip_seed
 from bitrobust.errors import BitrobustError
 from bitrobust.formats import decode_float, get_format
-from bitrobust.injection import FixedPointWords, FloatWords, activation_faults, activation_formats, calibrate_activations
+from bitrobust.injection import (
+    FixedPointWords,
+    FloatWords,
+    activation_faults,
+    activation_formats,
+    calibrate_activations,
+)
 from bitrobust.injection.activations import ACTIVATION_CHIP_SALT
 from bitrobust.injection.buffer_words import round_trip
 from bitrobust.quantization import SCHEMES, dequantize_codes, quantize_codes
@@ -135,8 +141,9 @@ def test_fixed_point_round_trip_is_the_decoded_words(values, bits, scheme, dtype
     q = FixedPointQuantizer(bits, scheme)
     codec = FixedPointWords(q, q.range_of(torch.tensor(sorted(bounds), dtype=torch.float64)))
     expected = codec.decode(codec.encode(t))
-    got = round_trip(codec, t)
-    assert got.dtype == expected.dtype and torch.equal(got.view(torch.int32), expected.view(torch.int32))
+    for out_dtype in (torch.float32, torch.float64):  # in place in the output, or a copy into it
+        got = round_trip(codec, t, torch.full(t.shape, float("nan"), dtype=out_dtype))
+        assert torch.equal(got.float().view(torch.int32), expected.view(torch.int32))
 
 
 def test_persistent_fixed_point_words_are_the_chips_flips_of_contract_1_words():

@@ -354,7 +354,7 @@ class ActivationFaults:
         step = max(1, CPU_CHUNK // max(per_row, 1)) if x.device.type == "cpu" else max(n_rows, 1)
         result = torch.empty(rows.shape, dtype=output.dtype, device=x.device)
         for r in range(0, n_rows, step):
-            result[r : r + step] = round_trip(codec, rows[r : r + step])
+            round_trip(codec, rows[r : r + step], result[r : r + step])
         if self.p > 0.0 and self.flippable and rows.numel() > 0:
             if self.mode == "transient":
                 flips = transient_addresses(rows.numel() * m, self.p, self.generator, x.device)

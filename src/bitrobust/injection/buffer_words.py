@@ -23,7 +23,13 @@ import torch
 
 from bitrobust.errors import BitrobustError
 from bitrobust.formats import FORMATS, FloatFormat, decode_float, encode_float, get_format
-from bitrobust.quantization import FixedPointQuantizer, dequantize_codes, dequantize_levels, quantize_codes, quantize_levels
+from bitrobust.quantization import (
+    FixedPointQuantizer,
+    dequantize_codes,
+    dequantize_levels,
+    quantize_codes,
+    quantize_levels,
+)
 
 
 class WordCodec(Protocol):
@@ -75,26 +81,31 @@ class FixedPointWords:
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         return self.table(codes.device).index_select(0, codes.reshape(-1).to(torch.int32)).view(codes.shape)
 
-    def round_trip(self, t: torch.Tensor) -> torch.Tensor:
-        """``decode(encode(t))``, exactly, in fewer passes over ``t``: contract 1's levels v stay floats
-        (``quantize_levels``) and decode in place (``dequantize_levels``: the table's arithmetic); m >= 2.
+    def round_trip(self, t: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """``out`` = ``decode(encode(t))``, exactly, in fewer passes over ``t``: contract 1's levels v stay
+        floats (``quantize_levels``) and decode in place (``dequantize_levels``: the table's arithmetic), in
+        ``out`` itself when it is float32 like them (m >= 2).
 
-        >>> FixedPointWords(FixedPointQuantizer(8), (0.0, 2.0)).round_trip(torch.tensor([0.0, 1.0, 3.0])).tolist()
+        >>> codec = FixedPointWords(FixedPointQuantizer(8), (0.0, 2.0))
+        >>> codec.round_trip(torch.tensor([0.0, 1.0, 3.0]), torch.empty(3)).tolist()
         [0.0, 1.0, 2.0]
         """
         q = self.quantizer
-        return dequantize_levels(quantize_levels(t, q.bits, q.scheme, self.qrange), q.bits, q.scheme, self.qrange)
+        direct = out.dtype == torch.float32 and torch.promote_types(t.dtype, torch.float32) == torch.float32
+        v = quantize_levels(t, q.bits, q.scheme, self.qrange, out if direct else None)
+        values = dequantize_levels(v, q.bits, q.scheme, self.qrange)
+        return out if direct else out.copy_(values)
 
 
-def round_trip(codec: WordCodec, t: torch.Tensor) -> torch.Tensor:
-    """``t`` stored in ``codec``'s words and read back without errors: ``codec.decode(codec.encode(t))``.
+def round_trip(codec: WordCodec, t: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """``t`` stored in ``codec``'s words and read back without errors into ``out``: ``decode(encode(t))``.
 
-    >>> round_trip(FloatWords(get_format("fp8_e4m3")), torch.tensor([0.3, 1000.0])).tolist()
+    >>> round_trip(FloatWords(get_format("fp8_e4m3")), torch.tensor([0.3, 1000.0]), torch.empty(2)).tolist()
     [0.3125, 448.0]
     """
     if isinstance(codec, FixedPointWords) and codec.bits > 1:
-        return codec.round_trip(t)
-    return codec.decode(codec.encode(t))
+        return codec.round_trip(t, out)
+    return out.copy_(codec.decode(codec.encode(t)))
 
 
 @dataclass(frozen=True)

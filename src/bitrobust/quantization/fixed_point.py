@@ -110,27 +110,27 @@ range arithmetic (q_max - q_min, its half) is done in float64 and rounded once t
 does with a Python float."""
 
 
-def _normalize(w: torch.Tensor, qrange: Range, scheme: QuantScheme) -> torch.Tensor:
+def _normalize(w: torch.Tensor, qrange: Range, scheme: QuantScheme, out: torch.Tensor | None = None) -> torch.Tensor:
     """z in [-1, 1]: w / q (symmetric) or N(w) = 2 (w - q_min) / (q_max - q_min) - 1 (Eq. 3).
 
-    Always a new tensor (never ``w`` itself), so callers may go on in place. With one range (floats) the
-    steps run in place on the first result: the same operations in the same order as the formula, so the
-    same roundings, with one temporary instead of four.
+    Always a new tensor (never ``w`` itself), or ``out`` (of ``w``'s dtype and shape) when given, so callers
+    may go on in place. With one range (floats) the steps run in place on the first result: the same
+    operations in the same order as the formula, so the same roundings, with one temporary instead of four.
     """
     qmin, qmax = qrange
     if isinstance(qmax, torch.Tensor):
         if scheme.symmetric:
             q = qmax.to(w.dtype)
-            return torch.where(q == 0, 0.0, w / q)
-        width = (qmax - qmin).to(w.dtype)
-        return torch.where(width == 0, 0.0, 2 * (w - qmin.to(w.dtype)) / width - 1)
+            z = torch.where(q == 0, 0.0, w / q)
+        else:
+            width = (qmax - qmin).to(w.dtype)
+            z = torch.where(width == 0, 0.0, 2 * (w - qmin.to(w.dtype)) / width - 1)
+        return z if out is None else out.copy_(z)
+    if (qmax == 0) if scheme.symmetric else (qmax == qmin):
+        return torch.zeros_like(w) if out is None else out.zero_()
     if scheme.symmetric:
-        if qmax == 0:
-            return torch.zeros_like(w)
-        return w / qmax
-    if qmax == qmin:
-        return torch.zeros_like(w)
-    return torch.sub(w, qmin).mul_(2).div_(qmax - qmin).sub_(1)
+        return torch.div(w, qmax, out=out)
+    return torch.sub(w, qmin, out=out).mul_(2).div_(qmax - qmin).sub_(1)
 
 
 def _denormalize(z: torch.Tensor, qrange: Range, scheme: QuantScheme) -> torch.Tensor:
@@ -150,16 +150,17 @@ def _working(w: torch.Tensor) -> torch.Tensor:
     return w.detach().to(torch.promote_types(w.dtype, torch.float32))
 
 
-def quantize_levels(w: torch.Tensor, bits: int, scheme: QuantScheme, qrange: Range) -> torch.Tensor:
+def quantize_levels(w: torch.Tensor, bits: int, scheme: QuantScheme, qrange: Range,
+                    out: torch.Tensor | None = None) -> torch.Tensor:
     """The integers v = R(z / D) clamped to [-(2^(m-1)-1), 2^(m-1)-1] (z the normalized weight, D = 1 / (2^(m-1)-1)),
-    as floats of ``w``'s working dtype (a new tensor; a NaN weight gives NaN); m >= 2.
+    as floats of ``w``'s working dtype (a new tensor, or ``out`` of that dtype; a NaN weight gives NaN); m >= 2.
 
     >>> from bitrobust.quantization.fixed_point import SCHEMES
     >>> quantize_levels(torch.tensor([-1.0, 0.0, 0.5, 1.0]), 4, SCHEMES.get("rquant"), (-1.0, 1.0)).tolist()
     [-7.0, 0.0, 4.0, 7.0]
     """
     lv = levels(bits)
-    v = _normalize(_working(w), qrange, scheme).mul_(lv)  # = z / D
+    v = _normalize(_working(w), qrange, scheme, out).mul_(lv)  # = z / D
     v = v.round_() if scheme.rounding == "round" else v.trunc_()
     return v.clamp_(-lv, lv)
 
@@ -231,8 +232,10 @@ def dequantize_levels(v: torch.Tensor, bits: int, scheme: QuantScheme, qrange: R
     >>> dequantize_levels(v, 4, SCHEMES.get("normal"), (-2.0, 2.0)).tolist()
     [-2.0, 0.0, 0.0, 2.0]
     """
-    z = v.to(torch.float32).nan_to_num_(0.0).add_(0.0).div_(levels(bits))
-    return _denormalize(z, qrange, scheme)
+    z = v.to(torch.float32).nan_to_num_(0.0)
+    if scheme.symmetric:  # asymmetric: z + 1 below is +1 for both zeros
+        z = z.add_(0.0)
+    return _denormalize(z.div_(levels(bits)), qrange, scheme)
 
 
 @dataclass(frozen=True)
