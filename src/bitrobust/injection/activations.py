@@ -365,7 +365,7 @@ class ActivationFaults:
                 xors = cell_xors.repeat(n_rows)
             stored = codec.encode(rows.reshape(-1).index_select(0, words))
             faulty = codec.decode(stored ^ xors.to(stored.dtype))
-            result.view(-1).index_copy_(0, words, faulty.to(result.dtype))
+            result.view(-1).scatter_(0, words, faulty.to(result.dtype))
         return result.view(output.shape)
 
     def _hook(self, name: str):
