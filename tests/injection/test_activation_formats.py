@@ -146,6 +146,22 @@ def test_fixed_point_round_trip_is_the_decoded_words(values, bits, scheme, dtype
         assert torch.equal(got.float().view(torch.int32), expected.view(torch.int32))
 
 
+_BITS_VIEW = {torch.float32: torch.int32, torch.float64: torch.int64, torch.float16: torch.int16,
+              torch.bfloat16: torch.int16}
+
+
+@settings(max_examples=200, deadline=None)
+@given(values=st.lists(st.one_of(st.floats(width=32), st.sampled_from([1e-40, -1e-45, 0.0, -0.0])), max_size=80),
+       name=st.sampled_from(list(FLOATS)), dtype=st.sampled_from(list(_BITS_VIEW)))
+def test_float_round_trip_is_the_decoded_words(values, name, dtype):
+    """The saturating cast read back equals decoding its words, bit for bit (NaN, inf, subnormals included)."""
+    t = torch.tensor(values, dtype=torch.float32).to(dtype)
+    codec = FloatWords(get_format(name))
+    expected = torch.empty_like(t).copy_(codec.decode(codec.encode(t)))
+    got = round_trip(codec, t, torch.empty_like(t))
+    assert torch.equal(got.view(_BITS_VIEW[dtype]), expected.view(_BITS_VIEW[dtype]))
+
+
 def test_persistent_fixed_point_words_are_the_chips_flips_of_contract_1_words():
     """Persistent int4: each example's words are contract 1's words XOR the chip's faulty bits (u(a) < p)."""
     model, x, p, chip = _identity_model(), _x(40, 3000), 0.05, 2

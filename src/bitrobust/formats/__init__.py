@@ -1,6 +1,6 @@
 """Number formats (DESIGN contract 5): per-tensor, per-channel and per-group fixed point, IEEE and fp8 words."""
 
-from bitrobust.formats.floats import FloatFormat, FloatTensor, decode_float, encode_float
+from bitrobust.formats.floats import FloatFormat, FloatTensor, decode_float, encode_float, saturating_cast
 from bitrobust.formats.grouped import GroupedFixedPoint, GroupedTensor, group_ranges
 from bitrobust.formats.registry import FORMATS, fixed, format_name, get_format
 
@@ -16,4 +16,5 @@ __all__ = [
     "format_name",
     "get_format",
     "group_ranges",
+    "saturating_cast",
 ]

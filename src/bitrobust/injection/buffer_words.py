@@ -22,7 +22,7 @@ from typing import Protocol
 import torch
 
 from bitrobust.errors import BitrobustError
-from bitrobust.formats import FORMATS, FloatFormat, decode_float, encode_float, get_format
+from bitrobust.formats import FORMATS, FloatFormat, decode_float, encode_float, get_format, saturating_cast
 from bitrobust.quantization import (
     FixedPointQuantizer,
     dequantize_codes,
@@ -100,10 +100,10 @@ class FixedPointWords:
 def round_trip(codec: WordCodec, t: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
     """``t`` stored in ``codec``'s words and read back without errors into ``out``: ``decode(encode(t))``.
 
-    >>> round_trip(FloatWords(get_format("fp8_e4m3")), torch.tensor([0.3, 1000.0]), torch.empty(2)).tolist()
-    [0.3125, 448.0]
+    >>> round_trip(FixedPointWords(FixedPointQuantizer(1), (-1.0, 1.0)), torch.tensor([0.3, -2.0]), torch.empty(2))
+    tensor([ 1., -1.])
     """
-    if isinstance(codec, FixedPointWords) and codec.bits > 1:
+    if isinstance(codec, FloatWords) or (isinstance(codec, FixedPointWords) and codec.bits > 1):
         return codec.round_trip(t, out)
     return out.copy_(codec.decode(codec.encode(t)))
 
@@ -130,6 +130,14 @@ class FloatWords:
 
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         return decode_float(codes, self.fmt.float_dtype)
+
+    def round_trip(self, t: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """``out`` = ``decode(encode(t))``: the saturating cast itself (the words are its exact bits).
+
+        >>> FloatWords(get_format("fp8_e4m3")).round_trip(torch.tensor([0.3, 1000.0]), torch.empty(2)).tolist()
+        [0.3125, 448.0]
+        """
+        return out.copy_(saturating_cast(t, self.fmt.float_dtype))
 
 
 def activation_formats() -> list[str]:
