@@ -45,12 +45,8 @@ def decode_float(words: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     >>> decode_float(torch.tensor([15360, 31744, 32767]), torch.float16).tolist()
     [1.0, inf, nan]
     """
-    bits = torch.finfo(dtype).bits
-    if bits == 8:
-        return words.to(torch.uint8).view(dtype)
-    w = words.to(torch.int64)
-    signed = w - (((w >> (bits - 1)) & 1) << bits)  # two's complement value of the m-bit pattern
-    return signed.to(_SIGNED_VIEW[bits]).view(dtype)
+    # integer narrowing keeps the low m bits (two's complement wrap-around): the pattern in an m-bit view
+    return words.to(_SIGNED_VIEW[torch.finfo(dtype).bits]).view(dtype)
 
 
 @dataclass(frozen=True)

@@ -259,7 +259,7 @@ def word_xors(addresses: torch.Tensor, bits: int) -> tuple[torch.Tensor, torch.T
         words = torch.div(addresses, bits, rounding_mode="floor")
         positions = addresses - words * bits
     distinct, inverse = torch.unique_consecutive(words, return_inverse=True)
-    return distinct, torch.zeros_like(distinct).index_add_(0, inverse, torch.ones_like(positions) << positions)
+    return distinct, torch.zeros_like(distinct).scatter_add_(0, inverse, torch.ones_like(positions) << positions)
 
 
 class _StraightThrough(torch.autograd.Function):
@@ -398,8 +398,8 @@ def activation_faults(model: nn.Module, modules: str | Sequence[str], p: float, 
     defaults to one derived from ``chip``) or ``persistent`` (activation chip ``chip``; ``seed``
     picks any other chip seed). ``format``: a format name of :mod:`bitrobust.formats` with one range per
     tensor (int1..int8: RQUANT, normal1..normal8: NORMAL fixed point; fp32, fp16, bf16, fp8_e4m3, fp8_e5m2:
-    float words; see ``activation_formats()``), a ``FixedPointQuantizer``, a float format or a codec. ``calibration``: an
-    :class:`ActivationCalibration` or batches to calibrate on (needed by fixed point and by
+    float words; see ``activation_formats()``), a ``FixedPointQuantizer``, a float format or a codec.
+    ``calibration``: an :class:`ActivationCalibration` or batches to calibrate on (needed by fixed point and by
     persistent faults). ``protect``: bit positions never flipped (ints, or ``msb``/``sign``);
     ``target_bits``: the only positions that may flip.
 
