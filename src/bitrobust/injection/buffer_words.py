@@ -162,8 +162,8 @@ def buffer_format(fmt: str | BufferFormat) -> BufferFormat:
         if fmt not in FORMATS:
             raise BitrobustError(f"unknown activation format {fmt!r}; valid: {', '.join(activation_formats())}")
         return get_format(fmt)
-    if isinstance(fmt, (FixedPointQuantizer, FloatFormat)) or all(hasattr(fmt, a) for a in ("bits", "encode",
-                                                                                              "decode")):
+    codec = all(hasattr(fmt, a) for a in ("bits", "encode", "decode"))
+    if isinstance(fmt, (FixedPointQuantizer, FloatFormat)) or codec:
         return fmt
     raise BitrobustError(f"{type(fmt).__name__} is not an activation format (per-channel/group formats are not); "
                          f"valid: a FixedPointQuantizer, a float format, or a name: {', '.join(activation_formats())}")
