@@ -14,9 +14,10 @@ from torch import nn
 from bitrobust import FixedPointQuantizer, RandomBitErrors, inject
 from bitrobust.bit_errors import chip_seed
 from bitrobust.errors import BitrobustError
+from bitrobust.formats import get_format
 from bitrobust.injection import FloatWords, activation_faults, calibrate_activations, match_modules
 from bitrobust.injection.activations import ACTIVATION_CHIP_SALT, transient_addresses
-from bitrobust.injection.buffer_formats import FixedPointWords, codec_for
+from bitrobust.injection.buffer_words import FixedPointWords, codec_for
 from bitrobust.quantization import dequantize_codes, quantize_codes
 
 
@@ -179,24 +180,34 @@ def test_fixed_point_and_float_words_match_contract_1_and_torch_casts():
         codes = codec.encode(x)
         assert torch.equal(codes, quantize_codes(x, 6, q.scheme, codec.qrange))
         assert torch.equal(codec.decode(codes), dequantize_codes(codes, 6, q.scheme, codec.qrange))
-    for dtype, view in ((torch.float16, torch.int16), (torch.bfloat16, torch.int16), (torch.float32, torch.int32)):
-        codec = FloatWords(dtype)
+    for name, dtype, view in (("fp16", torch.float16, torch.int16), ("bf16", torch.bfloat16, torch.int16),
+                              ("fp32", torch.float32, torch.int32)):
+        codec = FloatWords(get_format(name))
         codes = codec.encode(x)
         bits = codec.bits
-        assert torch.equal(codes, x.to(dtype).view(view).to(torch.int64) & ((1 << bits) - 1))
+        big = torch.finfo(dtype).max  # contract 5: the cast saturates (fp16: +-7e4 -> +-65504, not inf)
+        cast = x.clamp(-big, big).to(dtype)
+        assert torch.equal(codes, cast.view(view).to(torch.int64) & ((1 << bits) - 1))
         assert int(codes.min()) >= 0 and int(codes.max()) < 2**bits
-        assert torch.equal(codec.decode(codes).view(view), x.to(dtype).view(view))
+        assert torch.equal(codec.decode(codes).view(view), cast.view(view))
+        assert torch.equal(codec.decode(codes)[x.abs() <= big], x[x.abs() <= big].to(dtype))  # in range: the cast
 
 
 @settings(max_examples=30, deadline=None)
 @given(st.lists(st.integers(0, 2**16 - 1), min_size=1, max_size=50))
 def test_float_words_decode_any_word_to_its_bit_pattern(words):
     codes = torch.tensor(words, dtype=torch.int32)
-    for dtype in (torch.float16, torch.bfloat16):
-        codec = FloatWords(dtype)
+    for name, dtype in (("fp16", torch.float16), ("bf16", torch.bfloat16)):
+        codec = FloatWords(get_format(name))
         decoded = codec.decode(codes)  # reinterpreted, no arithmetic: NaN payloads and infinities stay
         assert decoded.dtype == dtype and torch.equal(decoded.view(torch.int16).to(torch.int32) & 0xFFFF, codes)
-        assert torch.equal(codec.encode(decoded).to(torch.int32), codes)
+        # re-encoding gives every finite word back; infinities saturate (contract 5), NaN stays NaN
+        again, finite = codec.encode(decoded).to(torch.int32), torch.isfinite(decoded)
+        assert torch.equal(again[finite], codes[finite])
+        big = torch.tensor(torch.finfo(dtype).max, dtype=dtype).view(torch.int16).item()
+        inf = torch.isinf(decoded)
+        assert torch.equal(again[inf], torch.where(decoded[inf] > 0, big, big | 0x8000))
+        assert bool(torch.isnan(codec.decode(again)[torch.isnan(decoded)]).all())
 
 
 # -- protection, identity, restoring -------------------------------------------------------------

@@ -55,8 +55,9 @@ def add_parser(sub) -> None:
     p.add_argument("--act-mode", choices=("transient", "persistent"),
                    help="activations: fresh flips at every forward pass (transient, default) or the same faulty "
                    "buffer cells for every example (persistent chips)")
-    p.add_argument("--act-format", help="activations: the buffer format, int8 (default) or int4 (fixed point, "
-                   "ranges calibrated on training examples), fp16, bf16 or fp32")
+    p.add_argument("--act-format", help="activations: the buffer format, a --format name with one range per "
+                   "tensor: int8 (default), int1..int8, normal1..normal8 (fixed point, ranges calibrated on "
+                   "training examples), fp32, fp16, bf16, fp8_e4m3 or fp8_e5m2")
     p.add_argument("--act-calibration", type=positive_int, metavar="N",
                    help="activations: calibrate the ranges on the first N training examples (default 1000)")
     p.add_argument("--act-protect", metavar="BITS",

@@ -18,17 +18,25 @@ import torch
 _SIGNED_VIEW = {8: torch.uint8, 16: torch.int16, 32: torch.int32}  # same-size integer dtypes to view through
 
 
+def saturating_cast(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``x`` in ``dtype``: clamp to +-max finite (saturation; NaN stays NaN), round to nearest even.
+
+    >>> saturating_cast(torch.tensor([1.0, 1e6]), torch.float16).tolist()
+    [1.0, 65504.0]
+    """
+    big = torch.finfo(dtype).max
+    return x.detach().to(torch.promote_types(x.dtype, torch.float32)).clamp(-big, big).to(dtype)
+
+
 def encode_float(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """Words (int64 in [0, 2^m); uint8 for 8-bit formats) of ``x`` cast to ``dtype``: clamp to
-    +-max finite (saturation; NaN stays NaN), round to nearest even, reinterpret the bits.
+    """Words (int64 in [0, 2^m); uint8 for 8-bit formats) of ``x`` cast to ``dtype``: the bits of
+    :func:`saturating_cast`.
 
     >>> encode_float(torch.tensor([1.0, -2.0, 1e6]), torch.float16).tolist()  # 1e6 saturates to 65504
     [15360, 49152, 31743]
     """
     bits = torch.finfo(dtype).bits
-    big = torch.finfo(dtype).max
-    cast = x.detach().to(torch.promote_types(x.dtype, torch.float32)).clamp(-big, big).to(dtype)
-    words = cast.view(_SIGNED_VIEW[bits])
+    words = saturating_cast(x, dtype).view(_SIGNED_VIEW[bits])
     return words if bits == 8 else words.to(torch.int64) & ((1 << bits) - 1)
 
 
@@ -38,12 +46,8 @@ def decode_float(words: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     >>> decode_float(torch.tensor([15360, 31744, 32767]), torch.float16).tolist()
     [1.0, inf, nan]
     """
-    bits = torch.finfo(dtype).bits
-    if bits == 8:
-        return words.to(torch.uint8).view(dtype)
-    w = words.to(torch.int64)
-    signed = w - (((w >> (bits - 1)) & 1) << bits)  # two's complement value of the m-bit pattern
-    return signed.to(_SIGNED_VIEW[bits]).view(dtype)
+    # integer narrowing keeps the low m bits (two's complement wrap-around): the pattern in an m-bit view
+    return words.to(_SIGNED_VIEW[torch.finfo(dtype).bits]).view(dtype)
 
 
 def float_fields(dtype: torch.dtype) -> tuple[int, int]:

@@ -10,21 +10,28 @@ from bitrobust.injection.activations import (
     match_modules,
     recording_ranges,
 )
-from bitrobust.injection.buffer_formats import BUFFER_FORMATS, FixedPointWords, FloatWords, buffer_format
+from bitrobust.injection.buffer_words import (
+    FixedPointWords,
+    FloatWords,
+    activation_formats,
+    buffer_format,
+    needs_range,
+)
 from bitrobust.injection.weights import faulty_copy, inject, load_faulty_weights
 
 __all__ = [
-    "BUFFER_FORMATS",
     "ActivationCalibration",
     "ActivationFaults",
     "FixedPointWords",
     "FloatWords",
     "activation_faults",
+    "activation_formats",
     "buffer_format",
     "calibrate_activations",
     "faulty_copy",
     "inject",
     "load_faulty_weights",
     "match_modules",
+    "needs_range",
     "recording_ranges",
 ]

@@ -1,10 +1,11 @@
 """Bit errors in activation buffers: chosen modules' outputs stored as words and read back faulty (contract 7).
 
 Accelerators keep feature maps in the same low-voltage SRAM as weights. A forward hook on each chosen
-module (``model.named_modules()`` names matched by globs) encodes its output in a buffer format
-(fixed point with a range calibrated on a calibration set, or fp16/bf16/fp32 words:
-:mod:`~bitrobust.injection.buffer_formats`), flips bits of the words and returns the decoded faulty
-output to the rest of the network. Two error models, as for weights (paper 3, Sec. 3; contract 2):
+module (``model.named_modules()`` names matched by globs) encodes its output in a buffer format -- a
+number format of :mod:`bitrobust.formats`: fixed point per tensor with a range calibrated on a calibration
+set, or float words (fp32, fp16, bf16, fp8_e4m3, fp8_e5m2): :mod:`~bitrobust.injection.buffer_words` --
+flips bits of the words and returns the decoded faulty output to the rest of the network. Two error
+models, as for weights (paper 3, Sec. 3; contract 2):
 
 - ``transient``: fresh i.i.d. flips with rate p at every forward pass (every module output is read
   anew; :func:`transient_addresses` draws the flips from a ``torch.Generator`` seeded once per
@@ -36,11 +37,11 @@ from typing import Any, Iterable, Iterator, Literal, Mapping, Sequence
 import torch
 from torch import nn
 
-from bitrobust.bit_errors import RandomBitErrors, check_rate, chip_seed, flip_bits
+from bitrobust.bit_errors import RandomBitErrors, check_rate, chip_seed
 from bitrobust.bit_errors.hashing import int_seed
 from bitrobust.device import model_device
 from bitrobust.errors import BitrobustError
-from bitrobust.injection.buffer_formats import BufferFormat, buffer_format, codec_for, needs_range
+from bitrobust.injection.buffer_words import BufferFormat, buffer_format, codec_for, needs_range, round_trip
 from bitrobust.quantization import restored
 from bitrobust.tasks import Classification, Task, to_device
 
@@ -244,6 +245,23 @@ def transient_addresses(n_bits: int, p: float, generator: torch.Generator,
     return pos[: int(torch.searchsorted(pos, n_bits))].to(device)
 
 
+def word_xors(addresses: torch.Tensor, bits: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The distinct words of sorted bit ``addresses`` (bit a mod m of word a div m flips) and the XOR word of
+    each: the sum of 2^(a mod m) over its addresses (distinct bits: sum = or).
+
+    >>> w, x = word_xors(torch.tensor([0, 3, 9, 17]), 8)
+    >>> w.tolist(), x.tolist()
+    ([0, 1, 2], [9, 2, 2])
+    """
+    if bits & (bits - 1) == 0:  # m a power of two: shifts instead of an integer division
+        words, positions = addresses >> (bits.bit_length() - 1), addresses & (bits - 1)
+    else:
+        words = torch.div(addresses, bits, rounding_mode="floor")
+        positions = addresses - words * bits
+    distinct, inverse = torch.unique_consecutive(words, return_inverse=True)
+    return distinct, torch.zeros_like(distinct).scatter_add_(0, inverse, torch.ones_like(positions) << positions)
+
+
 class _StraightThrough(torch.autograd.Function):
     """Forward: the faulty read, exactly; backward: the output's gradient passes unchanged (straight through)."""
 
@@ -286,7 +304,7 @@ class ActivationFaults:
         if mode == "persistent":
             self.chip_seed = chip_seed(chip, ACTIVATION_CHIP_SALT) if seed is None else int_seed(seed)
             self.offsets = self._layout()
-            self._masks: dict[tuple[str, torch.device], torch.Tensor] = {}
+            self._cells: dict[tuple[str, torch.device], tuple[torch.Tensor, torch.Tensor]] = {}
         else:
             default = chip_seed(chip, ACTIVATION_CHIP_SALT)
             self.generator = seed if isinstance(seed, torch.Generator) else \
@@ -308,46 +326,46 @@ class ActivationFaults:
             return addresses
         return addresses[self._allowed.to(addresses.device)[addresses % self.bits]]
 
-    def _persistent_mask(self, name: str, numel: int, codes: torch.Tensor) -> torch.Tensor:
-        """XOR words of the faulty cells of ``name``'s per-example buffer (built once per device)."""
+    def _persistent_cells(self, name: str, numel: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """The faulty cells of ``name``'s per-example buffer and the XOR word of each (built once per device)."""
         shape = self.calibration.shape_of(name)
         if numel != torch.Size(shape).numel():
             raise BitrobustError(f"module {name!r}: a per-example output of {numel} elements does not fit the "
                                  f"persistent buffer layout (calibrated shape {shape}); recalibrate for this input size")
-        key = (name, codes.device)
-        if key not in self._masks:
+        key = (name, device)
+        if key not in self._cells:
             start = self.offsets[name] * self.bits
             chip = RandomBitErrors(self.p, seed=self.chip_seed)
-            addresses = self._keep_flippable(chip.flip_addresses(start, start + numel * self.bits, codes.device) - start)
-            self._masks[key] = flip_bits(torch.zeros(numel, dtype=codes.dtype, device=codes.device), self.bits, addresses)
-        return self._masks[key]
+            addresses = self._keep_flippable(chip.flip_addresses(start, start + numel * self.bits, device) - start)
+            self._cells[key] = word_xors(addresses.sort().values, self.bits)
+        return self._cells[key]
 
     def read(self, name: str, output: torch.Tensor) -> torch.Tensor:
-        """``output`` of module ``name`` ([batch, ...]) stored in its buffer and read back faulty (no gradient).
+        """``output`` of module ``name`` ([batch, ...]) stored in its buffer and read back faulty (no gradient):
+        the error-free round trip of every word, then the faulty words decoded from their flipped bits.
 
-        On the CPU a few examples at a time (about ``CPU_CHUNK`` elements), so that the words and the
-        temporaries of encoding and decoding stay in cache; the flips are the same either way.
+        On the CPU the round trip goes a few examples at a time (about ``CPU_CHUNK`` elements), so that
+        the temporaries stay in cache; the flips are the same either way.
         """
         codec, m = self.codecs[name], self.bits
         x = output.detach()
         rows = x.reshape(x.shape[0] if x.dim() else 1, -1)  # one example per row
         n_rows, per_row = rows.shape
-        faulty = self.p > 0.0 and bool(self.flippable) and rows.numel() > 0
         step = max(1, CPU_CHUNK // max(per_row, 1)) if x.device.type == "cpu" else max(n_rows, 1)
-        starts = range(0, n_rows, step)
-        if faulty and self.mode == "transient":  # flips of the whole output, sorted; chunk i has bounds[i]:bounds[i+1]
-            flips = self._keep_flippable(transient_addresses(rows.numel() * m, self.p, self.generator, x.device))
-            edges = torch.tensor([*starts, n_rows], device=x.device) * (per_row * m)
-            bounds = torch.searchsorted(flips, edges).tolist()
         result = torch.empty(rows.shape, dtype=output.dtype, device=x.device)
-        for i, r in enumerate(starts):
-            codes = codec.encode(rows[r : r + step])
-            if faulty and self.mode == "persistent":
-                codes = codes ^ self._persistent_mask(name, per_row, codes)
-            elif faulty:
-                chunk_flips = flips[bounds[i] : bounds[i + 1]] - r * per_row * m
-                codes = flip_bits(codes.reshape(-1), m, chunk_flips).view(codes.shape)
-            result[r : r + step] = codec.decode(codes)
+        for r in range(0, n_rows, step):
+            round_trip(codec, rows[r : r + step], result[r : r + step])
+        if self.p > 0.0 and self.flippable and rows.numel() > 0:
+            if self.mode == "transient":
+                flips = transient_addresses(rows.numel() * m, self.p, self.generator, x.device)
+                words, xors = word_xors(self._keep_flippable(flips), m)
+            else:  # the same cells in every example: example e's cell i is word e * per_row + i
+                cells, cell_xors = self._persistent_cells(name, per_row, x.device)
+                words = (torch.arange(n_rows, device=x.device)[:, None] * per_row + cells).view(-1)
+                xors = cell_xors.repeat(n_rows)
+            stored = codec.encode(rows.reshape(-1).index_select(0, words))
+            faulty = codec.decode(stored ^ xors.to(stored.dtype))
+            result.view(-1).scatter_(0, words, faulty.to(result.dtype))
         return result.view(output.shape)
 
     def _hook(self, name: str):
@@ -378,9 +396,10 @@ def activation_faults(model: nn.Module, modules: str | Sequence[str], p: float, 
 
     ``mode``: ``transient`` (fresh flips at every forward; ``seed``, an int or a ``torch.Generator``,
     defaults to one derived from ``chip``) or ``persistent`` (activation chip ``chip``; ``seed``
-    picks any other chip seed). ``format``: a name in ``BUFFER_FORMATS`` (int8, int4: RQUANT fixed
-    point; fp16, bf16, fp32: IEEE words), a ``FixedPointQuantizer`` or a codec. ``calibration``: an
-    :class:`ActivationCalibration` or batches to calibrate on (needed by fixed point and by
+    picks any other chip seed). ``format``: a format name of :mod:`bitrobust.formats` with one range per
+    tensor (int1..int8: RQUANT, normal1..normal8: NORMAL fixed point; fp32, fp16, bf16, fp8_e4m3, fp8_e5m2:
+    float words; see ``activation_formats()``), a ``FixedPointQuantizer``, a float format or a codec.
+    ``calibration``: an :class:`ActivationCalibration` or batches to calibrate on (needed by fixed point and by
     persistent faults). ``protect``: bit positions never flipped (ints, or ``msb``/``sign``);
     ``target_bits``: the only positions that may flip.
 

@@ -110,52 +110,91 @@ range arithmetic (q_max - q_min, its half) is done in float64 and rounded once t
 does with a Python float."""
 
 
-def _normalize(w: torch.Tensor, qrange: Range, scheme: QuantScheme) -> torch.Tensor:
-    """z in [-1, 1]: w / q (symmetric) or N(w) = 2 (w - q_min) / (q_max - q_min) - 1 (Eq. 3)."""
+def _normalize(w: torch.Tensor, qrange: Range, scheme: QuantScheme, out: torch.Tensor | None = None) -> torch.Tensor:
+    """z in [-1, 1]: w / q (symmetric) or N(w) = 2 (w - q_min) / (q_max - q_min) - 1 (Eq. 3).
+
+    Always a new tensor (never ``w`` itself), or ``out`` (of ``w``'s dtype and shape) when given, so callers
+    may go on in place. With one range (floats) the steps run in place on the first result: the same
+    operations in the same order as the formula, so the same roundings, with one temporary instead of four.
+    """
     qmin, qmax = qrange
     if isinstance(qmax, torch.Tensor):
         if scheme.symmetric:
             q = qmax.to(w.dtype)
-            return torch.where(q == 0, 0.0, w / q)
-        width = (qmax - qmin).to(w.dtype)
-        return torch.where(width == 0, 0.0, 2 * (w - qmin.to(w.dtype)) / width - 1)
+            z = torch.where(q == 0, 0.0, w / q)
+        else:
+            width = (qmax - qmin).to(w.dtype)
+            z = torch.where(width == 0, 0.0, 2 * (w - qmin.to(w.dtype)) / width - 1)
+        return z if out is None else out.copy_(z)
+    if (qmax == 0) if scheme.symmetric else (qmax == qmin):
+        return torch.zeros_like(w) if out is None else out.zero_()
     if scheme.symmetric:
-        if qmax == 0:
-            return torch.zeros_like(w)
-        return w / qmax
-    if qmax == qmin:
-        return torch.zeros_like(w)
-    return 2 * (w - qmin) / (qmax - qmin) - 1
+        return torch.div(w, qmax, out=out)
+    return torch.sub(w, qmin, out=out).mul_(2).div_(qmax - qmin).sub_(1)
 
 
 def _denormalize(z: torch.Tensor, qrange: Range, scheme: QuantScheme) -> torch.Tensor:
-    """w = z q (symmetric) or (z + 1) (q_max - q_min) / 2 + q_min."""
+    """w = z q (symmetric) or (z + 1) (q_max - q_min) / 2 + q_min; in place on ``z`` for one range (floats)."""
     qmin, qmax = qrange
     if isinstance(qmax, torch.Tensor):
         if scheme.symmetric:
             return z * qmax.to(z.dtype)
         return (z + 1) * ((qmax - qmin) / 2).to(z.dtype) + qmin.to(z.dtype)
     if scheme.symmetric:
-        return z * qmax
-    return (z + 1) * ((qmax - qmin) / 2) + qmin
+        return z.mul_(qmax)
+    return z.add_(1).mul_((qmax - qmin) / 2).add_(qmin)
+
+
+def _working(w: torch.Tensor) -> torch.Tensor:
+    """``w`` (no gradient) in its working dtype: float32, or float64 for float64 weights."""
+    return w.detach().to(torch.promote_types(w.dtype, torch.float32))
+
+
+def quantize_levels(w: torch.Tensor, bits: int, scheme: QuantScheme, qrange: Range,
+                    out: torch.Tensor | None = None) -> torch.Tensor:
+    """The integers v = R(z / D) clamped to [-(2^(m-1)-1), 2^(m-1)-1] (z the normalized weight, D = 1 / (2^(m-1)-1)),
+    as floats of ``w``'s working dtype (a new tensor, or ``out`` of that dtype; a NaN weight gives NaN); m >= 2.
+
+    >>> from bitrobust.quantization.fixed_point import SCHEMES
+    >>> quantize_levels(torch.tensor([-1.0, 0.0, 0.5, 1.0]), 4, SCHEMES.get("rquant"), (-1.0, 1.0)).tolist()
+    [-7.0, 0.0, 4.0, 7.0]
+    """
+    lv = levels(bits)
+    v = _normalize(_working(w), qrange, scheme, out).mul_(lv)  # = z / D
+    v = v.round_() if scheme.rounding == "round" else v.trunc_()
+    return v.clamp_(-lv, lv)
+
+
+def level_words(v: torch.Tensor, bits: int, scheme: QuantScheme) -> torch.Tensor:
+    """Words (uint8) of the levels ``v``: v mod 2^m (signed) or v + 2^(m-1) - 1 (unsigned).
+
+    |v| <= 127 fits an int8, whose bytes are v's two's complement (v mod 256); unsigned words
+    v + 2^(m-1) - 1 <= 254 wrap back into [0, 2^m) in uint8 arithmetic. A NaN level converts to
+    v = 0 on CPU and GPU (as it did through int64).
+
+    >>> from bitrobust.quantization.fixed_point import SCHEMES
+    >>> level_words(torch.tensor([-7.0, 0.0, 7.0]), 4, SCHEMES.get("normal")).tolist()
+    [9, 0, 7]
+    """
+    words = v.to(torch.int8).view(torch.uint8)
+    return words.add_(offset(bits, scheme)) if not scheme.signed else words.bitwise_and_(2**bits - 1)
 
 
 def quantize_codes(w: torch.Tensor, bits: int, scheme: QuantScheme, qrange: Range) -> torch.Tensor:
     """Words (uint8, in [0, 2^m)) of ``w`` quantized into the range ``qrange``.
 
     v = R(z / D) clamped to [-(2^(m-1)-1), 2^(m-1)-1] with z the normalized weight and
-    D = 1 / (2^(m-1)-1); word = v mod 2^m (signed) or v + 2^(m-1) - 1 (unsigned).
+    D = 1 / (2^(m-1)-1); word = v mod 2^m (signed) or v + 2^(m-1) - 1 (unsigned)
+    (:func:`quantize_levels`, then :func:`level_words`; both in place on one temporary).
+
+    >>> from bitrobust.quantization.fixed_point import SCHEMES
+    >>> quantize_codes(torch.tensor([-1.0, 0.0, 0.5, 1.0]), 4, SCHEMES.get("rquant"), (-1.0, 1.0)).tolist()
+    [0, 7, 11, 14]
     """
     check_bits(bits)
-    z = _normalize(w.detach().to(torch.promote_types(w.dtype, torch.float32)), qrange, scheme)
     if bits == 1:
-        return (z > 0).to(torch.uint8)
-    lv = levels(bits)
-    scaled = z * lv  # = z / D
-    v = torch.round(scaled) if scheme.rounding == "round" else torch.trunc(scaled)
-    v = v.clamp(-lv, lv).to(torch.int64)
-    words = v + offset(bits, scheme) if not scheme.signed else v & (2**bits - 1)
-    return words.to(torch.uint8)
+        return (_normalize(_working(w), qrange, scheme) > 0).to(torch.uint8)
+    return level_words(quantize_levels(w, bits, scheme, qrange), bits, scheme)
 
 
 def decode_words(codes: torch.Tensor, bits: int, scheme: QuantScheme) -> torch.Tensor:
@@ -181,6 +220,22 @@ def dequantize_codes(
     else:
         z = decode_words(codes, bits, scheme).to(work) / levels(bits)
     return _denormalize(z, qrange, scheme).to(dtype)
+
+
+def dequantize_levels(v: torch.Tensor, bits: int, scheme: QuantScheme, qrange: Range) -> torch.Tensor:
+    """float32 values of the levels ``v`` (from :func:`quantize_levels`), exactly ``dequantize_codes`` of their
+    words: a NaN level reads as v = 0 (the word it is stored as) and -0 as +0 (an integer has no sign of zero);
+    in place on ``v`` when it is float32 (m >= 2).
+
+    >>> from bitrobust.quantization.fixed_point import SCHEMES
+    >>> v = torch.tensor([-7.0, -0.0, float("nan"), 7.0])
+    >>> dequantize_levels(v, 4, SCHEMES.get("normal"), (-2.0, 2.0)).tolist()
+    [-2.0, 0.0, 0.0, 2.0]
+    """
+    z = v.to(torch.float32).nan_to_num_(0.0)
+    if scheme.symmetric:  # asymmetric: z + 1 below is +1 for both zeros
+        z = z.add_(0.0)
+    return _denormalize(z.div_(levels(bits)), qrange, scheme)
 
 
 @dataclass(frozen=True)

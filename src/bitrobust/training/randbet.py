@@ -32,9 +32,8 @@ from bitrobust.bit_errors import PAPER_CHIPS
 from bitrobust.bit_errors.hashing import derive_key
 from bitrobust.bit_errors.protection import PROTECTION_FIELDS, Protection, read_protected
 from bitrobust.errors import BitrobustError
-from bitrobust.injection import activation_faults, buffer_format, recording_ranges
+from bitrobust.injection import activation_faults, buffer_format, needs_range, recording_ranges
 from bitrobust.injection.activations import match_modules
-from bitrobust.injection.buffer_formats import needs_range
 from bitrobust.quantization import QuantizedState, QuantizedTensor, quantize_tensors
 from bitrobust.training.config import StrategySection
 from bitrobust.training.context import StepContext
@@ -69,8 +68,9 @@ class RandBETParams:
       (the reference code clamps at 0.05; the paper does not mention it).
     - ``perturbed_grad_max_norm``: scale g~ down to global L2 norm <= c before combining.
     - ``activations``: globs over ``model.named_modules()``; the perturbed pass then also stores
-      these modules' outputs in ``activation_format`` buffers (int8, int4: fixed point with the
-      clean pass's [min, max] of the same batch as range; fp16, bf16, fp32) and reads them with fresh
+      these modules' outputs in ``activation_format`` buffers (a format name of ``bitrobust.formats``
+      with one range per tensor: int8, int4, ...: fixed point with the clean pass's [min, max] of the
+      same batch as range; fp32, fp16, bf16, fp8_e4m3, fp8_e5m2: float words) and reads them with fresh
       transient bit errors at rate ``activation_p`` (default: ``p``), seeded from (seed, step);
       the gradient passes straight through the faults (contract 7). Flips in float words can
       give inf or NaN and with them a NaN loss; fixed point cannot.
