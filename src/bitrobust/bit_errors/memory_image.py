@@ -62,9 +62,11 @@ VERSION = 1  # contract 1 per tensor
 VERSION_V2 = 2  # memory layout v2: any number format
 VERSIONS = (VERSION, VERSION_V2)
 LAYOUT = "bit address a = word * bits + bit (bit 0 = LSB) -> byte a // 8, bit a % 8 (LSB first); zero padding"
-LAYOUT_V2 = ("layout v2: data region, then metadata region (then the ECC region, with ECC); a word's first bit "
-             "address = sum of the widths of all words before it, bit j at address + j -> byte a // 8, bit a % 8 "
-             "(LSB first); zero padding")
+LAYOUT_V2 = ("layout v2: data region, then metadata region; a word's first bit address = sum of the widths of "
+             "all words before it, bit j at address + j -> byte a // 8, bit a % 8 (LSB first); zero padding")
+LAYOUT_V2_ECC = ("layout v2: data region, then metadata region, then ECC region (check bits of codeword c at "
+                 "(end of metadata) + c (r + 1)); a word's first bit address = sum of the widths of all words before "
+                 "it, bit j at address + j -> byte a // 8, bit a % 8 (LSB first); zero padding")
 DTYPES: dict[str, torch.dtype] = {
     "float16": torch.float16,
     "bfloat16": torch.bfloat16,
@@ -330,7 +332,7 @@ def _manifest_v2(state: QuantizedState, memory: ProtectedMemory | None = None) -
                        "codewords": seg.num_words, "data_bits": memory.data_width,
                        "policy": memory.protection.ecc_policy}}
     total = sum(r["num_bits"] for r in regions)
-    return {"format": FORMAT, "version": VERSION_V2, "layout": LAYOUT_V2, "bits": state.bits,
+    return {"format": FORMAT, "version": VERSION_V2, "layout": LAYOUT_V2_ECC if ecc else LAYOUT_V2, "bits": state.bits,
             "metadata_bits": METADATA_BITS, "regions": regions, **ecc, "num_bits": total,
             "num_bytes": (total + 7) // 8, "tensors": tensors}
 
