@@ -251,6 +251,57 @@ def test_smoke_every_experiment(capsys, smoke_out, data_dir, name):
         assert [(r["ste"], r["eval_ber"]) for r in fc["paired"]] == [(s, q) for s in fc["stes"] for q in (0.0, 0.01, 0.3)]
     if name == "bnn-fig1":  # identity and hard-tanh sections side by side
         assert [s["key"] for s in results["sections"]] == ["fcbnn", "fcbnn_htanh", "cbnn"]
+    if name in ("formats", "lm-formats"):
+        _check_ecc_sections(smoke_out, name, results)
+    if name == "formats":
+        _check_formats(smoke_out, results)
+
+
+def _check_ecc_sections(out: Path, name: str, results: dict) -> None:
+    """ECC rows: paired with their rows without ECC at every rate, and the ECC counts the report shows are those of
+    the evaluations' robustness.json (mean per chip)."""
+    exp = EXPERIMENTS.get(name)
+    plan = make_plan(exp, "quick", out, find_configs_dir(), smoke=True)
+    section = next(s for s in results["sections"] if s["key"] == "ecc")
+    spec = next(s for s in exp.sections if s.key == "ecc")
+    rows = plan.section_rows(spec)
+    ecc_rows = [r for r in rows if plan.evals[(r.run, r.eval)][0].settings.ecc == "secded64"]
+    assert ecc_rows and len(rows) == 2 * len(ecc_rows)
+    assert {(c["a"], c["b"]) for c in section["paired"]} == {(r.label, r.label.removesuffix(" + ECC (72, 64)"))
+                                                            for r in ecc_rows}
+    assert all(len(c["rows"]) == len(section["rates"]) for c in section["paired"])
+    shown = {m["model"]: m for m in section["ecc"]}
+    assert set(shown) == {r.label for r in ecc_rows}
+    for row in ecc_rows:
+        result = json.loads(plan.evals[(row.run, row.eval)][0].result_file.read_text())
+        assert result["protection"]["ecc"] == "secded64" and shown[row.label]["codewords"] == result["ecc_codewords"] > 0
+        for got, rate in zip(shown[row.label]["rates"], [r for r in result["rates"] if r["p"] > 0]):
+            assert got["corrected_mean"] == pytest.approx(sum(rate["ecc_corrected"]) / len(rate["ecc_corrected"]))
+            assert got["detected_mean"] == pytest.approx(sum(rate["ecc_detected"]) / len(rate["ecc_detected"]))
+        top = shown[row.label]["rates"][-1]
+        assert top["corrected_mean"] + top["detected_mean"] > 0  # the highest rate hits some codewords
+
+
+def _check_formats(out: Path, results: dict) -> None:
+    sections = {s["key"]: s for s in results["sections"]}
+    assert list(sections) == ["rerr", "ecc", "protected", "vulnerability", "energy"]
+    assert {(c["a"], c["b"]) for c in sections["protected"]["paired"]} == {
+        ("int8 per tensor (RQUANT), MSB protected", "int8 per tensor (RQUANT)"),
+        ("int4 per group of 128, MSB protected", "int4 per group of 128"),
+        ("bf16, sign + exponent protected", "bf16")}
+    # a flipped float exponent gives non-finite outputs: shown for bf16, as the result files hold them
+    nonfinite = {m["model"]: m for m in sections["rerr"]["nonfinite"]}
+    assert "bf16" in nonfinite and nonfinite["bf16"]["rates"][-1]["nonfinite_mean"] > 0
+    maps = {m["model"]: m for m in sections["vulnerability"]["maps"]}
+    assert set(maps) == {"int8 per tensor (RQUANT)", "bf16"}
+    for m in maps.values():
+        assert m["positions"] == [0] and m["chips"] == 2 and len(m["tensors"]) == len(m["rerr_mean"]) > 1
+    assert (out / "formats" / "vulnerability" / "vulnerability_bf16.png").read_bytes()[:8] == PNG
+    energy = {m["name"]: m for m in sections["energy"]["models"]}
+    for label in ("int8 per tensor (RQUANT)", "int4 per group of 128", "bf16"):
+        plain, coded = energy[label], energy[label + " + ECC (72, 64)"]
+        assert (plain["ecc"], coded["ecc"]) == (None, "secded64")
+        assert plain["bits_per_weight"] == coded["bits_per_weight"]
 
 
 def test_docs_list_every_experiment():

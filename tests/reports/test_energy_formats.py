@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from bitrobust.bit_errors.ecc import secded_code
 from bitrobust.cli import main
 from bitrobust.errors import BitrobustError
 from bitrobust.evaluation.robustness import RateResult, RobustnessResult
@@ -117,3 +119,48 @@ def test_cli_storage_bits(tmp_path, capsys):
     with pytest.raises(SystemExit) as info:  # argparse: usage and exit 2
         main([*argv, "--storage", "words", "--out", str(tmp_path / "c")])
     assert info.value.code == 2
+
+
+# -- ECC read from the results ---------------------------------------------------------------
+
+
+def with_ecc(res: RobustnessResult, code: str) -> RobustnessResult:
+    return dataclasses.replace(res, protection={"ecc": code}, ecc_codewords=10)
+
+
+@pytest.mark.parametrize("code", ["secded8", "secded16", "secded32", "secded64"])
+def test_a_results_ecc_is_charged_and_an_override_wins(code):
+    """A result evaluated with ECC (protection.ecc in robustness.json) is charged its n/k; --ecc CODE overrides it
+    for every run, --ecc none charges nothing."""
+    secded = secded_code(code)
+    plain, coded = run("bf16", 16), Run("bf16 + ECC", Path("ecc"), with_ecc(result("bf16", 16), code))
+    a, b = energy_savings([plain, coded], E, EnergySettings(0.01))
+    assert (a.ecc, b.ecc) == (None, code) and a.p == b.p == 0.01
+    assert a.energy == pytest.approx(E.energy_at(0.01) * 2.0)
+    assert b.energy == pytest.approx(E.energy_at(0.01) * 16 * secded.n / secded.k / 8)
+    forced = energy_savings([plain, coded], E, EnergySettings(0.01, ecc="secded32"))
+    assert [r.ecc for r in forced] == ["secded32"] * 2
+    assert all(r.energy == pytest.approx(E.energy_at(0.01) * 2.0 * 39 / 32) for r in forced)
+    none = energy_savings([plain, coded], E, EnergySettings(0.01, ecc="none"))
+    assert [r.ecc for r in none] == [None, None] and none[1].energy == pytest.approx(a.energy)
+    # contract 1's per-tensor runs: per-access energy times n/k
+    (c1,) = energy_savings([Run("int8", Path("c1"), with_ecc(result(None, 8), code))], E, EnergySettings(0.01))
+    assert c1.energy == pytest.approx(E.energy_at(0.01) * secded.n / secded.k) and c1.bits_per_weight is None
+
+
+def test_cli_reads_the_ecc_from_result_files(tmp_path, capsys):
+    for name, res in (("plain", result("fp8_e4m3", 8)), ("ecc", with_ecc(result("fp8_e4m3", 8), "secded64"))):
+        (tmp_path / name).mkdir()
+        write_json(tmp_path / name / "robustness.json", res.to_dict())
+    argv = ["energy", str(tmp_path / "plain"), str(tmp_path / "ecc"), "--names", "dir", "--max-increase", "1%"]
+    assert main([*argv, "--out", str(tmp_path / "auto")]) == 0
+    assert "(ECC secded64 charged)" in capsys.readouterr().out
+    assert main([*argv, "--ecc", "none", "--out", str(tmp_path / "none")]) == 0
+    auto, none = (json.loads((tmp_path / d / "energy.json").read_text()) for d in ("auto", "none"))
+    assert [m["ecc"] for m in auto["models"]] == [None, "secded64"] and auto["settings"]["ecc"] is None
+    assert [m["ecc"] for m in none["models"]] == [None, None] and none["settings"]["ecc"] == "none"
+    assert auto["models"][1]["energy"] == pytest.approx(auto["models"][0]["energy"] * 72 / 64)
+    assert none["models"][1]["energy"] == pytest.approx(auto["models"][0]["energy"])
+    text = (tmp_path / "auto" / "energy.md").read_text()
+    assert "| ECC |" in text and "secded64 (72, 64)" in text
+    assert "ECC" not in (tmp_path / "none" / "energy.md").read_text()

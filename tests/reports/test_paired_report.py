@@ -116,3 +116,33 @@ def test_named_pairs_and_unpairable_seeds_are_shown_not_dropped():
     md = "\n".join(comparisons_markdown(comps))
     assert "not paired: different numbers of training seeds (2 vs 1)" in md
     assert "| C | R | 1 | 15.00 | 55.00 | -40.00 | [-40.00, -40.00] | A lower | 1000 | 2 | 1 |" in md
+
+
+def test_pooled_seeds_keep_ecc_counts_and_non_finite_fractions_for_the_report():
+    """Two seeds of a model read through ECC: the pooled result holds every (seed, chip) count, and the report's
+    ECC and non-finite tables show their means over seeds x chips (computed here by hand)."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    from bitrobust.reports.paired import pooled
+    from bitrobust.reports.runs import Run
+    from bitrobust.reports.tables import ecc_table, nonfinite_table
+
+    def seed(corrected, detected, nonfinite):
+        rate = RateResult(0.01, (0.1, 0.2), (0.9, 0.9), nonfinite=nonfinite, ecc_corrected=corrected,
+                          ecc_detected=detected)
+        return RobustnessResult(0.01, 0.95, 100, "random", 2, 16, {}, (rate,), format="bf16",
+                                protection={"ecc": "secded64"}, ecc_codewords=50)
+
+    both = pooled([seed((4, 6), (1, 0), (0.0, 0.5)), seed((10, 0), (3, 0), (0.25, 0.0))])
+    assert both.rate(0.01).ecc_corrected == (4, 6, 10, 0) and both.rate(0.01).ecc_detected == (1, 0, 3, 0)
+    lines, rows = ecc_table([Run("bf16 + ECC", Path("r"), both)], [0.01])
+    assert rows[0]["rates"] == [{"p": 0.01, "corrected_mean": 5.0, "detected_mean": 1.0}] and rows[0]["codewords"] == 50
+    assert "| bf16 + ECC | secded64 | 50 | 5 / 1 |" in lines
+    _, rows = nonfinite_table([Run("bf16 + ECC", Path("r"), both)], [0.01])
+    assert rows[0]["rates"][0]["nonfinite_mean"] == pytest.approx(0.1875)
+    # without ECC (one seed lacks it) nothing is pooled, and models without inf/NaN are left out
+    plain = replace(seed((), (), (0.0, 0.0)), protection={}, ecc_codewords=None)
+    assert pooled([plain, plain]).rate(0.01).ecc_corrected == ()
+    assert ecc_table([Run("bf16", Path("r"), plain)], [0.01]) == ([], [])
+    assert nonfinite_table([Run("bf16", Path("r"), plain)], [0.01]) == ([], [])

@@ -28,6 +28,7 @@ from bitrobust.bit_errors.memory_image import (
     import_memory_image,
     pack_bits,
     read_manifest,
+    read_memory_image,
     unpack_bits,
 )
 from bitrobust.bit_errors.profiled import (
@@ -94,6 +95,7 @@ __all__ = [
     "pack_stream",
     "paper_chip",
     "read_manifest",
+    "read_memory_image",
     "secded_code",
     "synthetic_chip",
     "uniform_chip",

@@ -15,9 +15,15 @@ after it went through a real low-voltage memory:
   format (registered name and the encoding that decodes it), word width, data bit offset, and its metadata
   words' shape and bit offset. Per-tensor ranges stay in the manifest (reliable registers, contract 5).
 
+A state exported through a :class:`~bitrobust.bit_errors.protection.ProtectedMemory` with SECDED ECC
+(contract 6) also holds the ECC region, right after the metadata region: codeword c's r + 1 check bits (of the
+clean data) from bit (end of metadata) + c (r + 1). Its manifest is version 2 with a third region ``ecc`` and an
+``ecc`` entry (code, k, n, check bits, codewords, the data word width the code runs over, policy); importing
+it decodes the data region with those check bits, as every read of that memory does
+(:func:`read_memory_image` also returns the counts).
+
 Files: ``<prefix>.bin`` (the image) and ``<prefix>.json`` (the manifest), both written
-atomically (:func:`bitrobust.io.atomic_path`); a failed export leaves neither behind. The ECC check
-region of contract 6 is not part of an image.
+atomically (:func:`bitrobust.io.atomic_path`); a failed export leaves neither behind.
 """
 
 from __future__ import annotations
@@ -43,6 +49,8 @@ from bitrobust.bit_errors.bitstream import (
     words_to_bits,
     words_to_bytes,
 )
+from bitrobust.bit_errors.ecc import POLICIES, EccCounts, secded_code
+from bitrobust.bit_errors.protection import ProtectedMemory
 from bitrobust.errors import BitrobustError
 from bitrobust.formats import FORMATS, FloatTensor, GroupedFixedPoint, GroupedTensor, get_format
 from bitrobust.io import atomic_path
@@ -56,6 +64,9 @@ VERSIONS = (VERSION, VERSION_V2)
 LAYOUT = "bit address a = word * bits + bit (bit 0 = LSB) -> byte a // 8, bit a % 8 (LSB first); zero padding"
 LAYOUT_V2 = ("layout v2: data region, then metadata region; a word's first bit address = sum of the widths of "
              "all words before it, bit j at address + j -> byte a // 8, bit a % 8 (LSB first); zero padding")
+LAYOUT_V2_ECC = ("layout v2: data region, then metadata region, then ECC region (check bits of codeword c at "
+                 "(end of metadata) + c (r + 1)); a word's first bit address = sum of the widths of all words before "
+                 "it, bit j at address + j -> byte a // 8, bit a % 8 (LSB first); zero padding")
 DTYPES: dict[str, torch.dtype] = {
     "float16": torch.float16,
     "bfloat16": torch.bfloat16,
@@ -70,6 +81,9 @@ _TENSOR_KEYS = ("name", "shape", "dtype", "word_offset", "num_words", "q_min", "
 _TENSOR_KEYS_V2 = ("name", "shape", "dtype", "format", "encoding", "bits", "num_words", "bit_offset",
                    "metadata_shape", "metadata_bit_offset")
 _HEAD_KEYS_V2 = ("format", "version", "layout", "bits", "metadata_bits", "regions", "num_bits", "num_bytes")
+_ECC_KEYS = ("code", "k", "n", "check_bits", "codewords", "data_bits", "policy")
+Source = QuantizedState | ProtectedMemory
+"""What an image is made from: a quantized state, or a state behind a protection (its ECC region included)."""
 
 
 def num_image_bytes(num_words: int, bits: int) -> int:
@@ -139,9 +153,22 @@ def read_words(image: torch.Tensor, bit_offset: int, bits: int, count: int,
     return bits_to_words(unpack_stream(chunk, shift + count * bits)[shift:], bits, dtype)
 
 
-def image_bytes(state: QuantizedState) -> torch.Tensor:
+def _parts(source: Source) -> tuple[QuantizedState, tuple, dict[str, torch.Tensor]]:
+    """(state, segments of layout v2, flat words per region) of a state or a protected memory (with ECC: the
+    ECC region and its check words too)."""
+    if isinstance(source, ProtectedMemory):
+        state = source.state
+        checks = source.check_words
+        extra = {} if checks is None else {"ecc": checks.cpu()}
+        return state, source.segments, {"data": state.flat_codes().cpu(), "metadata": state.flat_metadata().cpu(),
+                                        **extra}
+    return source, source.segments, {"data": source.flat_codes().cpu(), "metadata": source.flat_metadata().cpu()}
+
+
+def image_bytes(source: Source) -> torch.Tensor:
     """The byte image (uint8, on the CPU) of a state in memory layout v2: every segment's words
-    (data region, then metadata region) at their bit addresses, bit a in byte a // 8 at bit a % 8.
+    (data region, then metadata region, then a protected memory's ECC region) at their bit addresses, bit a in
+    byte a // 8 at bit a % 8.
 
     For one per-tensor format of m bits this is :func:`pack_bits` of the flat codes (contract 2).
 
@@ -151,10 +178,10 @@ def image_bytes(state: QuantizedState) -> torch.Tensor:
     >>> image_bytes(state).tolist()  # words 0 and 14, then the step 1/14 (fp16 0x2C92) and the minimum 0
     [224, 146, 44, 0, 0]
     """
-    flat = {"data": state.flat_codes().cpu(), "metadata": state.flat_metadata().cpu()}
+    _, segments, flat = _parts(source)
     pos = dict.fromkeys(flat, 0)
     parts = []
-    for seg in state.segments:
+    for seg in segments:
         if seg.region not in flat:  # only the regions a memory image holds (see the module docstring)
             continue
         parts.append((seg, flat[seg.region][pos[seg.region] : pos[seg.region] + seg.num_words]))
@@ -183,9 +210,9 @@ def _is_contract1(state: QuantizedState) -> bool:
             and len({qt.scheme for qt in tensors}) <= 1)
 
 
-def build_manifest(state: QuantizedState, image: torch.Tensor | None = None) -> dict[str, Any]:
-    """The JSON manifest of ``state`` (``image``: its bytes, for the checksum): version 1 for contract 1's
-    per-tensor fixed point, else version 2 (see the module docstring).
+def build_manifest(source: Source, image: torch.Tensor | None = None) -> dict[str, Any]:
+    """The JSON manifest of a state or protected memory (``image``: its bytes, for the checksum): version 1 for
+    contract 1's per-tensor fixed point without ECC, else version 2 (see the module docstring).
 
     >>> from bitrobust.quantization import FixedPointQuantizer, quantize_model
     >>> manifest = build_manifest(quantize_model(torch.nn.Linear(3, 2), FixedPointQuantizer(4)))
@@ -197,7 +224,9 @@ def build_manifest(state: QuantizedState, image: torch.Tensor | None = None) -> 
     >>> v2["version"], v2["regions"], [(t["format"], t["bit_offset"]) for t in v2["tensors"]]
     (2, [{'name': 'data', 'bit_offset': 0, 'num_bits': 128}, {'name': 'metadata', 'bit_offset': 128, 'num_bits': 0}], [('bf16', 0), ('bf16', 96)])
     """
-    manifest = _manifest_v1(state) if _is_contract1(state) else _manifest_v2(state)
+    memory = source if isinstance(source, ProtectedMemory) and source.check_words is not None else None
+    state = source.state if isinstance(source, ProtectedMemory) else source
+    manifest = _manifest_v1(state) if memory is None and _is_contract1(state) else _manifest_v2(state, memory)
     if image is not None:
         manifest["sha256"] = hashlib.sha256(image.cpu().numpy().tobytes()).hexdigest()
     manifest["tensors"] = manifest.pop("tensors")  # last, after the checksum
@@ -279,7 +308,7 @@ def _metadata_shape(encoding: dict[str, Any], shape: list[int]) -> list[int]:
     return [1 if encoding["scheme"]["symmetric"] else 2, rows, groups]
 
 
-def _manifest_v2(state: QuantizedState) -> dict[str, Any]:
+def _manifest_v2(state: QuantizedState, memory: ProtectedMemory | None = None) -> dict[str, Any]:
     encodings = {name: _encoding(name, qt) for name, qt in state.tensors.items()}
     data_bits = sum(qt.codes.numel() * qt.bits for qt in state.tensors.values())
     meta_bits = sum(qt.metadata.numel() * METADATA_BITS for qt in state.tensors.values())
@@ -293,11 +322,19 @@ def _manifest_v2(state: QuantizedState) -> dict[str, Any]:
                         "metadata_bit_offset": meta_pos})
         data_pos += qt.codes.numel() * qt.bits
         meta_pos += qt.metadata.numel() * METADATA_BITS
-    return {"format": FORMAT, "version": VERSION_V2, "layout": LAYOUT_V2, "bits": state.bits,
-            "metadata_bits": METADATA_BITS,
-            "regions": [{"name": "data", "bit_offset": 0, "num_bits": data_bits},
-                        {"name": "metadata", "bit_offset": data_bits, "num_bits": meta_bits}],
-            "num_bits": data_bits + meta_bits, "num_bytes": (data_bits + meta_bits + 7) // 8, "tensors": tensors}
+    regions = [{"name": "data", "bit_offset": 0, "num_bits": data_bits},
+               {"name": "metadata", "bit_offset": data_bits, "num_bits": meta_bits}]
+    ecc: dict[str, Any] = {}
+    if memory is not None:
+        code, seg = memory.protection.code, memory.ecc_segment
+        regions.append({"name": "ecc", "bit_offset": seg.bit_offset, "num_bits": seg.num_words * seg.bits})
+        ecc = {"ecc": {"code": code.name, "k": code.k, "n": code.n, "check_bits": code.check_bits,
+                       "codewords": seg.num_words, "data_bits": memory.data_width,
+                       "policy": memory.protection.ecc_policy}}
+    total = sum(r["num_bits"] for r in regions)
+    return {"format": FORMAT, "version": VERSION_V2, "layout": LAYOUT_V2_ECC if ecc else LAYOUT_V2, "bits": state.bits,
+            "metadata_bits": METADATA_BITS, "regions": regions, **ecc, "num_bits": total,
+            "num_bytes": (total + 7) // 8, "tensors": tensors}
 
 
 def _is_int(x: Any) -> bool:
@@ -414,28 +451,33 @@ def _check_encoding(t: dict, name: str, bad) -> None:
 
 
 def _validate_v2(manifest: dict, bad) -> None:
-    extra = set(manifest) - set(_HEAD_KEYS_V2) - {"sha256", "tensors"}
+    extra = set(manifest) - set(_HEAD_KEYS_V2) - {"sha256", "tensors", "ecc"}
     missing = set(_HEAD_KEYS_V2) - set(manifest)
     if extra or missing:
-        raise bad(f"version 2 manifests have exactly the fields {list(_HEAD_KEYS_V2)}, tensors and sha256 "
-                  f"(missing {sorted(missing)}, unknown {sorted(extra)})")
+        raise bad(f"version 2 manifests have exactly the fields {list(_HEAD_KEYS_V2)}, tensors, sha256 and (with "
+                  f"ECC) ecc (missing {sorted(missing)}, unknown {sorted(extra)})")
     bits = manifest["bits"]
     if not _is_int(bits) or not 1 <= bits <= 64:
         raise bad(f"bits must be an integer in 1..64, got {bits!r}")
     if manifest["metadata_bits"] != METADATA_BITS:
         raise bad(f"metadata_bits must be {METADATA_BITS}, got {manifest['metadata_bits']!r}")
     regions = manifest["regions"]
-    if not (isinstance(regions, list) and len(regions) == 2 and all(isinstance(r, dict) for r in regions)
-            and [r.get("name") for r in regions] == ["data", "metadata"]
+    names = ["data", "metadata"] + (["ecc"] if "ecc" in manifest else [])
+    if not (isinstance(regions, list) and all(isinstance(r, dict) for r in regions)
+            and [r.get("name") for r in regions] == names
             and all(set(r) == {"name", "bit_offset", "num_bits"} and _is_int(r["bit_offset"]) and _is_int(r["num_bits"])
                     and r["num_bits"] >= 0 for r in regions)):
-        raise bad("regions must be [data, metadata], each {name, bit_offset, num_bits} with integer bits")
+        raise bad(f"regions must be [{', '.join(names)}], each {{name, bit_offset, num_bits}} with integer bits")
     data_bits, meta_bits = regions[0]["num_bits"], regions[1]["num_bits"]
-    if regions[0]["bit_offset"] != 0 or regions[1]["bit_offset"] != data_bits:
-        raise bad("regions must follow each other: data from bit 0, metadata from the end of the data")
-    if manifest["num_bits"] != data_bits + meta_bits or manifest["num_bytes"] != (data_bits + meta_bits + 7) // 8:
+    if any(r["bit_offset"] != sum(q["num_bits"] for q in regions[:i]) for i, r in enumerate(regions)):
+        raise bad("regions must follow each other: data from bit 0, metadata from the end of the data"
+                  + (", ECC from the end of the metadata" if "ecc" in manifest else ""))
+    total = sum(r["num_bits"] for r in regions)
+    if manifest["num_bits"] != total or manifest["num_bytes"] != (total + 7) // 8:
         raise bad(f"num_bits/num_bytes {manifest['num_bits']!r}/{manifest['num_bytes']!r} do not match the regions "
-                  f"({data_bits} + {meta_bits} bits)")
+                  f"({' + '.join(str(r['num_bits']) for r in regions)} bits)")
+    if "ecc" in manifest:
+        _check_ecc(manifest["ecc"], data_bits, regions[2]["num_bits"], manifest["tensors"], bad)
     data_pos, meta_pos, names = 0, data_bits, set()
     for k, t in enumerate(manifest["tensors"]):
         if not isinstance(t, dict) or set(t) != set(_TENSOR_KEYS_V2):
@@ -462,6 +504,27 @@ def _validate_v2(manifest: dict, bad) -> None:
                   f"{data_bits} and {meta_bits}")
 
 
+def _check_ecc(ecc: Any, data_bits: int, ecc_bits: int, tensors: Any, bad) -> None:
+    """The ``ecc`` entry: a known code, its sizes, the policy, and codewords covering the data region."""
+    if not isinstance(ecc, dict) or set(ecc) != set(_ECC_KEYS):
+        raise bad(f"ecc must have exactly the fields {list(_ECC_KEYS)}")
+    try:
+        code = secded_code(ecc["code"])
+    except BitrobustError as exc:
+        raise bad(str(exc)) from None
+    if (ecc["k"], ecc["n"], ecc["check_bits"]) != (code.k, code.n, code.check_bits):
+        raise bad(f"ecc: {code.name} has k = {code.k}, n = {code.n} and {code.check_bits} check bits")
+    if ecc["policy"] not in POLICIES:
+        raise bad(f"ecc: unknown policy {ecc['policy']!r}; valid: {', '.join(POLICIES)}")
+    widths = {t.get("bits") for t in tensors if isinstance(t, dict)} if isinstance(tensors, list) else set()
+    if not _is_int(ecc["data_bits"]) or widths - {ecc["data_bits"]}:
+        raise bad(f"ecc: data_bits {ecc['data_bits']!r} must be the width of every tensor's data words")
+    codewords = -(-data_bits // code.k)
+    if ecc["codewords"] != codewords or ecc_bits != codewords * code.check_bits:
+        raise bad(f"ecc: {data_bits} data bits make {codewords} codewords of {code.check_bits} check bits, not "
+                  f"{ecc['codewords']!r} in {ecc_bits} bits")
+
+
 def _manifest_text(manifest: dict[str, Any]) -> str:
     """Indented JSON with one line per tensor (readable and diffable)."""
     head = {k: v for k, v in manifest.items() if k != "tensors"}
@@ -475,9 +538,10 @@ def _paths(path_prefix: str | os.PathLike) -> tuple[Path, Path]:
     return Path(prefix + ".bin"), Path(prefix + ".json")
 
 
-def export_memory_image(state: QuantizedState, path_prefix: str | os.PathLike) -> tuple[Path, Path]:
+def export_memory_image(state: Source, path_prefix: str | os.PathLike) -> tuple[Path, Path]:
     """Write ``<prefix>.bin`` (the image of ``state``: :func:`image_bytes`) and ``<prefix>.json`` (its
-    manifest: :func:`build_manifest`). Every number format of :mod:`bitrobust.formats` exports.
+    manifest: :func:`build_manifest`). Every number format of :mod:`bitrobust.formats` exports; a
+    :class:`~bitrobust.bit_errors.protection.ProtectedMemory` with ECC exports its ECC region too.
 
     Both are written with :func:`bitrobust.io.atomic_path` (a temporary file in the target
     folder, then ``os.replace``), the image moved into place first and the manifest last;
@@ -534,11 +598,35 @@ def read_manifest(path_prefix: str | os.PathLike) -> dict[str, Any]:
 
 
 def import_memory_image(path_prefix: str | os.PathLike, *, verify_checksum: bool = False) -> QuantizedState:
-    """Read ``<prefix>.bin`` + ``<prefix>.json`` back into a QuantizedState (codes, ranges, dtypes).
+    """Read ``<prefix>.bin`` + ``<prefix>.json`` back into a QuantizedState (codes, ranges, dtypes); an image
+    with an ECC region is decoded (:func:`read_memory_image`).
 
     The image size must match the manifest. The manifest's sha256 is that of the image
     as exported; it is only checked with ``verify_checksum=True``, because an image read
     back from a faulty memory is expected to differ.
+    """
+    return read_memory_image(path_prefix, verify_checksum=verify_checksum)[0]
+
+
+def read_memory_image(path_prefix: str | os.PathLike, *,
+                      verify_checksum: bool = False) -> tuple[QuantizedState, EccCounts | None]:
+    """(The state of ``<prefix>.bin`` + ``<prefix>.json``, the ECC counts of its decode or None without an ECC
+    region): the data region is decoded with the ECC region's check bits and the manifest's policy, exactly as
+    :meth:`ProtectedMemory.read <bitrobust.bit_errors.protection.ProtectedMemory.read>` decodes a read.
+
+    >>> import tempfile
+    >>> from bitrobust.bit_errors.protection import Protection
+    >>> from bitrobust.quantization import FixedPointQuantizer, quantize_tensors
+    >>> state = quantize_tensors({"w": torch.linspace(-1, 1, 16)}, FixedPointQuantizer(8))
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     _ = export_memory_image(ProtectedMemory(state, Protection(ecc="secded64")), Path(d) / "w")
+    ...     image = bytearray((Path(d) / "w.bin").read_bytes()); image[3] ^= 0x10  # flip bit address 28
+    ...     _ = (Path(d) / "w.bin").write_bytes(image)
+    ...     back, counts = read_memory_image(Path(d) / "w")
+    ...     read_manifest(Path(d) / "w")["regions"][2]
+    {'name': 'ecc', 'bit_offset': 128, 'num_bits': 16}
+    >>> back.flat_codes().equal(state.flat_codes()), counts
+    (True, EccCounts(codewords=2, corrected=1, detected=0))
     """
     bin_path, _ = _paths(path_prefix)
     manifest = read_manifest(path_prefix)
@@ -558,8 +646,16 @@ def import_memory_image(path_prefix: str | os.PathLike, *, verify_checksum: bool
         raise BitrobustError(f"memory image {str(bin_path)!r} does not match the manifest's sha256")
     image = _byte_tensor(data)
     decode = _decode_v1 if manifest["version"] == VERSION else _decode_v2
-    return QuantizedState(OrderedDict((t["name"], decode(t, image, manifest)) for t in manifest["tensors"]),
-                          manifest["bits"])
+    state = QuantizedState(OrderedDict((t["name"], decode(t, image, manifest)) for t in manifest["tensors"]),
+                           manifest["bits"])
+    ecc = manifest.get("ecc")
+    if ecc is None:
+        return state, None
+    code, region = secded_code(ecc["code"]), manifest["regions"][2]
+    checks = read_words(image, region["bit_offset"], code.check_bits, ecc["codewords"])
+    data, counts = code.decode_words(state.flat_codes(), ecc["data_bits"], words_to_bits(checks, code.check_bits),
+                                     ecc["policy"])
+    return state.with_flat_codes(data), counts
 
 
 def _decode_v1(t: dict, image: torch.Tensor, manifest: dict) -> QuantizedTensor:
@@ -597,6 +693,7 @@ __all__ = [
     "num_image_bytes",
     "pack_bits",
     "read_manifest",
+    "read_memory_image",
     "read_words",
     "unpack_bits",
     "validate_manifest",

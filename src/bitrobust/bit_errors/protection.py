@@ -304,6 +304,17 @@ class ProtectedMemory:
         """Layout v2 with the ECC region: data, metadata, then (with ECC) the check bits."""
         return self.state.segments + ((self.ecc_segment,) if self.ecc_segment is not None else ())
 
+    @property
+    def check_words(self) -> torch.Tensor | None:
+        """The ECC region's content for the clean data: codeword c's r + 1 check bits as one word (None without
+        ECC). The data words the code covers are ``data_width``-bit words."""
+        return None if self.ecc_segment is None else self._checks
+
+    @property
+    def data_width(self) -> int | None:
+        """The width of the data words the ECC code runs over (None without ECC)."""
+        return None if self.ecc_segment is None else self._data_bits
+
     def read(self, errors: ErrorModel) -> tuple[QuantizedState, EccCounts | None]:
         """(The state as read through ``errors``, ECC counts of the decode or None without ECC)."""
         if self.protection.is_default:  # contract 2's read, untouched

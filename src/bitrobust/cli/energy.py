@@ -43,8 +43,10 @@ def add_parser(sub) -> None:
                    help="compare the mean RErr (default) or its Prop. 1 upper bound (App. C.2) with the limit")
     p.add_argument("--delta", type=float, default=0.01, help="Prop. 1 bound at confidence 1 - delta (default 0.01)")
     p.add_argument("--ecc", metavar="CODE",
-                   help="charge the storage overhead of SECDED ECC: secded8, secded16, secded32 or secded64 (the "
-                   "(72, 64) code); every access energy is multiplied by n/k (e.g. 72/64 = 1.125). Default: no ECC")
+                   help="the SECDED ECC whose storage overhead n/k multiplies every access energy (e.g. 72/64 = 1.125). "
+                   "Default: each run's own, read from its robustness.json (evaluated with `bitrobust eval --ecc`; "
+                   "none for runs without ECC); secded8, secded16, secded32 or secded64 (the (72, 64) code) charges "
+                   "that code to every run; none charges no ECC")
     p.add_argument("--storage", choices=("auto", "bits", "access"), default="auto",
                    help="charge each run's stored bits per weight b = (data + metadata bits) / weights, relative to "
                    "8-bit words: energy x (D n/k + M) / (8 W) (e.g. int4_g128: b = 4.25, x 0.53; bf16: x 2). auto "
@@ -85,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
             more = "at least " if r.clamped else ""
             what = "RErr" if settings.criterion == "mean" else "RErr bound"
             stored = "" if r.bits_per_weight is None else f" ({r.bits_per_weight:.4g} bits per weight)"
+            stored += "" if r.ecc is None else f" (ECC {r.ecc} charged)"
             print(f"{r.name}: p={100 * r.p:g}% ({what} {100 * r.rerr:.2f}% <= {100 * r.limit:.2f}%): "
                   f"V/V_min {r.voltage:.3f}, energy {r.energy:.3f}{stored}, {more}{100 * r.savings:.1f}% saved")
     print("wrote " + ", ".join(str(p) for p in paths))

@@ -4,8 +4,12 @@ The same architecture and recipe as paper 3's RQUANT (``paper3/rquant.{budget}``
 quick budget, SimpleNet on CIFAR-10 in the full one) trained with quantization-aware training in each number
 format -- RQUANT int8 per tensor (the paper's), int8 per channel, int4 per group of 128, fp16, bf16 and fp8 e4m3
 (recipe override ``quant.format``) -- and evaluated in its own format on the same persistent random chips
-(contract 2): RErr vs p per format, and the lowest energy within a 1% error budget per format, charged the bits
-each format stores per weight (data and metadata words, :mod:`bitrobust.reports.energy`).
+(contract 2): RErr vs p per format; each format again with SECDED (72, 64) ECC over its data region and with
+its most significant bits in reliable memory (the MSB of integer words, the sign and exponent of float words;
+contract 6), compared pairwise with the unprotected reads; the vulnerability map (one tensor x one bit position
+at p = 1%) of the int8 and the bf16 model; and the lowest energy within a 1% error budget per format, charged
+the bits each format stores per weight (data and metadata words, :mod:`bitrobust.reports.energy`) and, for the
+ECC rows, the code's n/k.
 """
 
 from __future__ import annotations
@@ -22,35 +26,90 @@ _FORMATS = (
     ("fp8_e4m3", "fp8 e4m3", ("quant.format=fp8_e4m3",)),
 )
 RUNS = tuple(RunSpec(key, "paper3/rquant.{budget}.yaml", label, overrides) for key, label, overrides in _FORMATS)
+LABELS = {key: label for key, label, _ in _FORMATS}
+FLOATS = ("fp16", "bf16", "fp8_e4m3")
 RATES = {"quick": (0.0001, 0.001, 0.005, 0.01, 0.05),
          "full": (0.0001, 0.0005, 0.001, 0.005, 0.01, 0.015, 0.02, 0.025)}
+CHIPS = {"quick": 10, "full": 50}
 MAX_INCREASE = 0.01  # the error budget: one percentage point over the int8 per-tensor model's clean Err
+ECC = "secded64"  # the (72, 64) code
+# protected bits per kind of word: the MSB of integer words, the sign and exponent of float words (contract 6)
+PROTECTED = {"protected_msb": ("msb", "MSB protected"), "protected_sign_exponent": ("sign,exponent",
+                                                                                   "sign + exponent protected")}
+VULNERABILITY_RUNS = ("int8", "bf16")
+
+
+def _protected_eval(key: str) -> str:
+    return "protected_sign_exponent" if key in FLOATS else "protected_msb"
+
+
+def _ecc_label(key: str) -> str:
+    return f"{LABELS[key]} + ECC (72, 64)"
+
+
+def _protected_label(key: str) -> str:
+    return f"{LABELS[key]}, {PROTECTED[_protected_eval(key)][1]}"
+
+
+EVALS = (
+    EvalSpec("random", "random", rates=RATES, chips=CHIPS),
+    EvalSpec("ecc", "random", rates=RATES, chips=CHIPS, ecc=ECC),
+    *(EvalSpec(key, "random", rates=RATES, chips=CHIPS, protect_bits=bits) for key, (bits, _) in PROTECTED.items()),
+    EvalSpec("vulnerability", "vulnerability", rates=(0.01,), chips=3, test_subset={"quick": 1000, "full": 2000}),
+)
 
 FORMATS = Experiment(
     name="formats",
     paper="beyond the papers",
     reproduces="deployment formats",
-    title="RErr and energy per number format: int8 per tensor/channel, int4 per group, fp16, bf16, fp8",
+    title="RErr and energy per number format: int8 per tensor/channel, int4 per group, fp16, bf16, fp8; "
+    "with SECDED ECC and protected bits",
     description="The RQUANT recipe (quick: cnn_small on MNIST; full: SimpleNet on CIFAR-10) trained with "
-    "quantization-aware training in each format and evaluated in it on the same persistent random chips; the "
-    "lowest SRAM energy within a 1% error budget per format, charged the bits each format stores per weight.",
+    "quantization-aware training in each format and evaluated in it on the same persistent random chips, without "
+    "protection, with SECDED (72, 64) ECC and with the MSB (integers) or sign and exponent (floats) in reliable "
+    "memory; the vulnerability map of the int8 and bf16 models; the lowest SRAM energy within a 1% error budget "
+    "per format, charged the bits each format stores per weight and the ECC's n/k.",
     runs=RUNS,
-    evals=(EvalSpec("random", "random", rates=RATES, chips={"quick": 10, "full": 50}),),
+    evals=EVALS,
     sections=(
         Section("rerr", "RErr vs p per format (QAT in the format, same chips)", "random",
                 rows=rows(*(r.key for r in RUNS))),
-        Section("energy", "Lowest energy within a 1% error budget per format", "random", kind="energy",
-                rows=rows(*(r.key for r in RUNS)),
+        Section("ecc", "With SECDED (72, 64) ECC vs without, per format (same chips)", "ecc",
+                rows=tuple(row for r in RUNS for row in (*rows(f"{r.key}@{r.label}", eval="random"),
+                                                          *rows(f"{r.key}@{_ecc_label(r.key)}", eval="ecc"))),
+                pairs=tuple((_ecc_label(r.key), r.label) for r in RUNS),
+                note="ECC: an extended Hamming code over each 64-bit chunk of the data region's bit stream, its 8 "
+                "check bits per codeword stored (and flipping) in the ECC region after the metadata; policy keep "
+                "(a detected, uncorrectable codeword is used as read). Metadata words are reliable (the default)."),
+        Section("protected", "With the most significant bits in reliable memory vs without, per format (same chips)",
+                "protected_msb",
+                rows=tuple(row for r in RUNS for row in (
+                    *rows(f"{r.key}@{r.label}", eval="random"),
+                    *rows(f"{r.key}@{_protected_label(r.key)}", eval=_protected_eval(r.key)))),
+                pairs=tuple((_protected_label(r.key), r.label) for r in RUNS),
+                note="Protected: the MSB of integer words (bit m-1; RQUANT's unsigned words have no sign), the sign "
+                "and exponent of float words (bf16: 9 of 16 bits, fp16: 6, fp8 e4m3: 5), read error-free; the other "
+                "bits see the same chips."),
+        Section("vulnerability", "Vulnerability maps: RErr with errors in one tensor x one bit position, p = 1%",
+                "vulnerability", kind="vulnerability", rows=rows(*VULNERABILITY_RUNS),
+                note="Each cell confines the errors to one bit position of one tensor's words (everything else reads "
+                "error-free), on the same chips for every cell; 3 chips, a stratified subset of the test set."),
+        Section("energy", "Lowest energy within a 1% error budget per format, without and with ECC", "random",
+                kind="energy",
+                rows=tuple(row for r in RUNS for row in (*rows(f"{r.key}@{r.label}"),
+                                                          *rows(f"{r.key}@{_ecc_label(r.key)}", eval="ecc"))),
                 note="Limit: the int8 per-tensor (RQUANT) model's clean Err + 1 percentage point, at every evaluated "
                 "rate up to p. Energy relative to 8-bit words at V_min: the energy model's value times the stored "
-                "bits per weight (data + metadata) / 8.",
+                "bits per weight (data x n/k with ECC, + metadata) / 8; the ECC rows' code is read from their "
+                "results.",
                 params={"max_increase": MAX_INCREASE, "reference": "int8"}),
     ),
     notes=("Metadata words (per-channel/group fp16 ranges) are read error-free (contract 6's default) but charged "
            "as stored bits in the energy section.",
-           "Sections with SECDED (72, 64) ECC and protected bits (MSB; sign + exponent) per format, and the "
-           "vulnerability map of one model, are to be added once protection, ECC and the vulnerability kind are in "
-           "the evaluation's read path.",),
+           "Protected bits sit in reliable memory, at the nominal voltage: their energy is not modelled, so the "
+           "protected rows have no energy row.",
+           "The vulnerability maps use 3 chips and a stratified subset of the test set (quick 1,000 examples, full "
+           "2,000), all tensors x all bit positions of the format's words at p = 1%."),
     smoke_runs=("int8", "int4_g128", "bf16"),
 )
 

@@ -10,7 +10,8 @@ Layout under the output directory ``OUT`` (default ``runs/reproduce/<budget>``):
 The hashes are of the resolved training config and evaluation settings, so a model that
 several experiments share is trained once, and changing a recipe or an override trains a
 new model instead of resuming a different one. ``smoke=True`` shrinks everything (200
-training and 100 test images, 1 epoch of 2 steps, 2 chips, 2 rates, at most 2 seeds) to exercise
+training and 100 test images, 1 epoch of 2 steps, 2 chips, 2 rates, at most 2 seeds, one bit position of a
+vulnerability map) to exercise
 the whole pipeline in seconds. A plan is data only: :mod:`bitrobust.experiments.schedule` runs it.
 """
 
@@ -203,8 +204,11 @@ def plan_run(spec: RunSpec, budget: str, out: Path, configs_dir: Path, smoke: bo
 
 
 def _shrunk(settings):
-    """The smoke form of evaluation settings: 2 chips / offsets / trials, the first and last rate, 100 test images."""
+    """The smoke form of evaluation settings: 2 chips / offsets / trials, the first and last rate, 100 test images;
+    a vulnerability map only bit position 0 (or the first of its positions)."""
     changes: dict = {"test_subset": min(settings.test_subset or SMOKE_TEST_SUBSET, SMOKE_TEST_SUBSET)}
+    if hasattr(settings, "positions"):
+        changes["positions"] = tuple(settings.positions[:1]) or (0,)
     for name in ("chips", "offsets", "rae_chips"):
         if hasattr(settings, name):
             changes[name] = min(getattr(settings, name), 2)

@@ -22,7 +22,7 @@ from bitrobust.reports.text import unique_labels
 from bitrobust.reports.runs import Run
 
 RESULT_WHAT = {"bnn_metrics": "BNN metrics", "weights": "weight statistics", "weight_errors": "perturbed weights",
-               "logits": "logit distributions"}  # else a robustness result
+               "logits": "logit distributions", "vulnerability": "vulnerability map"}  # else a robustness result
 
 
 def _evaluations(evals: list[PlannedEval]) -> tuple[Evaluation, ...]:

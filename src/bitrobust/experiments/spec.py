@@ -24,7 +24,7 @@ BUDGETS = ("quick", "medium", "full")
 DEFAULT_BUDGETS = ("quick", "full")  # runs opt into "medium" (RunSpec.budgets)
 
 SECTION_KINDS = ("rerr", "profiled", "bnn_curves", "bnn_importance", "bnn_table", "bnn_native_vs_st", "weights",
-                 "energy_model", "chip_maps", "weight_errors", "logits", "clean_err", "energy")
+                 "energy_model", "chip_maps", "weight_errors", "logits", "clean_err", "energy", "vulnerability")
 # Sections drawn from a model of the memory alone (paper 3, Fig. 1, 3, 8): no runs, no evaluation; ``params``
 # go to their writer. An experiment of only such sections trains nothing.
 MODEL_FREE_KINDS = ("energy_model", "chip_maps")

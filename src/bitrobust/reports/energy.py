@@ -17,8 +17,9 @@ p = 0.1%. Supply your own CSV for a real memory.
 
 A memory protected by SECDED ECC (DESIGN contract 6, :mod:`bitrobust.bit_errors.ecc`) stores
 n bits for every k data bits, so each access costs n/k times the energy of the unprotected
-memory at the same voltage: with ``EnergySettings(ecc="secded64")`` every model's energy is
-E(p) * 72/64 (savings may then be negative near V_min).
+memory at the same voltage: a run evaluated with ECC (``protection: {ecc: secded64}`` in its
+robustness.json) costs E(p) * 72/64 (savings may then be negative near V_min). ``EnergySettings(ecc=...)``
+overrides what the results say: a code name charges that code for every run, ``"none"`` charges no ECC.
 
 Number formats (DESIGN contract 5) store different numbers of bits per weight: b = (D + M) / W for W weights
 held in D data bits (W words of m bits) and M metadata bits (per-channel/group fp16 ranges, memory layout v2).
@@ -56,6 +57,7 @@ from bitrobust.reports.text import csv_text, markdown_table, pct
 COLUMNS = ("voltage", "bit_error_rate", "energy")
 CRITERIA = ("mean", "bound")
 STORAGE_MODES = ("auto", "bits", "access")
+NO_ECC = "none"  # EnergySettings.ecc: charge no ECC, whatever the results say
 REFERENCE_BITS = 8  # paper 3's words: 8 bits per weight, per-tensor ranges outside the memory
 
 
@@ -314,6 +316,9 @@ def run_storage(run: Run) -> Storage:
 class EnergySettings:
     """How much RErr may exceed the reference Err, whether RErr means or Prop. 1 bounds count, and the ECC charged.
 
+    ``ecc``: None charges each run the ECC code its result was evaluated with (``protection.ecc``), a code name
+    (secded8 .. secded64) charges that code to every run, ``"none"`` charges no ECC.
+
     >>> EnergySettings(ecc="secded64").storage_overhead  # (72, 64): 72 stored bits per 64 data bits
     1.125
     """
@@ -321,7 +326,7 @@ class EnergySettings:
     max_increase: float = 0.01  # fraction: 0.01 = one percentage point of error
     criterion: str = "mean"  # mean: RErr mean over chips; bound: its Prop. 1 upper bound
     delta: float = DEFAULT_DELTA
-    ecc: str | None = None  # an ECC code name (secded8 .. secded64) whose storage overhead n/k is charged
+    ecc: str | None = None  # override of the results' ECC code (NO_ECC: none), whose storage overhead n/k is charged
     storage: str = "auto"  # which runs are charged their stored bits per weight (STORAGE_MODES, module docstring)
 
     def __post_init__(self) -> None:
@@ -329,7 +334,7 @@ class EnergySettings:
             raise BitrobustError(f"max increase must be in [0, 1] (e.g. 0.01 or 1%), got {self.max_increase}")
         if self.criterion not in CRITERIA:
             raise BitrobustError(f"unknown criterion {self.criterion!r}; valid: {', '.join(CRITERIA)}")
-        if self.ecc is not None:
+        if self.ecc not in (None, NO_ECC):
             secded_code(self.ecc)  # an unknown name lists the valid ones
         if self.storage not in STORAGE_MODES:
             raise BitrobustError(f"unknown storage accounting {self.storage!r}; valid: {', '.join(STORAGE_MODES)}")
@@ -340,8 +345,21 @@ class EnergySettings:
 
     @property
     def storage_overhead(self) -> float:
-        """n / k of the ECC code (stored bits per data bit), 1 without ECC: the factor on every access energy."""
-        return 1.0 if self.ecc is None else secded_code(self.ecc).overhead
+        """n / k of the overriding ECC code (stored bits per data bit), else 1: the factor on every access energy."""
+        return 1.0 if self.ecc in (None, NO_ECC) else secded_code(self.ecc).overhead
+
+    def ecc_of(self, run: Run) -> str | None:
+        """The ECC code charged to ``run``: the override, else the code its result was evaluated with.
+
+        >>> from pathlib import Path
+        >>> result = RobustnessResult(0.1, 0.9, 100, "random", 1, 8, {}, protection={"ecc": "secded64"})
+        >>> run = Run("r", Path("r"), result)
+        >>> EnergySettings().ecc_of(run), EnergySettings(ecc="secded8").ecc_of(run), EnergySettings(ecc="none").ecc_of(run)
+        ('secded64', 'secded8', None)
+        """
+        if self.ecc == NO_ECC:
+            return None
+        return self.ecc or run.result.protection.get("ecc")
 
 
 @dataclass(frozen=True)
@@ -360,6 +378,7 @@ class EnergyResult:
     energy: float | None
     clamped: bool
     bits_per_weight: float | None = None  # stored bits per weight when charged (None: energy per access)
+    ecc: str | None = None  # the ECC code whose n/k is charged
 
     @property
     def savings(self) -> float | None:
@@ -401,20 +420,22 @@ def energy_savings(
     docstring)."""
     out = []
     for run in runs:
-        factor, per_weight = settings.storage_overhead, None  # E(p) * n/k: every access reads n bits per k data bits
+        ecc = settings.ecc_of(run)
+        overhead = 1.0 if ecc is None else secded_code(ecc).overhead
+        factor, per_weight = overhead, None  # E(p) * n/k: every access reads n bits per k data bits
         if settings.charges_bits(run):
             stored = storage(run)
-            factor, per_weight = stored.factor(settings.storage_overhead), stored.bits_per_weight
+            factor, per_weight = stored.factor(overhead), stored.bits_per_weight
         ref_err = reference.result.err if reference is not None else run.result.err
         limit = ref_err + settings.max_increase
         p, value = tolerated_rate(run, limit, settings)
         if p is None:
             out.append(EnergyResult(run.name, str(run.path), run.bits, run.result.err, ref_err, limit, None, None, None,
-                                    None, False, per_weight))
+                                    None, False, per_weight, ecc))
             continue
         point, clamped = model.operating_point(p)
         out.append(EnergyResult(run.name, str(run.path), run.bits, run.result.err, ref_err, limit, p, value,
-                                point.voltage, point.energy * factor, clamped, per_weight))
+                                point.voltage, point.energy * factor, clamped, per_weight, ecc))
     return out
 
 
@@ -436,6 +457,7 @@ def energy_markdown(results: Sequence[EnergyResult], model: EnergyModel, setting
         "",
     ]
     charged = any(r.bits_per_weight is not None for r in results)  # a bits-per-weight column only then
+    per_row = settings.ecc is None and any(r.ecc is not None for r in results)  # ECC read from the results
     body = []
     for r in results:
         if r.p is None:
@@ -444,11 +466,19 @@ def energy_markdown(results: Sequence[EnergyResult], model: EnergyModel, setting
             le, ge = ("≤ ", "≥ ") if r.clamped else ("", "")
             tail = [f"{100 * r.p:g}", pct(r.rerr), f"{le}{r.voltage:.3f}", f"{le}{r.energy:.3f}", f"{ge}{pct(r.savings)}"]
         stored = [] if not charged else ["-" if r.bits_per_weight is None else f"{r.bits_per_weight:.4g}"]
-        body.append([r.name, str(r.bits)] + stored + [pct(r.err), pct(r.limit)] + tail)
-    lines += markdown_table(["Model", "m"] + (["bits per weight"] if charged else []) + [
+        ecc = [] if not per_row else ["-" if r.ecc is None else _code_text(r.ecc)]
+        body.append([r.name, str(r.bits)] + stored + ecc + [pct(r.err), pct(r.limit)] + tail)
+    lines += markdown_table(["Model", "m"] + (["bits per weight"] if charged else []) + (["ECC"] if per_row else []) + [
         "Err in %", "RErr limit in %", "highest p in %", "RErr at p in %", "V / V_min", "energy", "energy saved in %"],
         body)
     lines.append("")
+    if per_row:
+        lines += [
+            "ECC: the SECDED code the run was evaluated with (its robustness.json); those rows' energy includes its "
+            "storage overhead n/k (on the data bits), so their savings are relative to the unprotected memory at "
+            "V_min.",
+            "",
+        ]
     if charged:
         lines += [
             "Bits per weight b = (D + M) / W: data bits D and metadata bits M (per-channel/group fp16 ranges, memory "
@@ -463,7 +493,7 @@ def energy_markdown(results: Sequence[EnergyResult], model: EnergyModel, setting
             "it is credited with that row only (no extrapolation).",
             "",
         ]
-    if settings.ecc is not None:
+    if settings.ecc not in (None, NO_ECC):
         code = secded_code(settings.ecc)
         lines += [
             f"Energy includes the storage overhead of SECDED ECC {code.name} ({code.n}, {code.k}): the energy "
@@ -476,6 +506,16 @@ def energy_markdown(results: Sequence[EnergyResult], model: EnergyModel, setting
         "",
     ]
     return "\n".join(lines)
+
+
+def _code_text(name: str) -> str:
+    """A code as ``"secded64 (72, 64)"``.
+
+    >>> _code_text("secded16")
+    'secded16 (22, 16)'
+    """
+    code = secded_code(name)
+    return f"{code.name} ({code.n}, {code.k})"
 
 
 def energy_json(results: Sequence[EnergyResult], model: EnergyModel, settings: EnergySettings,

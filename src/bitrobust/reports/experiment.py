@@ -25,7 +25,9 @@ input is plain data (:mod:`bitrobust.reports.experiment_input`). Section kinds
 - ``logits``: logit and confidence distributions (Fig. 6), :mod:`bitrobust.reports.logits`;
 - ``clean_err``: clean Err per precision and normalization (Tab. 7), :mod:`bitrobust.reports.clean_err`;
 - ``energy``: the lowest energy within an error budget per run, stored bits per weight charged (number
-  formats, contract 5), :func:`bitrobust.reports.energy.energy_section`.
+  formats, contract 5), :func:`bitrobust.reports.energy.energy_section`;
+- ``vulnerability``: a vulnerability map (RErr per tensor x bit position, rankings, heatmap) per model
+  (contract 6), :func:`bitrobust.reports.vulnerability.vulnerability_section`.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from bitrobust.reports.native_vs_st import native_vs_st_section
 from bitrobust.reports.profiled import profiled_section
 from bitrobust.reports.tables import rerr_section
 from bitrobust.reports.text import unique_labels
+from bitrobust.reports.vulnerability import vulnerability_section
 from bitrobust.reports.weight_errors import weight_errors_section
 from bitrobust.reports.weights import weights_section
 
@@ -58,7 +61,8 @@ for _kind, _writer in (("rerr", rerr_section), ("profiled", profiled_section), (
                        ("bnn_native_vs_st", native_vs_st_section), ("weights", weights_section),
                        ("energy_model", energy_model_section),
                        ("chip_maps", chip_maps_section), ("weight_errors", weight_errors_section),
-                       ("logits", logits_section), ("clean_err", clean_err_section), ("energy", energy_section)):
+                       ("logits", logits_section), ("clean_err", clean_err_section), ("energy", energy_section),
+                       ("vulnerability", vulnerability_section)):
     SECTION_WRITERS.add(_kind, _writer)
 
 

@@ -210,8 +210,12 @@ def pooled(results: Sequence[RobustnessResult]) -> RobustnessResult:
     def joined(p: float, name: str) -> tuple:
         return sum((getattr(res.rate(p), name) for res in results), ())
 
+    def every(p: float, name: str) -> tuple:  # () unless every seed has it (perplexity, ECC counts)
+        return joined(p, name) if all(getattr(res.rate(p), name) for res in results) else ()
+
     rates = tuple(RateResult(p, joined(p, "rerr"), joined(p, "confidence"), nonfinite=joined(p, "nonfinite"),
-                             perplexity=joined(p, "perplexity") if all(res.rate(p).perplexity for res in results) else ())
+                             perplexity=every(p, "perplexity"), ecc_corrected=every(p, "ecc_corrected"),
+                             ecc_detected=every(p, "ecc_detected"))
                   for p in shared)
     ppl = [r.perplexity for r in results]
     return replace(first, err=sum(r.err for r in results) / len(results),

@@ -19,15 +19,13 @@ from bitrobust.reports.text import csv_text, markdown_table, pct
 
 
 def perplexity_text(x: float | None) -> str:
-    """A perplexity for tables: 3 decimals (4 significant digits from 10,000 on), "inf" when a non-finite
-    output made it infinite, "-" if missing.
+    """A perplexity for tables: 3 decimals (4 significant digits from 10^6 on), "inf" when a non-finite output
+    made it infinite, "-" if missing.
 
-    >>> perplexity_text(4.12345), perplexity_text(96219924.787), perplexity_text(float("inf")), perplexity_text(None)
-    ('4.123', '9.622e+07', 'inf', '-')
+    >>> perplexity_text(4.12345), perplexity_text(float("inf")), perplexity_text(None), perplexity_text(2.4566e140)
+    ('4.123', 'inf', '-', '2.457e+140')
     """
-    if x is None:
-        return "-"
-    return f"{x:.4g}" if abs(x) >= 1e4 and x != float("inf") else f"{x:.3f}"
+    return "-" if x is None else f"{x:.4g}" if abs(x) >= 1e6 else f"{x:.3f}"
 
 
 def rate_perplexity(r) -> str:

@@ -278,6 +278,7 @@ def rerr_section(section: SectionInput, out: Path, reproduces: str) -> tuple[lis
                         title=f"{reproduces}: {section.title}")
         lines += ["PPL: perplexity exp(mean next-token NLL) over the test tokens, clean and mean ± std over chips.",
                   "", f"![perplexity vs {sym}]({out.name}/perplexity_vs_p.png)", ""]
+    nonfinite, ecc = nonfinite_table(pooled_runs, rates, sym), ecc_table(pooled_runs, rates, sym)
     data = {"rates": rates, "rows": [
         {"model": run.name, "run": str(run.path), "bits": run.bits, "errors": run.result.source, "err": run.result.err,
          "confidence": run.result.confidence, "n_examples": run.result.n_examples, "trials": run.result.trials,
@@ -290,4 +291,72 @@ def rerr_section(section: SectionInput, out: Path, reproduces: str) -> tuple[lis
          "rates": [r.summary() for r in run.result.rates if r.p > 0]}
         for run, model in zip(pooled_runs, models)
     ], "paired": comparisons_json(comparisons)}
+    for key, (table_lines, table_data) in (("nonfinite", nonfinite), ("ecc", ecc)):
+        if table_data:
+            lines += table_lines
+            data[key] = table_data
     return lines, data
+
+
+def nonfinite_table(runs: Sequence[Run], rates: Sequence[float], sym: str = "p") -> tuple[list[str], list[dict]]:
+    """Lines of report.md and results.json rows for the models whose outputs were inf/NaN on some test
+    examples (a flipped float exponent, contract 5): the fraction of such examples in %, mean over chips, per
+    rate; nothing if no model had any.
+
+    >>> from pathlib import Path
+    >>> from bitrobust.evaluation.robustness import RateResult
+    >>> rate = RateResult(0.01, (0.9, 0.5), (0.1, 0.1), nonfinite=(0.8, 0.2))
+    >>> run = Run("bf16", Path("r"), RobustnessResult(0.01, 0.9, 100, "random", 2, 16, {}, (rate,), format="bf16"))
+    >>> lines, rows = nonfinite_table([run], [0.01])
+    >>> lines[4], rows
+    ('| bf16 | 50.00 |', [{'model': 'bf16', 'rates': [{'p': 0.01, 'nonfinite_mean': 0.5}]}])
+    """
+    rows, body = [], []
+    for run in runs:
+        cells = [(p, r.nonfinite) for p in rates if (r := rate_result(run, p)) is not None]
+        if not any(any(v) for _, v in cells):
+            continue
+        means = {p: sum(v) / len(v) for p, v in cells}
+        body.append([run.name] + [pct(means[p]) if p in means else "-" for p in rates])
+        rows.append({"model": run.name, "rates": [{"p": p, "nonfinite_mean": m} for p, m in means.items()]})
+    if not rows:
+        return [], []
+    lines = ["Non-finite outputs: test examples whose outputs were inf or NaN (a flipped float exponent; counted "
+             "wrong), in %, mean over seeds x chips; models not listed had none.", ""]
+    lines += markdown_table(["Model"] + [f"NaN/inf {sym}={100 * p:g}%" for p in rates], body) + [""]
+    return lines, rows
+
+
+def ecc_table(runs: Sequence[Run], rates: Sequence[float], sym: str = "p") -> tuple[list[str], list[dict]]:
+    """Lines of report.md and results.json rows for the models read through SECDED ECC (contract 6): the
+    codewords per read and, per rate, the codewords corrected and detected as uncorrectable, mean per chip;
+    nothing if no model had ECC.
+
+    >>> from pathlib import Path
+    >>> from bitrobust.evaluation.robustness import RateResult
+    >>> rate = RateResult(0.01, (0.1,), (0.9,), ecc_corrected=(40,), ecc_detected=(3,))
+    >>> result = RobustnessResult(0.1, 0.9, 100, "random", 1, 8, {}, (rate,), protection={"ecc": "secded64"},
+    ...                           ecc_codewords=125)
+    >>> lines, rows = ecc_table([Run("int8 + ECC", Path("r"), result)], [0.01])
+    >>> lines[4]
+    '| int8 + ECC | secded64 | 125 | 40 / 3 |'
+    """
+    rows, body = [], []
+    for run in runs:
+        res = run.result
+        if res.ecc_codewords is None:
+            continue
+        counts = {p: (sum(r.ecc_corrected) / len(r.ecc_corrected), sum(r.ecc_detected) / len(r.ecc_detected))
+                  for p in rates if (r := rate_result(run, p)) is not None and r.ecc_corrected}
+        body.append([run.name, res.protection.get("ecc", "-"), res.ecc_codewords]
+                    + [f"{counts[p][0]:.4g} / {counts[p][1]:.4g}" if p in counts else "-" for p in rates])
+        rows.append({"model": run.name, "ecc": res.protection.get("ecc"), "codewords": res.ecc_codewords,
+                     "ecc_policy": res.protection.get("ecc_policy", "keep"),
+                     "rates": [{"p": p, "corrected_mean": c, "detected_mean": d} for p, (c, d) in counts.items()]})
+    if not rows:
+        return [], []
+    lines = ["SECDED ECC: codewords per read, and per rate the codewords corrected / detected as uncorrectable (two "
+             "or more flips), mean per chip (contract 6).", ""]
+    lines += markdown_table(["Model", "code", "codewords"] + [f"corrected / detected {sym}={100 * p:g}%" for p in rates],
+                            body) + [""]
+    return lines, rows
