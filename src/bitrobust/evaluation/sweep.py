@@ -290,8 +290,8 @@ class _Sweep(EvalKind):
                                                             for r in result.rates if r.p > 0])
         if result.perplexity is None:
             return text
-        return text + "; perplexity " + ", ".join([f"clean {result.perplexity:.3f}"] + [
-            f"{self.symbol}={100 * r.p:.3g}%: {r.summary()['perplexity_mean']:.3f}" for r in result.rates if r.p > 0])
+        return text + "; perplexity " + ", ".join([f"clean {result.perplexity:.4g}"] + [
+            f"{self.symbol}={100 * r.p:.3g}%: {r.summary()['perplexity_mean']:.4g}" for r in result.rates if r.p > 0])
 
     def passes(self, s) -> float:
         return 1 + s.chips * len([p for p in s.rates if p > 0])
