@@ -9,11 +9,12 @@ decoding reinterprets the -- possibly flipped -- word exactly, so a flipped expo
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 
 import torch
+
+from bitrobust.quantization.fixed_point import StoredWords
 
 _SIGNED_VIEW = {8: torch.uint8, 16: torch.int16, 32: torch.int32}  # same-size integer dtypes to view through
 
@@ -63,29 +64,13 @@ def float_fields(dtype: torch.dtype) -> tuple[int, int]:
 
 
 @dataclass(frozen=True)
-class FloatTensor:
+class FloatTensor(StoredWords):
     """A tensor stored as float words: ``codes`` are the bit patterns, ``dtype`` the tensor's own dtype."""
 
     codes: torch.Tensor
     bits: int
     float_dtype: torch.dtype
     dtype: torch.dtype = torch.float32
-
-    @property
-    def shape(self) -> torch.Size:
-        return self.codes.shape
-
-    @property
-    def metadata(self) -> torch.Tensor:
-        return torch.zeros(0, dtype=torch.int64)
-
-    def with_codes(self, codes: torch.Tensor) -> "FloatTensor":
-        return dataclasses.replace(self, codes=codes)
-
-    def with_metadata(self, words: torch.Tensor) -> "FloatTensor":
-        if words.numel():
-            raise ValueError("a float format has no metadata words")
-        return self
 
     def dequantize(self) -> torch.Tensor:
         return decode_float(self.codes, self.float_dtype).to(self.dtype)

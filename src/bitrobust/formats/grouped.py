@@ -21,7 +21,8 @@ import torch.nn.functional as F
 
 from bitrobust.errors import BitrobustError
 from bitrobust.formats.floats import decode_float, encode_float
-from bitrobust.quantization.fixed_point import QuantScheme, dequantize_codes, levels, quantize_codes, resolve_scheme
+from bitrobust.quantization.fixed_point import (QuantScheme, StoredWords, dequantize_codes, levels, quantize_codes,
+                                                resolve_scheme)
 
 
 def _rows(t: torch.Tensor) -> torch.Tensor:
@@ -53,7 +54,7 @@ def _per_element(values: torch.Tensor, group: int | None, cols: int) -> torch.Te
 
 
 @dataclass(frozen=True)
-class GroupedTensor:
+class GroupedTensor(StoredWords):
     """A tensor's words ``codes`` (its shape) and its metadata words ([1 or 2, rows, groups]: the steps,
     then the minima for asymmetric schemes) in a :class:`GroupedFixedPoint` format."""
 
@@ -65,15 +66,8 @@ class GroupedTensor:
     dtype: torch.dtype = torch.float32
 
     @property
-    def shape(self) -> torch.Size:
-        return self.codes.shape
-
-    @property
     def metadata(self) -> torch.Tensor:
         return self.words
-
-    def with_codes(self, codes: torch.Tensor) -> "GroupedTensor":
-        return dataclasses.replace(self, codes=codes)
 
     def with_metadata(self, words: torch.Tensor) -> "GroupedTensor":
         return dataclasses.replace(self, words=words.view(self.words.shape))

@@ -238,15 +238,12 @@ def dequantize_levels(v: torch.Tensor, bits: int, scheme: QuantScheme, qrange: R
     return _denormalize(z.div_(levels(bits)), qrange, scheme)
 
 
-@dataclass(frozen=True)
-class QuantizedTensor:
-    """The words of one tensor plus what dequantization needs (bits, scheme, range, dtype)."""
+class StoredWords:
+    """What every stored tensor (a frozen dataclass with ``codes``) shares: the words' shape, and the same
+    tensor with other data words or metadata words. This base has no metadata words (a per-tensor range lives
+    outside the memory, contracts 2 and 5; a float word carries its own scale); per-group formats override it."""
 
     codes: torch.Tensor
-    bits: int
-    scheme: QuantScheme
-    qrange: tuple[float, float]
-    dtype: torch.dtype = torch.float32
 
     @property
     def shape(self) -> torch.Size:
@@ -254,16 +251,26 @@ class QuantizedTensor:
 
     @property
     def metadata(self) -> torch.Tensor:
-        """No metadata words: a per-tensor range lives outside the memory (contracts 2, 5)."""
         return torch.zeros(0, dtype=torch.int64)
 
-    def with_codes(self, codes: torch.Tensor) -> "QuantizedTensor":
+    def with_codes(self, codes: torch.Tensor):
         return dataclasses.replace(self, codes=codes)
 
-    def with_metadata(self, words: torch.Tensor) -> "QuantizedTensor":
+    def with_metadata(self, words: torch.Tensor):
         if words.numel():
-            raise ValueError("a per-tensor fixed-point tensor has no metadata words")
+            raise ValueError(f"a {type(self).__name__} has no metadata words")
         return self
+
+
+@dataclass(frozen=True)
+class QuantizedTensor(StoredWords):
+    """The words of one tensor plus what dequantization needs (bits, scheme, range, dtype)."""
+
+    codes: torch.Tensor
+    bits: int
+    scheme: QuantScheme
+    qrange: tuple[float, float]
+    dtype: torch.dtype = torch.float32
 
     def dequantize(self) -> torch.Tensor:
         return dequantize_codes(self.codes, self.bits, self.scheme, self.qrange, self.dtype)
