@@ -42,6 +42,13 @@ def test_activation_sweep_is_activation_faults_per_chip(tiny_run, data_dir, tmp_
                 assert evaluate_pass(run.model, test).error == result["rates"][i]["rerr"][t]
 
 
+def test_activation_sweep_records_protection_and_first_chip(tiny_run, data_dir, tmp_path):
+    s = _settings(rates=(0.05,), chips=1, first_chip=2, with_weight_errors=True, ecc="secded64")
+    result = evaluate(tiny_run, s, tmp_path, data_dir=data_dir, device="cpu", batch_size=50).native
+    assert result.first_chip == 2 and result.protection == {"ecc": "secded64"} and result.ecc_codewords
+    assert len(result.rate(0.05).ecc_corrected) == 1
+
+
 def test_activation_settings_are_checked_before_any_work(tiny_run):
     with pytest.raises(BitrobustError, match="modules"):
         EVAL_KINDS.get("activations").settings({"rates": (0.01,)})

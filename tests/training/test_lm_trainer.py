@@ -60,6 +60,18 @@ def test_train_and_eval_reports_perplexity_per_chip(tmp_path, capsys, text_insta
     assert (run / "robustness.csv").read_text().splitlines()[0] == "p,trial,rerr,confidence,perplexity"
 
 
+def test_activation_faults_of_a_language_model_report_perplexity(tmp_path, text_installed):
+    run = tmp_path / "run"
+    Trainer(tiny(), run, progress=False).fit()
+    code = main(["eval", str(run), "--kind", "activations", "--activations", "blocks.0.mlp", "--act-calibration",
+                 "10", "--rates", "0.05", "--chips", "2", "--test-subset", "20", "--out", str(tmp_path / "e"),
+                 "--no-progress"])
+    assert code == 0
+    result = json.loads((tmp_path / "e" / "robustness.json").read_text())
+    assert result["n_examples"] == 20 * 32  # scored as next tokens, not as one label per block
+    assert result["perplexity"] > 1 and len(result["rates"][0]["perplexity"]) == 2
+
+
 def test_randbet_trains_a_language_model(tmp_path, text_installed):
     strategy = {"name": "randbet", "clip_w_max": 0.1, "params": {"p": 0.01, "loss_threshold": None}}
     trainer = Trainer(tiny(strategy), tmp_path, progress=False)

@@ -14,6 +14,7 @@ Sec. 5; contract 3), per (chip, p).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,7 +86,7 @@ class ActivationKind(_Sweep):
         model = run.model
         with inject(model, quantizer, None, exclude):  # ranges of the outputs of the quantized model
             calibration_data = run.train_data(data_dir, s.calibration_examples, loader.batch_size)
-            calibration = calibrate_activations(model, calibration_data, s.modules)
+            calibration = calibrate_activations(model, calibration_data, s.modules, task=run.task)
         info["activation_ranges"] = calibration.to_dict()
 
         def reads(trial: int | None, p: float):
@@ -94,8 +95,10 @@ class ActivationKind(_Sweep):
                                      calibration=calibration, protect=s.protect)
 
         source = ActivationTrials(s.chips, s.first_chip, s.with_weight_errors)
-        return evaluate_robustness(model, loader, quantizer, list(s.rates), source, exclude=exclude,
-                                   progress=progress, batch_stats=s.batch_stats, rerr=s.rerr, reads=reads)
+        result = evaluate_robustness(model, loader, quantizer, list(s.rates), source, exclude=exclude,
+                                     progress=progress, batch_stats=s.batch_stats, rerr=s.rerr, task=run.task,
+                                     reads=reads, protection=s.protection())
+        return dataclasses.replace(result, first_chip=s.first_chip)  # the activation chips pair like weight chips
 
     def what(self, s: ActivationSettings) -> str:
         unit = "read" if s.mode == "transient" else "chip"

@@ -62,7 +62,7 @@ def evaluate_linf_noise(
                 passes.append(evaluate_pass(model, data, task))
             ppl = () if clean.nll is None else tuple(r.perplexity for r in passes)
             per_eps.append(RateResult(float(eps), tuple(r.error for r in passes), tuple(r.confidence for r in passes),
-                                      perplexity=ppl))
+                                      nonfinite=tuple(r.nonfinite for r in passes), perplexity=ppl))
     return RobustnessResult(
         err=clean.error,
         confidence=clean.confidence,

@@ -100,13 +100,13 @@ class LoadedRun:
         return self._loader("test", data_dir, batch_size, test_subset, test_first)
 
     def train_data(self, data_dir: str | os.PathLike | None = None, first: int | None = None,
-                   batch_size: int = 1000) -> Loader:
+                   batch_size: int = 1000) -> Loader | BlockLoader:
         """The first ``first`` training examples (all if None) as :meth:`test_data` reads them, without
         augmentation (e.g. to calibrate activation ranges)."""
         return self._loader("train", data_dir, batch_size, None, first)
 
     def _loader(self, split: str, data_dir: str | os.PathLike | None, batch_size: int, subset: int | None,
-                first: int | None) -> Loader:
+                first: int | None) -> Loader | BlockLoader:
         data = self.meta.get("data") or {}
         block_size = data.get("block_size")
         if block_size is not None:
