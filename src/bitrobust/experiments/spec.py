@@ -70,8 +70,8 @@ class RunSpec:
 @dataclass(frozen=True)
 class EvalSpec:
     """How runs are evaluated: ``kind`` names an evaluation kind of
-    :data:`bitrobust.evaluation.EVAL_KINDS` (random, transient, profiled, linf, weights, weight_errors (Fig. 4),
-    logits (Fig. 6), bnn_metrics).
+    :data:`bitrobust.evaluation.EVAL_KINDS` (random, transient, profiled, linf, vulnerability, weights,
+    weight_errors (Fig. 4), logits (Fig. 6), bnn_metrics; ``activations`` needs settings it has no field for).
 
     ``rates``/``chips`` default to the recipe's ``eval`` section; ``test_subset`` to the
     whole test set in the full budget and a stratified 2000 examples in the quick one.

@@ -85,43 +85,45 @@ when ECC is on); CRLF line ends as ``bitrobust eval`` always wrote.
 
 def plot_rerr(results: dict[str, RobustnessResult], path: str | Path, title: str = "Robust test error under bit errors") -> None:
     """RErr (mean, min-max band) vs p, log-scale p axis; Err as dashed lines."""
-    fig, ax = pyplot().subplots(figsize=(6.4, 4.2), dpi=120)
-    for i, (name, res) in enumerate(results.items()):
-        color = f"C{i % 10}"
+    def curve(name: str, res: RobustnessResult):
         rates = [r for r in res.rates if r.p > 0]
-        ps = [100 * r.p for r in rates]
-        ax.plot(ps, [100 * r.mean for r in rates], "o-", color=color, label=f"{name} (Err {pct(res.err)}%)")
-        ax.fill_between(ps, [100 * r.min for r in rates], [100 * r.max for r in rates], color=color, alpha=0.15)
-        ax.axhline(100 * res.err, color=color, ls="--", lw=0.8)
-    ax.set_xscale("log")
-    ax.set_xlabel("bit error rate p in % (log scale)")
-    ax.set_ylabel("RErr in % (mean over chips; band: min-max)")
-    ax.set_title(title)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    save_figure(fig, path)
+        return ([100 * r.p for r in rates], [100 * r.mean for r in rates], [100 * r.min for r in rates],
+                [100 * r.max for r in rates], f"{name} (Err {pct(res.err)}%)", 100 * res.err)
+
+    _plot_curves(results, path, title, curve, "RErr in % (mean over chips; band: min-max)")
 
 
 def plot_perplexity(results: dict[str, RobustnessResult], path: str | Path,
                     title: str = "Perplexity under bit errors") -> None:
     """Perplexity (mean over chips, min-max band) vs p, log-scale axes; the clean perplexity as dashed lines.
     Infinite values (non-finite outputs) are left out of the curves."""
+    def curve(name: str, res: RobustnessResult):
+        rates = [(r.p, r.summary()) for r in res.rates if r.p > 0 and r.perplexity]
+        finite = [(100 * p, s) for p, s in rates if s["perplexity_max"] < float("inf")]
+        return ([p for p, _ in finite], [s["perplexity_mean"] for _, s in finite],
+                [s["perplexity_min"] for _, s in finite], [s["perplexity_max"] for _, s in finite],
+                f"{name} (clean {perplexity_text(res.perplexity)})", res.perplexity)
+
+    _plot_curves(results, path, title, curve, "perplexity (mean over chips; band: min-max)", log_y=True)
+
+
+def _plot_curves(results: dict[str, RobustnessResult], path: str | Path, title: str, curve, ylabel: str,
+                 log_y: bool = False) -> None:
+    """One curve per result vs p on a log p axis: ``curve(name, result)`` gives (p in %, means, band lows,
+    band highs, label, clean reference drawn dashed or None)."""
     fig, ax = pyplot().subplots(figsize=(6.4, 4.2), dpi=120)
     for i, (name, res) in enumerate(results.items()):
         color = f"C{i % 10}"
-        rates = [(r.p, r.summary()) for r in res.rates if r.p > 0 and r.perplexity]
-        finite = [(100 * p, s) for p, s in rates if s["perplexity_max"] < float("inf")]
-        ps = [p for p, _ in finite]
-        ax.plot(ps, [s["perplexity_mean"] for _, s in finite], "o-", color=color,
-                label=f"{name} (clean {perplexity_text(res.perplexity)})")
-        ax.fill_between(ps, [s["perplexity_min"] for _, s in finite], [s["perplexity_max"] for _, s in finite],
-                        color=color, alpha=0.15)
-        if res.perplexity is not None:
-            ax.axhline(res.perplexity, color=color, ls="--", lw=0.8)
+        ps, means, lows, highs, label, clean = curve(name, res)
+        ax.plot(ps, means, "o-", color=color, label=label)
+        ax.fill_between(ps, lows, highs, color=color, alpha=0.15)
+        if clean is not None:
+            ax.axhline(clean, color=color, ls="--", lw=0.8)
     ax.set_xscale("log")
-    ax.set_yscale("log")
+    if log_y:
+        ax.set_yscale("log")
     ax.set_xlabel("bit error rate p in % (log scale)")
-    ax.set_ylabel("perplexity (mean over chips; band: min-max)")
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
