@@ -56,6 +56,7 @@ def _check_pairable(a: Sequence[RobustnessResult], b: Sequence[RobustnessResult]
         if len(known) > 1:
             raise BitrobustError("the runs were evaluated on " + _KEY_WHAT[name].format(" vs ".join(map(str, known))))
 
+
 def _mean(rows: Sequence[Sequence[float]]) -> float:
     return sum(sum(r) for r in rows) / sum(len(r) for r in rows)
 
