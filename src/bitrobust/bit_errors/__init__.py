@@ -1,7 +1,9 @@
 """Bit errors in quantized weights (contract 2): memory layout, chips, error models.
 
-Errors act on the integer words of a :class:`~bitrobust.quantization.QuantizedState`
-laid out linearly (word i of the model holds bits i*m .. i*m + m - 1), never on floats.
+Errors act on the stored words of a :class:`~bitrobust.quantization.QuantizedState`, never on floats:
+memory layout v2 (contract 5, :mod:`bitrobust.quantization.layout`) puts the data words, then the metadata
+words, then the ECC check bits one after another; for one per-tensor format of m bits, word i holds bits
+i*m .. i*m + m - 1, as in contract 2.
 SECDED ECC (contract 6, :mod:`bitrobust.bit_errors.ecc`) protects that bit stream in k-bit codewords;
 :mod:`bitrobust.bit_errors.protection` reads a state through protected bits/tensors, targets and ECC.
 """
