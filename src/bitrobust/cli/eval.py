@@ -38,9 +38,11 @@ def add_parser(sub) -> None:
                    "that hold chosen modules' outputs (--activations)")
     p.add_argument("--errors", help=argparse.SUPPRESS)  # before --kind: random, transient, linf or profiled:FILE
     p.add_argument("--rates", help="comma-separated rates p, as fractions or with %% (default: the eval section of "
-                   "the run's recipe, else 0.01%%,0.05%%,0.1%%,0.5%%,1%%,5%%,10%%,15%%)")
+                   "the run's recipe, else 0.01%%,0.05%%,0.1%%,0.5%%,1%%,5%%,10%%,15%%; vulnerability and logits: 1%%, "
+                   "weight_errors: 2.5%%)")
     p.add_argument("--chips", type=positive_int,
-                   help="number of persistent chips / trials (default: the run's recipe, else 50)")
+                   help="number of persistent chips / trials (default: the run's recipe, else 50; logits: else 10; "
+                   "vulnerability: 5)")
     p.add_argument("--first-chip", type=nonnegative_int,
                    help="number of the first chip (default 0; e.g. 1 to leave out chip 0, the pattern PattBET trains on)")
     p.add_argument("--chip", help="profiled: a chip map file (.npy/.npz) or a row of paper 3's App. C.1 table "
