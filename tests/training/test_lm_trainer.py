@@ -70,6 +70,8 @@ def test_activation_faults_of_a_language_model_report_perplexity(tmp_path, text_
     result = json.loads((tmp_path / "e" / "robustness.json").read_text())
     assert result["n_examples"] == 20 * 32  # scored as next tokens, not as one label per block
     assert result["perplexity"] > 1 and len(result["rates"][0]["perplexity"]) == 2
+    # the logit histograms are a classifier's: refused in one line before any data is read
+    assert main(["eval", str(run), "--kind", "logits", "--out", str(tmp_path / "l"), "--no-progress"]) == 2
 
 
 def test_randbet_trains_a_language_model(tmp_path, text_installed):

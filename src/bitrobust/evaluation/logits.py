@@ -139,6 +139,9 @@ class LogitsKind(EvalKind):
 
     def run(self, run: LoadedRun, s: LogitsSettings, data_dir: str | os.PathLike | None = None,
             progress: bool = False, batch_size: int | None = None) -> Outcome:
+        if run.task.name != "classification":
+            raise BitrobustError(f"the logits kind histograms a classifier's [N, C] logits; this run's task is "
+                                 f"{run.task.name} (use --kind random, which reports its error and perplexity)")
         quantizer, exclude = run.quantizer(s.bits, s.scheme)
         loader = run.test_data(data_dir, s.test_subset, batch_size or 1000)
         result = logit_distributions(run.model, loader, quantizer, s.rates, s.chips, s.first_chip, s.bins, exclude)
