@@ -43,3 +43,16 @@ def bar_disable(enabled: bool = True) -> bool | None:
     if not enabled or quiet():
         return True
     return False if verbose() else None
+
+
+def duration(seconds: float) -> str:
+    """``12.3 s``, ``4.5 min`` or ``2.0 h``.
+
+    >>> duration(12.34), duration(270), duration(7200)
+    ('12.3 s', '4.5 min', '2.0 h')
+    """
+    if seconds < 90:
+        return f"{seconds:.1f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"

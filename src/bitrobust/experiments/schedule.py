@@ -21,6 +21,7 @@ from typing import Callable, Iterator
 from filelock import FileLock, Timeout
 
 from bitrobust.config import dump_yaml
+from bitrobust.console import duration
 from bitrobust.evaluation import evaluate
 from bitrobust.experiments.plan import Plan, PlannedEval, PlannedRun, default_out, make_plan
 from bitrobust.experiments.recipes import find_configs_dir
@@ -93,19 +94,6 @@ def _busy_last(items: list, attempt: Callable[[object, bool], bool]) -> None:
     later = [item for item in items if not attempt(item, False)]
     for item in later:
         attempt(item, True)
-
-
-def duration(seconds: float) -> str:
-    """``12.3 s``, ``4.5 min`` or ``2.0 h``.
-
-    >>> duration(12.34), duration(270), duration(7200)
-    ('12.3 s', '4.5 min', '2.0 h')
-    """
-    if seconds < 90:
-        return f"{seconds:.1f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 def reproduce(
