@@ -405,13 +405,14 @@ _MNIST = tuple(
 _SUMMARY_EVAL = (_random(),)  # the recipes' eval section: the rates of Tab. 18/20/21 (full), 0.1-10 % (quick)
 
 
-def _summary(name: str, reproduces: str, title: str, runs: tuple[RunSpec, ...], smoke: tuple[str, ...]) -> Experiment:
+def _summary(name: str, reproduces: str, title: str, runs: tuple[RunSpec, ...], smoke: tuple[str, ...],
+             pairs: tuple[tuple[str, str], ...] = ()) -> Experiment:
     return Experiment(
         name=name, paper=P3, reproduces=reproduces, title=title,
         description="RErr of many models against p; the report's figure (rerr_vs_p.png) draws every model and, in "
         "black, the best model per p for each precision m (the per-p Pareto frontier of Fig. 7; the single "
         "models as in Fig. 11), its tables the best model per p with the Err/RErr front (Sec. 5.4, App. G.8).",
-        runs=runs, evals=_SUMMARY_EVAL, sections=(Section("summary", title, "random"),), smoke_runs=smoke,
+        runs=runs, evals=_SUMMARY_EVAL, sections=(Section("summary", title, "random", pairs=pairs),), smoke_runs=smoke,
     )
 
 
@@ -426,7 +427,8 @@ TABLE20 = _summary("p3-table20", "Tab. 20, Fig. 7, Fig. 11 (CIFAR-100)",
                    ("c100_rquant", "c100_randbet0.1_p0.1"))
 TABLE21 = _summary("p3-table21", "Tab. 21, Fig. 7, Fig. 11 (MNIST)",
                    "Overall robustness, MNIST, m = 8, 4 and 2 bit", _MNIST,
-                   ("mnist_rquant", "mnist_clip0.05_m2"))
+                   ("mnist_rquant", "mnist_clip0.05_m2"),
+                   pairs=(("mnist_clip0.05", "mnist_rquant"), ("mnist_randbet0.05_p10", "mnist_clip0.05")))
 FIG7 = Experiment(
     name="p3-fig7",
     paper=P3,
