@@ -53,8 +53,8 @@ def results_dir(tmp_path):
 
 
 def test_markers_are_generated_and_prose_kept(results_dir):
-    text, names = render(DOC, results_dir)
-    assert names == ["p3-table4"]
+    text, names, left = render(DOC, results_dir)
+    assert names == ["p3-table4"] and left == []
     # 2 of 3 + 2 of 2 + 0 of 1 + 1 of 1 resolved; seeds 3; chips 5 and 10 (profiled offsets); n 2000
     assert ("| `p3-table4` | <!-- verdict:p3-table4 -->5 of 7 paired comparisons resolved (3 seeds, l = 5/10, "
             "n = 2000)<!-- /verdict --> |") in text
@@ -68,20 +68,24 @@ def test_markers_are_generated_and_prose_kept(results_dir):
 
 
 def test_a_changed_verdict_changes_the_page(results_dir):
-    before, _ = render(DOC, results_dir)
+    before = render(DOC, results_dir)[0]
     changed = json.loads(json.dumps(RESULTS))
     changed["sections"][0]["paired"][0]["rows"][0] = row(0.01, "B lower", 0.02)
     (results_dir / "p3-table4" / "results.json").write_text(json.dumps(changed))
-    after, _ = render(DOC, results_dir)
+    after = render(DOC, results_dir)[0]
     assert after != before and "CLIPPING lower at 1%" in after and "6 of 7 paired comparisons resolved" in after
 
 
-def test_results_without_paired_statistics_or_missing_are_refused(results_dir, tmp_path):
+def test_results_without_paired_statistics_are_left_or_refused(results_dir, tmp_path):
     old = {"experiment": "p3-table1", "sections": [{"key": "s", "title": "S", "kind": "rerr", "rows": []}]}
     (results_dir / "p3-table1").mkdir()
     (results_dir / "p3-table1" / "results.json").write_text(json.dumps(old))
-    with pytest.raises(BitrobustError, match=r"no paired comparisons .*re-run `bitrobust reproduce p3-table1`"):
-        render("<!-- verdict:p3-table1 --><!-- /verdict -->", results_dir)
+    stale = "| <!-- verdict:p3-table1 -->by hand<!-- /verdict --> |\n"
+    text, used, left = render(stale + DOC, results_dir)
+    assert text.startswith(stale) and "5 of 7 paired comparisons resolved" in text  # kept, the other generated
+    assert (used, left) == (["p3-table4"], ["p3-table1"])
+    with pytest.raises(BitrobustError, match=r"no paired comparisons in the results of p3-table1 .*re-run"):
+        render(stale, results_dir)
     with pytest.raises(BitrobustError, match="not found"):
         render("<!-- verdict:bnn-fig2 --><!-- /verdict -->", results_dir)
     with pytest.raises(BitrobustError, match="no verdict markers"):

@@ -90,6 +90,8 @@ def _verdicts(args: argparse.Namespace) -> int:
 
     if not (args.verdicts and args.doc) or args.runs or args.compare or args.out:
         raise BitrobustError("--verdicts RESULTS_DIR needs --doc FILE, and no run directories, --compare or --out")
-    names = write_verdicts(args.doc, args.verdicts)
-    print(f"wrote the verdicts of {', '.join(names)} into {args.doc}")
+    used, left = write_verdicts(args.doc, args.verdicts)
+    print(f"wrote the verdicts of {', '.join(used)} into {args.doc}")
+    if left:
+        print(f"left as they were (results without paired comparisons; re-run them): {', '.join(left)}")
     return 0

@@ -10,7 +10,8 @@ the experiments' ``results.json`` (written by ``bitrobust reproduce``). Two mark
   at which rates (or profiled chips) which model is lower and where it is not resolved.
 
 Everything between a marker and its end is replaced; the rest of the page is kept byte for byte.
-Results written before the paired comparisons existed are refused with the command that renews them.
+Markers of experiments whose results were written before the paired comparisons existed keep their text and
+are named, so a page can be regenerated while only some experiments have been re-run.
 """
 
 from __future__ import annotations
@@ -121,45 +122,50 @@ def block(found: list[Comparison]) -> str:
 
 
 def load_comparisons(results_dir: Path, name: str) -> list[Comparison]:
-    """The comparisons of experiment ``name`` from ``results_dir/name/results.json``; refuses results without any."""
-    found = comparisons(read_json(results_dir / name / "results.json", f"results of {name}"))
-    if not found:
-        raise BitrobustError(f"{results_dir / name / 'results.json'} has no paired comparisons (written before "
-                             f"contract 8?): re-run `bitrobust reproduce {name}` and copy its report there")
-    return found
+    """The comparisons of experiment ``name`` from ``results_dir/name/results.json`` (empty: none recorded)."""
+    return comparisons(read_json(results_dir / name / "results.json", f"results of {name}"))
 
 
-def render(doc: str, results_dir: str | Path) -> tuple[str, list[str]]:
-    """``doc`` with every verdict marker's content generated from ``results_dir``; returns (text, experiments).
+def render(doc: str, results_dir: str | Path) -> tuple[str, list[str], list[str]]:
+    """``doc`` with its verdict markers generated from ``results_dir``: (text, experiments used, experiments left).
+
+    A marker whose experiment's results hold no paired comparisons (written before contract 8) keeps its text;
+    such experiments are returned as left, and a document where every marker is left is refused.
 
     >>> render("no markers here", ".")
     Traceback (most recent call last):
     bitrobust.errors.BitrobustError: no verdict markers (<!-- verdict:NAME --> ... <!-- /verdict -->) in the document
     """
     results_dir = Path(results_dir)
-    names: list[str] = []
     cache: dict[str, list[Comparison]] = {}
 
     def replace(m: re.Match) -> str:
         kind, name = m.group(1), m.group(2)
         if name not in cache:
             cache[name] = load_comparisons(results_dir, name)
-            names.append(name)
+        if not cache[name]:
+            return m.group(0)
         text = summary(cache[name]) if kind == "verdict" else "\n" + block(cache[name]) + "\n"
         return f"<!-- {kind}:{name} -->{text}<!-- /verdict -->"
 
     if not MARKER.search(doc):
         raise BitrobustError("no verdict markers (<!-- verdict:NAME --> ... <!-- /verdict -->) in the document")
-    return MARKER.sub(replace, doc), names
+    text = MARKER.sub(replace, doc)
+    used = [name for name, found in cache.items() if found]
+    left = [name for name, found in cache.items() if not found]
+    if not used:
+        raise BitrobustError(f"no paired comparisons in the results of {', '.join(left)} (written before contract 8?): "
+                             f"re-run `bitrobust reproduce NAME` and copy its report to {results_dir}/NAME")
+    return text, used, left
 
 
-def write_verdicts(doc_path: str | Path, results_dir: str | Path) -> list[str]:
-    """Rewrite the verdict markers of the file ``doc_path`` (atomically); returns the experiments used."""
+def write_verdicts(doc_path: str | Path, results_dir: str | Path) -> tuple[list[str], list[str]]:
+    """Rewrite the verdict markers of the file ``doc_path`` (atomically); returns the experiments used and left."""
     path = Path(doc_path)
     if not path.is_file():
         raise BitrobustError(f"no document {path} to write verdicts into")
     if not Path(results_dir).is_dir():
         raise BitrobustError(f"no results directory {results_dir}")
-    text, names = render(path.read_text(), results_dir)
+    text, used, left = render(path.read_text(), results_dir)
     write_text(path, text)
-    return names
+    return used, left
