@@ -31,6 +31,8 @@ RESULTS = {"experiment": "p3-table4", "sections": [
 
 DOC = """# Results
 
+Markers look like `<!-- verdict:NAME -->` ... `<!-- /verdict -->` (quoted in code: not a marker).
+
 | Experiment | Verdict |
 |---|---|
 | `p3-table4` | <!-- verdict:p3-table4 -->hand-written, replaced<!-- /verdict --> |

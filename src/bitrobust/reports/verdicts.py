@@ -23,7 +23,7 @@ from pathlib import Path
 from bitrobust.errors import BitrobustError
 from bitrobust.io import read_json, write_text
 
-MARKER = re.compile(r"<!-- (verdicts?):([\w.+-]+) -->(.*?)<!-- /verdict -->", re.S)
+MARKER = re.compile(r"(?<!`)<!-- (verdicts?):([\w.+-]+) -->(.*?)<!-- /verdict -->", re.S)  # not in `code`
 VERDICTS = ("A lower", "B lower", "not resolved")
 
 
