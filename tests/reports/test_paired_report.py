@@ -146,3 +146,28 @@ def test_pooled_seeds_keep_ecc_counts_and_non_finite_fractions_for_the_report():
     assert pooled([plain, plain]).rate(0.01).ecc_corrected == ()
     assert ecc_table([Run("bf16", Path("r"), plain)], [0.01]) == ([], [])
     assert nonfinite_table([Run("bf16", Path("r"), plain)], [0.01]) == ([], [])
+
+
+def test_the_papers_numbers_stand_beside_the_measured_ones(tmp_path):
+    """A section with the paper's printed numbers: its table shows them beside Err and RErr mean ± std over
+    seeds x chips, models the paper lists but this run lacks get "-", and results.json keeps both as fractions."""
+    from bitrobust.reports.experiment_input import SectionInput
+    from bitrobust.reports.tables import rerr_section
+
+    entries = (entry("RQUANT", 0, {0.01: (0.02, 0.04), 0.05: (0.8, 0.9)}),
+               entry("RQUANT", 1, {0.01: (0.03, 0.03), 0.05: (0.7, 0.8)}))
+    paper = {"source": "Tab. 21", "rates": (0.01, 0.15),
+             "models": {"RQUANT": {"err": 0.40, "rerr": (0.69, 90.10)}, "CLIPPING": {"err": 0.42, "rerr": (0.47, 80.64)}}}
+    lines, data = rerr_section(SectionInput("s", "S", "rerr", entries, params={"paper": paper}), tmp_path / "s", "T")
+    md = "\n".join(lines)
+    # RQUANT at 1 %: (0.02, 0.04, 0.03, 0.03): mean 3.00, std 0.71 (population, as every RErr table); 15 % not evaluated
+    assert "| Model | Err paper | Err here | RErr p=1% paper | RErr p=1% here | RErr p=15% paper | RErr p=15% here |" in md
+    assert "| RQUANT | 0.40 | 1.00 | 0.69 | 3.00 ± 0.71 | 90.10 | - |" in md
+    assert "| CLIPPING | 0.42 | - | 0.47 | - | 80.64 | - |" in md
+    assert "between the plain RErr here and RErr + Err" in md
+    assert data["paper"][0] == {"model": "RQUANT", "paper_err": pytest.approx(0.004),
+                                "paper_rerr": [pytest.approx(0.0069), pytest.approx(0.901)], "err": 0.01,
+                                "rerr": [pytest.approx(0.03), None]}
+    assert data["paper"][1]["err"] is None
+    without = rerr_section(SectionInput("s", "S", "rerr", entries), tmp_path / "t", "T")
+    assert "paper" not in without[1] and "Err paper" not in "\n".join(without[0])

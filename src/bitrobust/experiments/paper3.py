@@ -406,13 +406,14 @@ _SUMMARY_EVAL = (_random(),)  # the recipes' eval section: the rates of Tab. 18/
 
 
 def _summary(name: str, reproduces: str, title: str, runs: tuple[RunSpec, ...], smoke: tuple[str, ...],
-             pairs: tuple[tuple[str, str], ...] = ()) -> Experiment:
+             pairs: tuple[tuple[str, str], ...] = (), paper: dict | None = None) -> Experiment:
     return Experiment(
         name=name, paper=P3, reproduces=reproduces, title=title,
         description="RErr of many models against p; the report's figure (rerr_vs_p.png) draws every model and, in "
         "black, the best model per p for each precision m (the per-p Pareto frontier of Fig. 7; the single "
         "models as in Fig. 11), its tables the best model per p with the Err/RErr front (Sec. 5.4, App. G.8).",
-        runs=runs, evals=_SUMMARY_EVAL, sections=(Section("summary", title, "random", pairs=pairs),), smoke_runs=smoke,
+        runs=runs, evals=_SUMMARY_EVAL, sections=(Section("summary", title, "random", pairs=pairs,
+                                                          params={"paper": paper} if paper else {}),), smoke_runs=smoke,
     )
 
 
@@ -428,7 +429,12 @@ TABLE20 = _summary("p3-table20", "Tab. 20, Fig. 7, Fig. 11 (CIFAR-100)",
 TABLE21 = _summary("p3-table21", "Tab. 21, Fig. 7, Fig. 11 (MNIST)",
                    "Overall robustness, MNIST, m = 8, 4 and 2 bit", _MNIST,
                    ("mnist_rquant", "mnist_clip0.05_m2"),
-                   pairs=(("mnist_clip0.05", "mnist_rquant"), ("mnist_randbet0.05_p10", "mnist_clip0.05")))
+                   pairs=(("mnist_clip0.05", "mnist_rquant"), ("mnist_randbet0.05_p10", "mnist_clip0.05")),
+                   paper={"source": "paper 3, Tab. 21: SimpleNet on MNIST, m = 8, 100 epochs",
+                          "rates": (0.01, 0.05, 0.1, 0.15),
+                          "models": {"RQUANT": {"err": 0.40, "rerr": (0.69, 85.96, 90.20, 90.10)},
+                                     "CLIPPING_0.05": {"err": 0.42, "rerr": (0.47, 0.63, 8.67, 80.64)},
+                                     "RANDBET_0.05 p=10%": {"err": 0.40, "rerr": (0.43, 0.51, 0.67, 1.74)}}})
 FIG7 = Experiment(
     name="p3-fig7",
     paper=P3,

@@ -278,6 +278,9 @@ def rerr_section(section: SectionInput, out: Path, reproduces: str) -> tuple[lis
                         title=f"{reproduces}: {section.title}")
         lines += ["PPL: perplexity exp(mean next-token NLL) over the test tokens, clean and mean ± std over chips.",
                   "", f"![perplexity vs {sym}]({out.name}/perplexity_vs_p.png)", ""]
+    if "paper" in section.params:
+        paper_lines, data_paper = paper_table(pooled_runs, section.params["paper"], sym)
+        lines += paper_lines
     nonfinite, ecc = nonfinite_table(pooled_runs, rates, sym), ecc_table(pooled_runs, rates, sym)
     data = {"rates": rates, "rows": [
         {"model": run.name, "run": str(run.path), "bits": run.bits, "errors": run.result.source, "err": run.result.err,
@@ -291,11 +294,57 @@ def rerr_section(section: SectionInput, out: Path, reproduces: str) -> tuple[lis
          "rates": [r.summary() for r in run.result.rates if r.p > 0]}
         for run, model in zip(pooled_runs, models)
     ], "paired": comparisons_json(comparisons)}
+    if "paper" in section.params:
+        data["paper"] = data_paper
     for key, (table_lines, table_data) in (("nonfinite", nonfinite), ("ecc", ecc)):
         if table_data:
             lines += table_lines
             data[key] = table_data
     return lines, data
+
+
+def paper_table(runs: Sequence[Run], paper: dict, sym: str = "p") -> tuple[list[str], list[dict]]:
+    """The paper's printed numbers beside the measured ones, for the models the paper reports.
+
+    ``paper``: ``source`` (where the numbers are printed), ``rates`` (fractions) and ``models``: per model name
+    its ``err`` and ``rerr`` (one per rate) in %, as printed. Measured: clean Err and RErr mean ± std over
+    seeds x chips ("-" where a rate was not evaluated). The paper's tables come from its official code, which
+    counts an example wrong if the clean or the perturbed model is wrong (``rerr="official"``); on the same
+    examples that RErr lies between the plain RErr and RErr + Err, which the note states.
+
+    >>> res = RobustnessResult.from_dict({"err": 0.01, "n_examples": 100, "trials": 2, "bits": 8,
+    ...     "rates": [{"p": 0.01, "rerr": [0.02, 0.04]}]})
+    >>> paper = {"source": "Tab. 21", "rates": [0.01], "models": {"RQUANT": {"err": 0.40, "rerr": [0.69]}}}
+    >>> print("\\n".join(paper_table([Run("RQUANT", Path("r"), res)], paper)[0][2:5]))
+    | Model | Err paper | Err here | RErr p=1% paper | RErr p=1% here |
+    |---|---:|---:|---:|---:|
+    | RQUANT | 0.40 | 1.00 | 0.69 | 3.00 ± 1.41 |
+    """
+    by_name = {run.name: run for run in runs}
+    rates = [float(p) for p in paper["rates"]]
+    head = ["Model", "Err paper", "Err here"]
+    for p in rates:
+        head += [f"RErr {sym}={100 * p:g}% paper", f"RErr {sym}={100 * p:g}% here"]
+    body, data = [], []
+    for name, printed in paper["models"].items():
+        run = by_name.get(name)
+        here = [] if run is None else [rate_result(run, p) for p in rates]
+        cells = [name, f"{printed['err']:.2f}", "-" if run is None else pct(run.result.err)]
+        for i, value in enumerate(printed["rerr"]):
+            r = here[i] if here else None
+            cells += [f"{value:.2f}", "-" if r is None else f"{pct(r.mean)} ± {pct(r.std)}"]
+        body.append(cells)
+        data.append({"model": name, "paper_err": printed["err"] / 100,
+                     "paper_rerr": [v / 100 for v in printed["rerr"]],
+                     "err": None if run is None else run.result.err,
+                     "rerr": [None if r is None else r.mean for r in here] if here else None})
+    plain = all(run.result.rerr_definition == "plain" for run in runs)
+    note = (" The paper's RErr (its official code) counts an example wrong if the clean or the perturbed model is "
+            "wrong, on the first 9,000 test images; on the same examples that lies between the plain RErr here and "
+            "RErr + Err." if plain else "")
+    lines = [f"The paper's numbers ({paper['source']}) beside the measured ones (in %; here: mean ± std over seeds "
+             f"x chips; the paired intervals above compare the models measured here).{note}", ""]
+    return lines + markdown_table(head, body) + [""], data
 
 
 def nonfinite_table(runs: Sequence[Run], rates: Sequence[float], sym: str = "p") -> tuple[list[str], list[dict]]:
