@@ -312,13 +312,13 @@ def paper_table(runs: Sequence[Run], paper: dict, sym: str = "p") -> tuple[list[
     counts an example wrong if the clean or the perturbed model is wrong (``rerr="official"``); on the same
     examples that RErr lies between the plain RErr and RErr + Err, which the note states.
 
-    >>> res = RobustnessResult.from_dict({"err": 0.01, "n_examples": 100, "trials": 2, "bits": 8,
-    ...     "rates": [{"p": 0.01, "rerr": [0.02, 0.04]}]})
+    >>> from bitrobust.evaluation.robustness import RateResult
+    >>> res = RobustnessResult(0.01, 0.9, 100, "random", 2, 8, {}, (RateResult(0.01, (0.02, 0.04), (0.9, 0.9)),))
     >>> paper = {"source": "Tab. 21", "rates": [0.01], "models": {"RQUANT": {"err": 0.40, "rerr": [0.69]}}}
     >>> print("\\n".join(paper_table([Run("RQUANT", Path("r"), res)], paper)[0][2:5]))
     | Model | Err paper | Err here | RErr p=1% paper | RErr p=1% here |
     |---|---:|---:|---:|---:|
-    | RQUANT | 0.40 | 1.00 | 0.69 | 3.00 ± 1.41 |
+    | RQUANT | 0.40 | 1.00 | 0.69 | 3.00 ± 1.00 |
     """
     by_name = {run.name: run for run in runs}
     rates = [float(p) for p in paper["rates"]]
