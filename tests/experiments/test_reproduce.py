@@ -304,10 +304,18 @@ def _check_formats(out: Path, results: dict) -> None:
         assert plain["bits_per_weight"] == coded["bits_per_weight"]
 
 
-def test_docs_list_every_experiment():
+def test_docs_list_every_experiment_with_the_estimates_of_reproduce_list():
+    """docs/reproduce.md's table states the same quick and full estimates as `bitrobust reproduce --list`."""
+    from bitrobust.experiments.estimate import estimate_text
+    from bitrobust.experiments.recipes import find_configs_dir
+
     docs = (Path(__file__).resolve().parents[2] / "docs" / "reproduce.md").read_text()
+    rows = {line.split(" | ")[0][3:-1]: line.rstrip(" |").split(" | ") for line in docs.splitlines()
+            if line.startswith("| `")}
     for exp in all_experiments():
-        assert f"`{exp.name}`" in docs
+        assert exp.name in rows, exp.name
+        est = estimate_text(exp, find_configs_dir())
+        assert rows[exp.name][-2:] == [est["quick"].rsplit(" ", 1)[0], est["full"].rsplit(" ", 1)[0]], exp.name
 
 
 def test_a_claimed_directory_waits_for_its_holder(tmp_path):
