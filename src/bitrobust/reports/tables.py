@@ -278,9 +278,9 @@ def rerr_section(section: SectionInput, out: Path, reproduces: str) -> tuple[lis
                         title=f"{reproduces}: {section.title}")
         lines += ["PPL: perplexity exp(mean next-token NLL) over the test tokens, clean and mean ± std over chips.",
                   "", f"![perplexity vs {sym}]({out.name}/perplexity_vs_p.png)", ""]
-    if "paper" in section.params:
-        paper_lines, data_paper = paper_table(pooled_runs, section.params["paper"], sym)
-        lines += paper_lines
+    paper = paper_table(pooled_runs, section.params["paper"], sym) if "paper" in section.params else None
+    if paper:
+        lines += paper[0]
     nonfinite, ecc = nonfinite_table(pooled_runs, rates, sym), ecc_table(pooled_runs, rates, sym)
     data = {"rates": rates, "rows": [
         {"model": run.name, "run": str(run.path), "bits": run.bits, "errors": run.result.source, "err": run.result.err,
@@ -294,8 +294,8 @@ def rerr_section(section: SectionInput, out: Path, reproduces: str) -> tuple[lis
          "rates": [r.summary() for r in run.result.rates if r.p > 0]}
         for run, model in zip(pooled_runs, models)
     ], "paired": comparisons_json(comparisons)}
-    if "paper" in section.params:
-        data["paper"] = data_paper
+    if paper:
+        data["paper"] = paper[1]
     for key, (table_lines, table_data) in (("nonfinite", nonfinite), ("ecc", ecc)):
         if table_data:
             lines += table_lines
