@@ -1,6 +1,7 @@
-"""Copy experiment reports from runs/reproduce/quick into docs/results/reproduce (see README.md).
+"""Copy experiment reports from runs/reproduce/BUDGET into docs/results (see README.md).
 
-Usage: python docs/results/copy_results.py NAME... [--from DIR]; files over 1 MB are left out.
+Usage: python docs/results/copy_results.py NAME... [--budget quick|medium] [--from DIR]; quick reports go to
+docs/results/reproduce/NAME, medium ones to docs/results/reproduce-medium/NAME; files over 1 MB are left out.
 """
 
 from __future__ import annotations
@@ -32,13 +33,15 @@ def main() -> None:
     here = Path(__file__).resolve().parent
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="+")
-    parser.add_argument("--from", dest="src", default="runs/reproduce/quick")
+    parser.add_argument("--budget", choices=("quick", "medium"), default="quick")
+    parser.add_argument("--from", dest="src", help="default: runs/reproduce/BUDGET")
     args = parser.parse_args()
+    dst = here / ("reproduce" if args.budget == "quick" else f"reproduce-{args.budget}")
     for name in args.names:
-        src = Path(args.src) / name
+        src = Path(args.src or f"runs/reproduce/{args.budget}") / name
         if not (src / "report.md").is_file():
             raise SystemExit(f"copy_results: {src} has no report.md")
-        skipped = copy_report(src, here / "reproduce" / name)
+        skipped = copy_report(src, dst / name)
         print(f"{name}: copied" + (f"; left out {', '.join(map(str, skipped))}" if skipped else ""))
 
 
