@@ -158,6 +158,7 @@ HINGE = Experiment(
     sections=(Section("hinge", "Hinge regularizer, FCBNN Fashion-MNIST (paper 2, Fig. 2)", "ber", kind="bnn_curves",
                       extra_eval="tb"),),
     smoke_runs=("fc_p0", "hinge_b32_l0.001"),
+    repeats={"full": 5},  # paper 2, Sec. IV: "All experiments are repeated 5 times"
 )
 
 # -- paper 2, Sec. IV-B and V: native vs straight-through flip training ----------------------------------------
