@@ -92,3 +92,39 @@ def test_histogram_counts_finite_values_and_the_rest_apart():
     h = histogram(torch.tensor([0.1, 0.2, 0.9, float("inf"), float("nan")]), 0.0, 1.0, 4)
     assert h["counts"] == [2, 0, 0, 1] and h["nonfinite"] == 2
     assert h["mean"] == pytest.approx(0.4)
+
+
+def test_logits_in_a_number_format_match_the_formats_own_flips_and_count_non_finite_outputs():
+    """--format bf16: the clean pass is the bf16-rounded model; at p = 30 % some exponents flip to inf/NaN, and
+    every example is still counted (finite in the bins, the rest apart); the result names the format."""
+    from bitrobust.evaluation.sources import RandomChips
+    from bitrobust.formats import get_format
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 4))
+    data = [(torch.randn(40, 6, generator=torch.Generator().manual_seed(3)), torch.zeros(40))]
+    bf16 = get_format("bf16")
+    result = logit_distributions(model, data, bf16, [0.3], chips=2, bins=5)
+    assert (result["format"], result["bits"]) == ("bf16", 16)
+    with torch.no_grad():
+        rounded = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 4))
+        load_tensors(rounded, {k: v.to(torch.bfloat16).float() for k, v in model.state_dict().items()})
+        z = rounded(data[0][0])
+        state = quantize_model(model, bf16)
+        load_tensors(rounded, state.with_errors(RandomChips(2).errors(0, 0.3)).dequantize())
+        chip0 = rounded(data[0][0]).max(1).values
+    assert result["clean"]["max_logit"]["mean"] == pytest.approx(float(z.max(1).values.mean()), rel=1e-5)
+    h = result["rates"][0]["max_logit"]
+    assert sum(h["counts"]) + h["nonfinite"] == 80
+    assert h["nonfinite"] >= int((~torch.isfinite(chip0)).sum()) > 0  # chip 0: some exponents flipped to inf/NaN
+    assert "format" not in logit_distributions(model, data, FixedPointQuantizer(8), [0.01], chips=1)
+
+
+def test_logits_settings_take_a_format_or_bits_not_both():
+    kind = EVAL_KINDS.get("logits")
+    assert kind.settings({"format": "bf16"}).to_dict()["format"] == "bf16"
+    assert "format" not in kind.settings({}).to_dict()  # unset: the directory hash of earlier evaluations
+    with pytest.raises(BitrobustError, match="not both"):
+        kind.settings({"format": "bf16", "bits": 8})
+    with pytest.raises(BitrobustError, match="unknown"):
+        kind.settings({"format": "bf17"})

@@ -27,7 +27,9 @@ from bitrobust.errors import BitrobustError
 from bitrobust.evaluation.kind import EvalKind, Outcome, on_test_set, register_kind
 from bitrobust.evaluation.run import LoadedRun
 from bitrobust.evaluation.sources import RandomChips
-from bitrobust.quantization import FixedPointQuantizer, load_tensors, quantize_model, restored
+from bitrobust.formats import format_name, get_format
+from bitrobust.quantization import load_tensors, quantize_model, restored
+from bitrobust.quantization.model import Quantizer
 
 FIG6_RATES = (0.01,)
 BINS = 50
@@ -36,7 +38,8 @@ BINS = 50
 @dataclass(frozen=True)
 class LogitsSettings:
     """Histograms of the largest logit and the confidence, clean and at ``rates`` over ``chips`` chips from
-    ``first_chip`` (chips default to the recipe's ``eval.chips``), with ``bins`` bins."""
+    ``first_chip`` (chips default to the recipe's ``eval.chips``), with ``bins`` bins; the weights in the run's
+    own number format, or ``format`` (a :mod:`bitrobust.formats` name, e.g. ``"bf16"``) or ``bits``/``scheme``."""
 
     rates: tuple[float, ...] = FIG6_RATES
     chips: int = 10
@@ -45,6 +48,7 @@ class LogitsSettings:
     scheme: str | None = None
     bits: int | None = None
     test_subset: int | None = None
+    format: str | None = None
     kind: str = "logits"
 
     def __post_init__(self) -> None:
@@ -56,11 +60,18 @@ class LogitsSettings:
             v = getattr(self, what)
             if isinstance(v, bool) or not isinstance(v, int) or v < low:
                 raise BitrobustError(f"{what} must be an integer >= {low}, got {v!r}")
+        if self.format is not None:
+            if self.bits is not None or self.scheme is not None:
+                raise BitrobustError("give a number format or bits/scheme, not both")
+            get_format(self.format)  # a known name
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "test_subset": self.test_subset, "rates": [float(p) for p in self.rates],
-                "chips": self.chips, "first_chip": self.first_chip, "bins": self.bins, "scheme": self.scheme,
-                "bits": self.bits}
+        out = {"kind": self.kind, "test_subset": self.test_subset, "rates": [float(p) for p in self.rates],
+               "chips": self.chips, "first_chip": self.first_chip, "bins": self.bins, "scheme": self.scheme,
+               "bits": self.bits}
+        if self.format is not None:  # only when set: earlier evaluations keep their directories
+            out["format"] = self.format
+        return out
 
 
 @torch.no_grad()
@@ -97,9 +108,10 @@ def histogram(values: torch.Tensor, lo: float, hi: float, bins: int) -> dict:
             "mean": float(finite.mean()) if finite.numel() else None}
 
 
-def logit_distributions(model: nn.Module, data, quantizer: FixedPointQuantizer, rates, chips: int, first_chip: int = 0,
+def logit_distributions(model: nn.Module, data, quantizer: Quantizer, rates, chips: int, first_chip: int = 0,
                         bins: int = BINS, exclude=()) -> dict:
-    """The result of the kind (module docstring) for ``model`` on ``data``; the model is given back unchanged."""
+    """The result of the kind (module docstring) for ``model`` on ``data`` with its weights stored in ``quantizer``
+    (contract 1 fixed point or any registered number format); the model is given back unchanged."""
     with restored(model):
         model.eval()
         state = quantize_model(model, quantizer, exclude=exclude)
@@ -116,8 +128,10 @@ def logit_distributions(model: nn.Module, data, quantizer: FixedPointQuantizer, 
     every = torch.cat([clean[0]] + [z for _, z, _ in perturbed])
     finite = every[torch.isfinite(every)]
     lo, hi = (float(finite.min()), float(finite.max())) if finite.numel() else (0.0, 1.0)
+    name = format_name(quantizer)
     return {
         "n_examples": int(clean[0].numel()), "chips": chips, "first_chip": first_chip, "bits": quantizer.bits,
+        **({"format": name} if name else {}),
         "clean": {"max_logit": histogram(clean[0], lo, hi, bins), "confidence": histogram(clean[1], 0.0, 1.0, bins)},
         "rates": [{"p": p, "max_logit": histogram(z, lo, hi, bins), "confidence": histogram(c, 0.0, 1.0, bins)}
                   for p, z, c in perturbed],
@@ -142,14 +156,16 @@ class LogitsKind(EvalKind):
         if run.task.name != "classification":
             raise BitrobustError(f"the logits kind histograms a classifier's [N, C] logits; this run's task is "
                                  f"{run.task.name} (use --kind random, which reports its error and perplexity)")
-        quantizer, exclude = run.quantizer(s.bits, s.scheme)
+        quantizer, exclude = run.quantizer(s.bits, s.scheme, s.format)
         loader = run.test_data(data_dir, s.test_subset, batch_size or 1000)
         result = logit_distributions(run.model, loader, quantizer, s.rates, s.chips, s.first_chip, s.bins, exclude)
         return Outcome(result, {"bits_used": quantizer.bits})
 
     def describe(self, s: LogitsSettings) -> str:
         rates = ",".join(f"{100 * p:g}%" for p in s.rates)
-        return f"logit and confidence distributions, clean and at p={rates} x {s.chips} chips{on_test_set(s.test_subset)}"
+        stored = f" (format {s.format})" if s.format else ""
+        return (f"logit and confidence distributions{stored}, clean and at p={rates} x {s.chips} chips"
+                f"{on_test_set(s.test_subset)}")
 
     def summary(self, outcome: Outcome, s: LogitsSettings) -> str:
         r = outcome.result
