@@ -50,6 +50,8 @@ class EvalKind:
         recipe (``recipe_eval``, its ``eval`` section) or the defaults. A value the kind has no
         setting for is an error."""
         given = {k: v for k, v in values.items() if v is not None}
+        if "rates" in given:  # frozen, hashed settings: a tuple of floats whatever sequence was given
+            given["rates"] = tuple(float(p) for p in given["rates"])
         valid = [f.name for f in fields(self.settings_type) if f.name != "kind"]
         unknown = sorted(set(given) - set(valid))
         if unknown:

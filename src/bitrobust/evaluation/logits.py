@@ -25,9 +25,9 @@ from bitrobust.bit_errors import check_rate
 from bitrobust.device import model_device
 from bitrobust.errors import BitrobustError
 from bitrobust.evaluation.kind import EvalKind, Outcome, on_test_set, register_kind
-from bitrobust.evaluation.run import LoadedRun
+from bitrobust.evaluation.run import LoadedRun, check_weight_format
 from bitrobust.evaluation.sources import RandomChips
-from bitrobust.formats import format_name, get_format
+from bitrobust.formats import format_name
 from bitrobust.quantization import load_tensors, quantize_model, restored
 from bitrobust.quantization.model import Quantizer
 
@@ -60,10 +60,7 @@ class LogitsSettings:
             v = getattr(self, what)
             if isinstance(v, bool) or not isinstance(v, int) or v < low:
                 raise BitrobustError(f"{what} must be an integer >= {low}, got {v!r}")
-        if self.format is not None:
-            if self.bits is not None or self.scheme is not None:
-                raise BitrobustError("give a number format or bits/scheme, not both")
-            get_format(self.format)  # a known name
+        check_weight_format(self.format, self.bits, self.scheme)
 
     def to_dict(self) -> dict:
         out = {"kind": self.kind, "test_subset": self.test_subset, "rates": [float(p) for p in self.rates],
@@ -146,8 +143,6 @@ class LogitsKind(EvalKind):
     settings_type = LogitsSettings
 
     def resolve(self, given: dict, recipe_eval: Mapping[str, Any]) -> dict:
-        if "rates" in given:
-            given["rates"] = tuple(float(p) for p in given["rates"])
         given.setdefault("chips", recipe_eval.get("chips") or LogitsSettings.chips)
         return given
 

@@ -30,6 +30,20 @@ from bitrobust.quantization.model import Quantizer
 from bitrobust.tasks import TASKS, Task
 
 
+def check_weight_format(format: str | None, bits: int | None, scheme: str | None) -> None:
+    """An evaluation's weight storage: a registered number format or bits/scheme (both unset: the run's own),
+    checked before any work (:meth:`LoadedRun.quantizer` resolves them).
+
+    >>> check_weight_format("bf16", 8, None)
+    Traceback (most recent call last):
+    bitrobust.errors.BitrobustError: give a number format or bits/scheme, not both
+    """
+    if format is not None:
+        if bits is not None or scheme is not None:
+            raise BitrobustError("give a number format or bits/scheme, not both")
+        get_format(format)  # a known name
+
+
 @dataclass
 class LoadedRun:
     """A checkpoint loaded for evaluation (see the module docstring)."""

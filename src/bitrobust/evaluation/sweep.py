@@ -38,9 +38,8 @@ from bitrobust.errors import BitrobustError
 from bitrobust.evaluation.kind import EvalKind, Outcome, on_test_set, register_kind
 from bitrobust.evaluation.linf import evaluate_linf_noise
 from bitrobust.evaluation.robustness import RERR_DEFINITIONS, RobustnessResult, evaluate_robustness
-from bitrobust.evaluation.run import LoadedRun
+from bitrobust.evaluation.run import LoadedRun, check_weight_format
 from bitrobust.evaluation.sources import ProfiledOffsets, RandomChips, TransientReads
-from bitrobust.formats import get_format
 
 DEFAULT_RATES = (0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.15)
 DEFAULT_CHIPS = 50
@@ -82,10 +81,7 @@ class SweepOptions:
         protection = self.protection()  # checks the names; the canonical spellings go back into the settings
         for name in PROTECTION_FIELDS:
             object.__setattr__(self, name, getattr(protection, name))
-        if self.format is not None:
-            if self.bits is not None or self.scheme is not None:
-                raise BitrobustError("give a number format or bits/scheme, not both")
-            get_format(self.format)  # a known name
+        check_weight_format(self.format, self.bits, self.scheme)
         if self.rerr not in RERR_DEFINITIONS:
             raise BitrobustError(f"unknown RErr definition {self.rerr!r}; valid: {', '.join(RERR_DEFINITIONS)}")
         if self.test_first is not None:

@@ -112,11 +112,6 @@ class WeightErrorsKind(EvalKind):
 
     settings_type = WeightErrorsSettings
 
-    def resolve(self, given: dict, recipe_eval) -> dict:
-        if "rates" in given:
-            given["rates"] = tuple(float(p) for p in given["rates"])
-        return given
-
     def run(self, run: LoadedRun, s: WeightErrorsSettings, data_dir: str | os.PathLike | None = None,
             progress: bool = False, batch_size: int | None = None) -> Outcome:
         quantizer, exclude = run.quantizer(s.bits, s.scheme)

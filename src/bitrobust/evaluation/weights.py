@@ -31,9 +31,8 @@ from torch import nn
 
 from bitrobust.errors import BitrobustError
 from bitrobust.evaluation.kind import EvalKind, Outcome, on_test_set, register_kind
-from bitrobust.evaluation.run import LoadedRun
+from bitrobust.evaluation.run import LoadedRun, check_weight_format
 from bitrobust.evaluation.sources import RandomChips
-from bitrobust.formats import get_format
 from bitrobust.quantization import load_tensors, quantize_model
 
 HIST_BINS = 41
@@ -55,10 +54,7 @@ class WeightsSettings:
     format: str | None = None  # a number format (bitrobust.formats) instead of scheme/bits
 
     def __post_init__(self) -> None:
-        if self.format is not None:
-            if self.bits is not None or self.scheme is not None:
-                raise BitrobustError("give a number format or bits/scheme, not both")
-            get_format(self.format)
+        check_weight_format(self.format, self.bits, self.scheme)
         if not 0 < self.rae_p <= 1:
             raise BitrobustError(f"rae_p must be in (0, 1], got {self.rae_p}")
         if isinstance(self.rae_chips, bool) or not isinstance(self.rae_chips, int) or self.rae_chips < 1:
