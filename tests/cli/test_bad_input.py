@@ -313,6 +313,9 @@ CASES = [
     case("eval-activations-protect-bad", "eval {run} --kind activations --activations conv1 --act-protect 9 "
          "--out {ws}/e", message="bit position"),
     case("eval-activations-of-other-kind", "eval {run} --activations conv1 --out {ws}/e", message="modules"),
+    case("eval-logits-format-unknown", "eval {run} --kind logits --format bf17 --out {ws}/e", message="bf17"),
+    case("eval-logits-format-and-bits", "eval {run} --kind logits --format bf16 --bits 8 --out {ws}/e",
+         message="not both"),
     case("eval-act-mode-unknown", "eval {run} --kind activations --activations conv1 --act-mode sometimes",
          usage=True),
     case("eval-scale-to-negative", "eval {run} --scale-to -1 --out {ws}/e", usage=True),
