@@ -316,6 +316,8 @@ CASES = [
     case("eval-logits-format-unknown", "eval {run} --kind logits --format bf17 --out {ws}/e", message="bf17"),
     case("eval-logits-format-and-bits", "eval {run} --kind logits --format bf16 --bits 8 --out {ws}/e",
          message="not both"),
+    case("eval-weight-errors-format-and-scheme", "eval {run} --kind weight_errors --format bf16 --scheme normal "
+         "--out {ws}/e", message="not both"),
     case("eval-act-mode-unknown", "eval {run} --kind activations --activations conv1 --act-mode sometimes",
          usage=True),
     case("eval-scale-to-negative", "eval {run} --scale-to -1 --out {ws}/e", usage=True),

@@ -61,6 +61,45 @@ def test_weight_errors_settings_are_checked():
     assert settings.to_dict()["rates"] == [0.01] and "test_subset" not in settings.to_dict()
 
 
+@pytest.mark.parametrize("name", ["bf16", "int8_channel"])
+def test_weight_errors_in_a_number_format_are_the_formats_own_flips(name):
+    """--format: the perturbed words are the format's own (contract 5 layout) with chip c's flips, decoded; bf16
+    exponent flips that decode to inf/NaN are counted as changed, left out of the errors and kept as None."""
+    from bitrobust.evaluation.sources import RandomChips
+    from bitrobust.formats import get_format
+    from bitrobust.quantization.model import quantize_tensors
+
+    g = torch.Generator().manual_seed(4)
+    weights = {"a.weight": torch.randn(64, 32, generator=g), "a.bias": torch.randn(64, generator=g)}
+    fmt = get_format(name)
+    p = 0.2
+    result = weight_errors(weights, fmt, [p], chip=1, sample=3000)
+    state = quantize_tensors(weights, fmt)
+    clean = torch.cat([t.dequantize().reshape(-1) for t in state.dequantize().values()])
+    flipped = torch.cat([t.reshape(-1) for t in state.with_errors(RandomChips(2).errors(1, p)).dequantize().values()])
+    finite = torch.isfinite(flipped)
+    assert result["format"] == name and "scheme" not in result and result["bits"] == fmt.bits
+    rate = result["rates"][0]
+    assert rate["nonfinite"] == int((~finite).sum())
+    assert rate["changed"] == pytest.approx(float((~finite | (flipped != clean)).float().mean()))
+    assert rate["max_abs_error"] == pytest.approx(float((flipped - clean)[finite].abs().max()), rel=1e-6)
+    index = torch.tensor(result["index"])
+    got = rate["perturbed"]
+    assert [v is None for v in got] == (~finite[index]).tolist()
+    kept = [i for i, v in enumerate(got) if v is not None]
+    assert torch.allclose(torch.tensor([got[i] for i in kept]), flipped[index][kept], rtol=1e-5, atol=1e-7)
+    if name == "bf16":
+        assert rate["nonfinite"] > 0  # at p = 20 % some exponents are all ones
+
+
+def test_weight_errors_settings_take_a_format_or_bits_not_both():
+    kind = EVAL_KINDS.get("weight_errors")
+    assert kind.settings({"format": "fp8_e4m3"}).to_dict()["format"] == "fp8_e4m3"
+    assert "format" not in kind.settings({}).to_dict()  # unset: the directory hash of earlier evaluations
+    with pytest.raises(BitrobustError, match="not both"):
+        kind.settings({"format": "bf16", "scheme": "normal"})
+
+
 def test_logit_histograms_count_every_example_and_match_the_model():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 4))

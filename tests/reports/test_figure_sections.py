@@ -100,6 +100,19 @@ def test_weight_errors_section_writes_the_sample_and_the_stored_errors(tmp_path)
     assert (tmp_path / "weight_errors.png").read_bytes()[:8] == PNG
 
 
+def test_weight_errors_section_of_a_float_format_leaves_non_finite_words_out_of_the_plot(tmp_path):
+    result = {"bits": 16, "format": "bf16", "chip": 0, "n_weights": 10, "max_abs": 0.5, "tensors": ["a"],
+              "index": [1, 4], "tensor": [0, 0], "original": [0.1, -0.2], "quantized": [0.1, -0.2],
+              "rates": [{"p": 0.1, "perturbed": [None, -0.2], "changed": 0.1, "nonfinite": 1, "mean_abs_error": 0.0,
+                         "max_abs_error": 0.0, "mean_abs_error_changed": 0.0, "mean_relative_error": 0.0}]}
+    lines, data = weight_errors_section(SectionInput("w", "Fig. 4", "weight_errors", (_entry("bf16", result),)),
+                                        tmp_path, "Fig. 4")
+    assert any("| bf16 | 16 | format bf16 | 10 | 10.00 |" in line for line in lines)
+    assert data["rows"][0]["format"] == "bf16" and data["rows"][0]["nonfinite"] == 1
+    assert [r["perturbed"] for r in _csv(tmp_path / "weight_errors.csv")] == ["", "-0.2"]
+    assert (tmp_path / "weight_errors.png").read_bytes()[:8] == PNG
+
+
 def test_logits_section_tabulates_means_and_writes_the_histograms(tmp_path):
     def hist(counts, lo, hi, mean, nonfinite=0):
         edges = [lo + (hi - lo) * i / len(counts) for i in range(len(counts) + 1)]

@@ -6,7 +6,10 @@ memory: the quantized words v_i = Q(w_i) with bit errors of persistent chip c at
 (contract 2), decoded as w~_i = Q^-1(v~_i), coloured by the absolute error |w~_i - Q^-1(v_i)|.
 A flip of the most significant bit moves a weight by about half its quantization range
 (q_max for symmetric ranges), a flip of the least significant bit by Delta (Sec. 3, 4.1).
-No forward pass is needed. The result keeps a seeded uniform sample of the words (their
+No forward pass is needed. The words may also be stored in any registered number format
+(``format``, :mod:`bitrobust.formats`: per-channel/group integers, bf16, fp8; contract 5), where
+one flip of an exponent bit can make a weight infinite or NaN: such words are counted apart
+(``nonfinite``) and left out of the error statistics. The result keeps a seeded uniform sample of the words (their
 layout indices, original float weights, clean and perturbed dequantized values) and, over
 all words, the fraction changed and the mean and largest absolute errors, also relative
 to the model's largest weight magnitude (the scale the paper's colour bar ends at).
@@ -14,6 +17,7 @@ to the model's largest weight magnitude (the scale the paper's colour bar ends a
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import asdict, dataclass
 
@@ -22,10 +26,11 @@ import torch
 from bitrobust.bit_errors import check_rate
 from bitrobust.errors import BitrobustError
 from bitrobust.evaluation.kind import EvalKind, Outcome, register_kind
-from bitrobust.evaluation.run import LoadedRun
+from bitrobust.evaluation.run import LoadedRun, check_weight_format
 from bitrobust.evaluation.sources import RandomChips
+from bitrobust.formats import format_name
 from bitrobust.quantization import FixedPointQuantizer
-from bitrobust.quantization.model import quantizable_tensors, quantize_tensors
+from bitrobust.quantization.model import Quantizer, quantizable_tensors, quantize_tensors
 
 FIG4_RATE = 0.025  # p = 2.5 % (Fig. 4)
 SAMPLE = 10000
@@ -34,7 +39,8 @@ SAMPLE = 10000
 @dataclass(frozen=True)
 class WeightErrorsSettings:
     """Bit errors of chip ``first_chip`` at each of ``rates`` in the weights quantized with ``scheme``/``bits``
-    (default: training's); ``sample`` words are kept for the scatter plot (seed ``sample_seed``)."""
+    or stored in the number format ``format`` (default: training's); ``sample`` words are kept for the scatter
+    plot (seed ``sample_seed``)."""
 
     rates: tuple[float, ...] = (FIG4_RATE,)
     first_chip: int = 0
@@ -43,6 +49,7 @@ class WeightErrorsSettings:
     scheme: str | None = None
     bits: int | None = None
     test_subset: int | None = None  # unused (no forward pass); every kind has it
+    format: str | None = None
     kind: str = "weight_errors"
 
     def __post_init__(self) -> None:
@@ -54,20 +61,30 @@ class WeightErrorsSettings:
             v = getattr(self, what)
             if isinstance(v, bool) or not isinstance(v, int) or v < (1 if what == "sample" else 0):
                 raise BitrobustError(f"{what} must be an integer >= {1 if what == 'sample' else 0}, got {v!r}")
+        check_weight_format(self.format, self.bits, self.scheme)
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "rates": [float(p) for p in self.rates], "first_chip": self.first_chip,
-                "sample": self.sample, "sample_seed": self.sample_seed, "scheme": self.scheme, "bits": self.bits}
+        out = {"kind": self.kind, "rates": [float(p) for p in self.rates], "first_chip": self.first_chip,
+               "sample": self.sample, "sample_seed": self.sample_seed, "scheme": self.scheme, "bits": self.bits}
+        if self.format is not None:  # only when set: earlier evaluations keep their directories
+            out["format"] = self.format
+        return out
 
 
-def _round(t: torch.Tensor) -> list[float]:
-    return [float(f"{x:.6g}") for x in t.tolist()]
+def _round(t: torch.Tensor) -> list[float | None]:
+    """6 significant digits; non-finite values as None (JSON null).
+
+    >>> _round(torch.tensor([1 / 3, float("inf")]))
+    [0.333333, None]
+    """
+    return [float(f"{x:.6g}") if math.isfinite(x) else None for x in t.tolist()]
 
 
 @torch.no_grad()
-def weight_errors(weights: dict[str, torch.Tensor], quantizer: FixedPointQuantizer, rates, chip: int = 0,
+def weight_errors(weights: dict[str, torch.Tensor], quantizer: Quantizer, rates, chip: int = 0,
                   sample: int = SAMPLE, sample_seed: int = 0) -> dict:
-    """Original, clean quantized and perturbed weights of named tensors (module docstring).
+    """Original, clean quantized and perturbed weights of named tensors (module docstring), stored by
+    ``quantizer`` (contract 1 fixed point or a registered number format).
 
     >>> w = {"w": torch.linspace(-1, 1, 200)}
     >>> r = weight_errors(w, FixedPointQuantizer(8), [0.025], sample=50)
@@ -89,16 +106,20 @@ def weight_errors(weights: dict[str, torch.Tensor], quantizer: FixedPointQuantiz
     for p in rates:
         perturbed_state = state.with_errors(RandomChips(1, first=chip).errors(0, float(p)))
         perturbed = torch.cat([perturbed_state.tensors[nm].dequantize().float().reshape(-1).cpu() for nm in names])
-        err = (perturbed - clean).abs()
+        finite = torch.isfinite(perturbed)
+        changed = ~finite | (perturbed != clean)
+        err = (perturbed.double() - clean.double())[finite].abs()  # float32 sums of bf16 errors overflow
         out_rates.append({
             "p": float(p), "perturbed": _round(perturbed[index]),
-            "changed": float((err > 0).float().mean()), "mean_abs_error": float(err.mean()),
-            "max_abs_error": float(err.max()),
+            "changed": float(changed.float().mean()), "nonfinite": int((~finite).sum()),
+            "mean_abs_error": float(err.mean()) if err.numel() else 0.0,
+            "max_abs_error": float(err.max()) if err.numel() else 0.0,
             "mean_abs_error_changed": float(err[err > 0].mean()) if bool((err > 0).any()) else 0.0,
-            "mean_relative_error": float(err.mean()) / largest if largest > 0 else 0.0,
+            "mean_relative_error": float(err.mean()) / largest if largest > 0 and err.numel() else 0.0,
         })
+    name = format_name(quantizer)
     return {
-        "bits": quantizer.bits, "scheme": asdict(quantizer.scheme),
+        "bits": quantizer.bits, **({"format": name} if name else {"scheme": asdict(quantizer.scheme)}),
         "chip": chip, "n_weights": n, "max_abs": largest, "tensors": names,
         "index": index.tolist(), "tensor": tensor_of[index].tolist(),
         "original": _round(original[index]), "quantized": _round(clean[index]), "rates": out_rates,
@@ -114,15 +135,15 @@ class WeightErrorsKind(EvalKind):
 
     def run(self, run: LoadedRun, s: WeightErrorsSettings, data_dir: str | os.PathLike | None = None,
             progress: bool = False, batch_size: int | None = None) -> Outcome:
-        quantizer, exclude = run.quantizer(s.bits, s.scheme)
+        quantizer, exclude = run.quantizer(s.bits, s.scheme, s.format)
         weights = quantizable_tensors(run.model, exclude)
         result = weight_errors(weights, quantizer, s.rates, s.first_chip, s.sample, s.sample_seed)
         return Outcome(result, {"bits_used": quantizer.bits})
 
     def describe(self, s: WeightErrorsSettings) -> str:
         rates = ",".join(f"{100 * p:g}%" for p in s.rates)
-        extra = "".join(f", {label}" for key, label in (("scheme", f"scheme {s.scheme}"), ("bits", f"m={s.bits}"))
-                        if getattr(s, key))
+        extra = "".join(f", {label}" for key, label in (("scheme", f"scheme {s.scheme}"), ("bits", f"m={s.bits}"),
+                                                        ("format", f"format {s.format}")) if getattr(s, key))
         return f"weights with bit errors of chip {s.first_chip} at p={rates}{extra} ({s.sample} sampled)"
 
     def summary(self, outcome: Outcome, s: WeightErrorsSettings) -> str:

@@ -18,12 +18,17 @@ from bitrobust.reports.plotting import pyplot, save_figure
 from bitrobust.reports.text import csv_text, markdown_table, pct
 
 
-def _scheme_text(scheme: dict) -> str:
-    """``per_tensor, asymmetric, unsigned, round``.
+def _scheme_text(res: dict) -> str:
+    """The stored format of a result: ``per_tensor, asymmetric, unsigned, round`` or ``format bf16``.
 
-    >>> _scheme_text({"range": "global", "symmetric": True, "signed": True, "rounding": "trunc"})
+    >>> _scheme_text({"scheme": {"range": "global", "symmetric": True, "signed": True, "rounding": "trunc"}})
     'global, symmetric, signed, trunc'
+    >>> _scheme_text({"format": "bf16"})
+    'format bf16'
     """
+    if "format" in res:
+        return f"format {res['format']}"
+    scheme = res["scheme"]
     return ", ".join([scheme["range"], "symmetric" if scheme["symmetric"] else "asymmetric",
                       "signed" if scheme["signed"] else "unsigned", scheme["rounding"]])
 
@@ -37,7 +42,8 @@ def plot_weight_errors(panels: list[tuple[str, dict, dict]], path: Path, title: 
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.3 * ncols, 3.9 * nrows), dpi=120, squeeze=False)
     for k, (label, res, rate) in enumerate(panels):
         ax = axes[k // ncols][k % ncols]
-        x, y = res["quantized"], rate["perturbed"]
+        x, y = zip(*[(a, b) for a, b in zip(res["quantized"], rate["perturbed"]) if b is not None]) or ((), ())
+        x, y = list(x), list(y)
         err = [abs(b - a) for a, b in zip(x, y)]
         order = sorted(range(len(err)), key=err.__getitem__)  # large errors drawn last, on top
         vmax = res["max_abs"] or 1.0
@@ -69,17 +75,19 @@ def weight_errors_section(section: SectionInput, out: Path, reproduces: str) -> 
     for label, run_dir, res in entries:
         for rate in res["rates"]:
             panels.append((label, res, rate))
-            body.append([label, str(res["bits"]), _scheme_text(res["scheme"]), f"{100 * rate['p']:g}",
+            body.append([label, str(res["bits"]), _scheme_text(res), f"{100 * rate['p']:g}",
                          pct(rate["changed"]), f"{rate['mean_abs_error']:.4g}", f"{rate['max_abs_error']:.4g}",
                          f"{res['max_abs']:.4g}", pct(rate["mean_relative_error"], 3)])
-            rows.append({"model": label, "run": run_dir, "bits": res["bits"], "scheme": res["scheme"],
+            rows.append({"model": label, "run": run_dir, "bits": res["bits"],
+                         **{k: res[k] for k in ("scheme", "format") if k in res},
                          "max_abs": res["max_abs"], "n_weights": res["n_weights"], "chip": res["chip"],
                          **{k: v for k, v in rate.items() if k != "perturbed"}})
     head = ["Model", "m", "scheme", "p in %", "weights changed in %", "mean abs error", "max abs error",
             "largest abs w", "mean abs error / largest abs w in %"]
     table = markdown_table(head, body, "---|---:|---|" + "---:|" * (len(head) - 3))
     explain = ("Bit errors of random chip 0 in the stored words, decoded (Fig. 4). Errors over all weights of the "
-               "model; the scatter shows a uniform sample of the weights (`weight_errors.csv`), coloured by the "
+               "model (words that decode to inf/NaN, possible in float formats, are counted as changed and left out "
+               "of the errors); the scatter shows a uniform sample of the weights (`weight_errors.csv`), coloured by the "
                "absolute error from 0 to the model's largest weight magnitude (the error of a flipped most "
                "significant bit is about q_max).")
     write_text(out / "weight_errors.md", "\n".join([f"# {reproduces}: {section.title}", "", explain, ""] + table) + "\n")
