@@ -5,8 +5,8 @@ when all epochs are done; an evaluation is skipped when its result file exists. 
 ``reproduce`` processes may share one output directory: each training config
 (``runs/<hash>.lock``) and evaluation (``<dir>.lock``) is claimed with an exclusive file lock
 (``filelock``), so a run two experiments need is trained once, by whichever process reaches
-it first, while the other works on something else first and then skips it (linking its
-planned directory to the other's if their names differ). Locks are per process, for
+it first, while the other works on something else first (the evaluations of finished runs
+included) and then skips it (linking its planned directory to the other's if their names differ). Locks are per process, for
 ``reproduce`` runs side by side, not for the ranks of one torchrun job.
 """
 
@@ -96,6 +96,26 @@ def _busy_last(items: list, attempt: Callable[[object, bool], bool]) -> None:
         attempt(item, True)
 
 
+def work_through(runs: list, evals: list, train_one: Callable[[object, bool], bool],
+                 evaluate_one: Callable[[object, bool], bool], trained: Callable[[object], bool]) -> None:
+    """Trainings, then evaluations, each first without waiting for what another process holds;
+    the evaluations of runs already ``trained`` come before waiting for those trainings, so a
+    second process works on them meanwhile instead of idling.
+
+    >>> calls = []
+    >>> def train_one(r, wait): calls.append(("train", r, wait)); return wait or r != 2  # run 2: held elsewhere
+    >>> def evaluate_one(e, wait): calls.append(("eval", e, wait)); return True
+    >>> work_through([1, 2], [1, 2], train_one, evaluate_one, trained=lambda e: e != 2)
+    >>> calls  # doctest: +NORMALIZE_WHITESPACE
+    [('train', 1, False), ('train', 2, False), ('eval', 1, False), ('train', 2, True), ('eval', 2, False)]
+    """
+    later_runs = [run for run in runs if not train_one(run, False)]
+    later_evals = [ev for ev in evals if not (trained(ev) and evaluate_one(ev, False))]
+    for run in later_runs:
+        train_one(run, True)
+    _busy_last(later_evals, evaluate_one)
+
+
 def reproduce(
     exp: Experiment,
     budget: str = "quick",
@@ -154,8 +174,8 @@ def reproduce(
         log(f"    {line} ({duration(time.perf_counter() - t0)})")
         return True
 
-    _busy_last(list(enumerate(runs, 1)), train_one)
-    _busy_last(list(enumerate(evals, 1)), evaluate_one)
+    work_through(list(enumerate(runs, 1)), list(enumerate(evals, 1)), train_one, evaluate_one,
+                 trained=lambda item: item[1].run.finished)
     paths = write_experiment_report(report_input(plan), plan.report_dir)
     log(f"report: {paths[0]} ({duration(time.perf_counter() - start)} in all)")
     return plan
