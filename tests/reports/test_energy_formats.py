@@ -1,4 +1,5 @@
-"""`bitrobust energy` per number format: stored bits per weight (data + metadata, layout v2) and ECC n/k."""
+"""`bitrobust energy` per number format: stored bits per weight (data + metadata, layout v2), ECC n/k, and
+reliable bits (protected, or metadata) charged at V_min."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch import nn
 
 from bitrobust.bit_errors.ecc import secded_code
 from bitrobust.cli import main
@@ -47,7 +49,7 @@ def test_int4_g128_stores_four_and_a_quarter_bits_per_weight():
 def test_short_groups_and_channels_by_hand():
     state = quantize_tensors({"w": torch.randn(2, 130), "b": torch.randn(2)}, get_format("int8_channel"))
     # w: 260 words, one (step, min) per row = 2 x 2 words; b (1-d): one row per element, 2 x 2 words
-    assert Storage.of(state) == Storage(262, 262 * 8, (4 + 4) * 16)
+    assert Storage.of(state) == Storage(262, 262 * 8, (4 + 4) * 16, reliable_bits=(4 + 4) * 16)  # metadata reliable
 
 
 @pytest.mark.parametrize("fmt, factor", [("bf16", 2.0), ("fp16", 2.0), ("fp32", 4.0), ("fp8_e4m3", 1.0),
@@ -83,9 +85,11 @@ def test_grouped_format_counts_the_checkpoints_metadata(tmp_path):
         weights += p.numel()
         meta += rows * math.ceil(cols / 128) * 2 * 16
     stored = run_storage(loaded)
-    assert stored == Storage(weights, 4 * weights, meta)
+    assert stored == Storage(weights, 4 * weights, meta, reliable_bits=meta)  # metadata: reliable by default
     (r,) = energy_savings([loaded], E, EnergySettings(0.01, ecc="secded64"))
-    assert r.energy == pytest.approx(E.energy_at(0.01) * (4 * weights * 72 / 64 + meta) / (8 * weights))
+    # data and check bits at the voltage of p, metadata at V_min (energy 1 per bit)
+    assert r.energy == pytest.approx((E.energy_at(0.01) * 4 * weights * 72 / 64 + meta) / (8 * weights))
+    assert r.reliable_fraction == pytest.approx(meta / (4 * weights * 72 / 64 + meta))
     assert stored == Storage.of(quantize_model(model, get_format("int4_g128")))
     # an evaluation directory below the run finds the run's checkpoint
     evals = tmp_path / "evals" / "random-1"
@@ -164,3 +168,62 @@ def test_cli_reads_the_ecc_from_result_files(tmp_path, capsys):
     text = (tmp_path / "auto" / "energy.md").read_text()
     assert "| ECC |" in text and "secded64 (72, 64)" in text
     assert "ECC" not in (tmp_path / "none" / "energy.md").read_text()
+
+
+# -- reliable bits (contract 6) at V_min -------------------------------------------------------
+
+
+def _checkpoint(path: Path, quant: dict) -> nn.Module:
+    model = build_model("cnn_small")
+    save_checkpoint(path, model, {"model": {"name": "cnn_small", "kwargs": {}}, "data": {"name": "mnist"},
+                                  "quant": {"exclude": [], **quant}})
+    return model
+
+
+@pytest.mark.parametrize("fmt, bits, protect, reliable_per_word", [
+    (None, 8, "msb", 1), ("bf16", 16, "sign,exponent", 9), ("fp8_e4m3", 8, "sign,exponent", 5)])
+def test_protected_bits_stay_at_v_min(tmp_path, fmt, bits, protect, reliable_per_word):
+    """An evaluation with protected bits (protection.protect_bits in robustness.json): f = protected bits per word /
+    m of the stored bits are charged at V_min, so the energy is factor ((1 - f) E(p) + f), by hand."""
+    model = _checkpoint(tmp_path, {"format": fmt, "bits": bits} if fmt else {"bits": bits, "scheme": "rquant"})
+    res = dataclasses.replace(result(fmt, bits), protection={"protect_bits": protect})
+    write_json(tmp_path / "robustness.json", res.to_dict())
+    (loaded,) = load_runs([tmp_path], name_from="dir")
+    weights = sum(p.numel() for p in model.parameters())
+    assert run_storage(loaded) == Storage(weights, bits * weights, 0, reliable_bits=reliable_per_word * weights)
+    f = reliable_per_word / bits
+    (r,) = energy_savings([loaded], E, EnergySettings(0.01))
+    factor = 1.0 if fmt is None else bits / 8  # contract 1: per access; formats: their stored bits
+    assert r.reliable_fraction == pytest.approx(f)
+    assert r.energy == pytest.approx(factor * ((1 - f) * E.energy_at(0.01) + f))
+    (plain,) = energy_savings([run(fmt, bits)], E, EnergySettings(0.01))
+    assert plain.reliable_fraction == 0 and r.savings < plain.savings
+    # with ECC the check bits flip: f shrinks to R / (D n/k)
+    (coded,) = energy_savings([loaded], E, EnergySettings(0.01, ecc="secded64"))
+    assert coded.reliable_fraction == pytest.approx(f * 64 / 72)
+
+
+def test_protected_tensors_count_their_words(tmp_path):
+    model = _checkpoint(tmp_path, {"bits": 8, "scheme": "rquant"})
+    res = dataclasses.replace(result(None, 8), protection={"protect_tensors": "classifier.*"})
+    write_json(tmp_path / "robustness.json", res.to_dict())
+    (loaded,) = load_runs([tmp_path], name_from="dir")
+    protected = sum(p.numel() for n, p in model.named_parameters() if n.startswith("classifier."))
+    assert 0 < protected < sum(p.numel() for p in model.parameters())
+    assert run_storage(loaded).reliable_bits == 8 * protected
+
+
+def test_protected_bits_without_checkpoint_is_one_clear_error(tmp_path):
+    res = dataclasses.replace(result(None, 8), protection={"protect_bits": "msb"})
+    with pytest.raises(BitrobustError, match="protected bits needs the run's checkpoint"):
+        energy_savings([Run("int8", tmp_path, res)], E, EnergySettings(0.01))
+
+
+def test_the_report_names_the_reliable_share():
+    from bitrobust.reports.energy import energy_markdown
+
+    rows = energy_savings([run(None, 8)], E, EnergySettings(0.01), storage=lambda r: Storage(1, 8, 0, 1))
+    text = energy_markdown(rows, E, EnergySettings(0.01))
+    assert "| reliable bits in % | Err in % |" in text and "| 12.50 |" in text
+    assert "reliable bits in %" not in energy_markdown(energy_savings([run(None, 8)], E, EnergySettings(0.01)), E,
+                                                       EnergySettings(0.01))

@@ -300,6 +300,21 @@ class ProtectedMemory:
         return allowed if self.protection.tensor_exposed(name) else 0
 
     @property
+    def reliable_bits(self) -> int:
+        """Stored bits of the data and metadata regions that always read error-free: protected bits and tensors,
+        bits outside a target, and metadata unless exposed (ECC check bits are not counted: they flip).
+
+        >>> from bitrobust.quantization import FixedPointQuantizer, quantize_tensors
+        >>> state = quantize_tensors({"a": torch.ones(10), "b": torch.ones(6)}, FixedPointQuantizer(8))
+        >>> ProtectedMemory(state, Protection(protect_bits="msb")).reliable_bits  # 16 words x 1 bit
+        16
+        >>> ProtectedMemory(state, Protection(protect_tensors="b")).reliable_bits  # 6 words x 8 bits
+        48
+        """
+        exposed = sum(run.count * bin(run.mask).count("1") for _, _, runs in self._plan for run in runs)
+        return sum(seg.num_words * seg.bits for seg in self.state.segments) - exposed
+
+    @property
     def segments(self) -> tuple[Segment, ...]:
         """Layout v2 with the ECC region: data, metadata, then (with ECC) the check bits."""
         return self.state.segments + ((self.ecc_segment,) if self.ecc_segment is not None else ())

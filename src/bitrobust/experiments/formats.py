@@ -8,8 +8,8 @@ format -- RQUANT int8 per tensor (the paper's), int8 per channel, int4 per group
 its most significant bits in reliable memory (the MSB of integer words, the sign and exponent of float words;
 contract 6), compared pairwise with the unprotected reads; the vulnerability map (one tensor x one bit position
 at p = 1%) of the int8 and the bf16 model; and the lowest energy within a 1% error budget per format, charged
-the bits each format stores per weight (data and metadata words, :mod:`bitrobust.reports.energy`) and, for the
-ECC rows, the code's n/k.
+the bits each format stores per weight (data and metadata words, :mod:`bitrobust.reports.energy`), for the
+ECC rows the code's n/k, and the reliable bits (metadata words, protected bits) at the energy of V_min.
 """
 
 from __future__ import annotations
@@ -68,7 +68,8 @@ FORMATS = Experiment(
     "quantization-aware training in each format and evaluated in it on the same persistent random chips, without "
     "protection, with SECDED (72, 64) ECC and with the MSB (integers) or sign and exponent (floats) in reliable "
     "memory; the vulnerability map of the int8 and bf16 models; the lowest SRAM energy within a 1% error budget "
-    "per format, charged the bits each format stores per weight and the ECC's n/k.",
+    "per format, charged the bits each format stores per weight and the ECC's n/k, with the reliable bits (metadata, "
+    "protected bits) at V_min.",
     runs=RUNS,
     evals=EVALS,
     sections=(
@@ -94,20 +95,21 @@ FORMATS = Experiment(
                 "vulnerability", kind="vulnerability", rows=rows(*VULNERABILITY_RUNS),
                 note="Each cell confines the errors to one bit position of one tensor's words (everything else reads "
                 "error-free), on the same chips for every cell; 3 chips, a stratified subset of the test set."),
-        Section("energy", "Lowest energy within a 1% error budget per format, without and with ECC", "random",
-                kind="energy",
-                rows=tuple(row for r in RUNS for row in (*rows(f"{r.key}@{r.label}"),
-                                                          *rows(f"{r.key}@{_ecc_label(r.key)}", eval="ecc"))),
+        Section("energy", "Lowest energy within a 1% error budget per format: plain, with ECC, with protected bits",
+                "random", kind="energy",
+                rows=tuple(row for r in RUNS for row in (
+                    *rows(f"{r.key}@{r.label}"), *rows(f"{r.key}@{_ecc_label(r.key)}", eval="ecc"),
+                    *rows(f"{r.key}@{_protected_label(r.key)}", eval=_protected_eval(r.key)))),
                 note="Limit: the int8 per-tensor (RQUANT) model's clean Err + 1 percentage point, at every evaluated "
-                "rate up to p. Energy relative to 8-bit words at V_min: the energy model's value times the stored "
-                "bits per weight (data x n/k with ECC, + metadata) / 8; the ECC rows' code is read from their "
-                "results.",
+                "rate up to p. Energy relative to 8-bit words at V_min: the stored bits per weight (data x n/k with "
+                "ECC, + metadata) / 8 times (1 - f) E(p) + f, with E(p) the energy model's value and f the share of "
+                "the stored bits in reliable memory at V_min (metadata words, protected bits); the ECC rows' code "
+                "and the protected bits are read from their results.",
                 params={"max_increase": MAX_INCREASE, "reference": "int8"}),
     ),
-    notes=("Metadata words (per-channel/group fp16 ranges) are read error-free (contract 6's default) but charged "
-           "as stored bits in the energy section.",
-           "Protected bits sit in reliable memory, at the nominal voltage: their energy is not modelled, so the "
-           "protected rows have no energy row.",
+    notes=("Metadata words (per-channel/group fp16 ranges) and protected bits are read error-free (contract 6): "
+           "they sit in reliable memory kept at V_min, and the energy section charges them the energy of V_min "
+           "while the other bits run at the voltage of p.",
            "The vulnerability maps use 3 chips and a stratified subset of the test set (quick 1,000 examples, full "
            "2,000), all tensors x all bit positions of the format's words at p = 1%."),
     smoke_runs=("int8", "int4_g128", "bf16"),

@@ -29,6 +29,13 @@ b = 4 + 2 * 16 / 128 = 4.25 bits (factor 0.531), bf16 16 bits (factor 2). ``Ener
 ``auto`` (default) charges this for runs evaluated in a number format (``format`` in robustness.json) and keeps
 paper 3's per-access accounting (E(p) n/k, whatever m) for contract 1's per-tensor fixed point; ``bits``
 charges it for every run (an m-bit per-tensor run: m / 8); ``access`` for none.
+
+Reliable bits -- protected bit positions or tensors, bits outside a target, and metadata words unless exposed
+(contract 6) -- sit in memory that stays error-free, at V_min: they cost the energy of V_min, 1 per bit, whatever
+the voltage of the rest. With a fraction f = R / S of the S stored bits reliable (S = D n/k + M; ECC check bits
+flip, so they are never reliable), the energy is factor * ((1 - f) E(p) + f), where factor is n/k per access or
+S / (8 W) per stored bit. An MSB-protected 8-bit memory (f = 1/8) at p = 1 % thus saves 7/8 of the unprotected
+memory's savings.
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ from typing import Callable, Sequence
 import torch
 
 from bitrobust.bit_errors.ecc import secded_code
+from bitrobust.bit_errors.protection import ProtectedMemory, protection_from
 from bitrobust.errors import BitrobustError
 from bitrobust.evaluation.robustness import RobustnessResult
 from bitrobust.evaluation.run import load_run as load_checkpoint_run
@@ -245,16 +253,18 @@ class EnergyModel:
 
 @dataclass(frozen=True)
 class Storage:
-    """The bits a model occupies: ``weights`` words holding ``data_bits`` bits in all, plus ``metadata_bits``.
+    """The bits a model occupies: ``weights`` words holding ``data_bits`` bits in all, plus ``metadata_bits``, of
+    which ``reliable_bits`` always read error-free (at V_min; module docstring).
 
-    >>> s = Storage(weights=256, data_bits=4 * 256, metadata_bits=2 * 2 * 16)  # int4_g128: 2 rows of 128
-    >>> s.bits_per_weight, s.factor(), s.factor(72 / 64)
-    (4.25, 0.53125, 0.59375)
+    >>> s = Storage(weights=256, data_bits=4 * 256, metadata_bits=2 * 2 * 16, reliable_bits=64)  # int4_g128
+    >>> s.bits_per_weight, s.factor(), s.factor(72 / 64), s.reliable_fraction()
+    (4.25, 0.53125, 0.59375, 0.058823529411764705)
     """
 
     weights: int
     data_bits: int
     metadata_bits: int = 0
+    reliable_bits: int = 0
 
     def __post_init__(self) -> None:
         if self.weights < 1:
@@ -265,24 +275,34 @@ class Storage:
         """b = (D + M) / W."""
         return (self.data_bits + self.metadata_bits) / self.weights
 
+    def stored_bits(self, overhead: float = 1.0) -> float:
+        """S = D n/k + M: ECC check bits on the data, none on the metadata."""
+        return self.data_bits * overhead + self.metadata_bits
+
     def factor(self, overhead: float = 1.0) -> float:
-        """(D n/k + M) / (8 W): the stored bits relative to 8-bit words without metadata, ECC on the data."""
-        return (self.data_bits * overhead + self.metadata_bits) / (REFERENCE_BITS * self.weights)
+        """S / (8 W): the stored bits relative to 8-bit words without metadata."""
+        return self.stored_bits(overhead) / (REFERENCE_BITS * self.weights)
+
+    def reliable_fraction(self, overhead: float = 1.0) -> float:
+        """f = R / S: the share of the stored bits in reliable memory."""
+        return self.reliable_bits / self.stored_bits(overhead)
 
     @classmethod
-    def of(cls, state) -> "Storage":
-        """The data and metadata bits of a :class:`~bitrobust.quantization.QuantizedState` (layout v2 segments).
+    def of(cls, state, protection=None) -> "Storage":
+        """The data, metadata and reliable bits of a :class:`~bitrobust.quantization.QuantizedState` (layout v2
+        segments) behind a :class:`~bitrobust.bit_errors.protection.Protection` (default: metadata reliable).
 
         >>> import torch
         >>> from bitrobust.formats import get_format
         >>> from bitrobust.quantization import quantize_tensors
         >>> Storage.of(quantize_tensors({"w": torch.zeros(3, 130)}, get_format("int4_g128")))  # 2 groups a row
-        Storage(weights=390, data_bits=1560, metadata_bits=192)
+        Storage(weights=390, data_bits=1560, metadata_bits=192, reliable_bits=192)
         """
         bits = {"data": 0, "metadata": 0}
         for seg in state.segments:
             bits[seg.region] = bits.get(seg.region, 0) + seg.num_words * seg.bits
-        return cls(state.num_words, bits["data"], bits["metadata"])
+        reliable = ProtectedMemory(state, protection).reliable_bits
+        return cls(state.num_words, bits["data"], bits["metadata"], reliable)
 
 
 def _checkpoint_dir(path: Path) -> Path:
@@ -293,20 +313,22 @@ def _checkpoint_dir(path: Path) -> Path:
 
 
 def run_storage(run: Run) -> Storage:
-    """What ``run``'s evaluated weights store, per weight: contract 1's m bits (ranges in registers), a format's
-    word width when it has no metadata, else counted on the run's model (its checkpoint) in that format."""
-    if run.result.format is None:
-        return Storage(1, run.bits)
-    fmt = get_format(run.result.format)
-    if fmt.quantize(torch.zeros(2, 2)).metadata.numel() == 0:
-        return Storage(1, fmt.bits)
+    """What ``run``'s evaluated weights store, per weight: contract 1's m bits (ranges in registers) or a format's
+    word width when it has no metadata and no bits were protected or targeted, else counted on the run's model
+    (its checkpoint) in that format, behind the protection it was evaluated with."""
+    fmt = None if run.result.format is None else get_format(run.result.format)
+    protection = protection_from({k: v for k, v in run.result.protection.items() if k not in ("ecc", "ecc_policy")})
+    has_metadata = fmt is not None and fmt.quantize(torch.zeros(2, 2)).metadata.numel() > 0
+    if not has_metadata and protection.is_default:
+        return Storage(1, run.bits if fmt is None else fmt.bits)
     folder = _checkpoint_dir(run.path)
     if not (folder / "model.json").is_file():
-        raise BitrobustError(f"{run.path}: counting the metadata words of format {run.result.format} needs the run's "
-                             "checkpoint (model.json, model.safetensors) beside robustness.json")
+        what = f"the metadata words of format {run.result.format}" if has_metadata else "the protected bits"
+        raise BitrobustError(f"{run.path}: counting {what} needs the run's checkpoint (model.json, "
+                             "model.safetensors) beside robustness.json")
     loaded = load_checkpoint_run(folder, "cpu")
-    quantizer, exclude = loaded.quantizer(format=run.result.format)
-    return Storage.of(quantize_model(loaded.model, quantizer, exclude))
+    quantizer, exclude = loaded.quantizer(bits=None if fmt else run.bits, format=run.result.format)
+    return Storage.of(quantize_model(loaded.model, quantizer, exclude), protection)
 
 
 # -- which rate does a model tolerate? ------------------------------------------------------
@@ -379,6 +401,7 @@ class EnergyResult:
     clamped: bool
     bits_per_weight: float | None = None  # stored bits per weight when charged (None: energy per access)
     ecc: str | None = None  # the ECC code whose n/k is charged
+    reliable_fraction: float = 0.0  # f: the share of the stored bits in reliable memory, charged at V_min
 
     @property
     def savings(self) -> float | None:
@@ -416,26 +439,28 @@ def energy_savings(
     storage: Callable[[Run], Storage] = run_storage,
 ) -> list[EnergyResult]:
     """Per run: limit = reference Err (``reference``'s, else the run's own) + max_increase; tolerated p; energy
-    E(p) n/k, or E(p) (D n/k + M) / (8 W) for runs charged their stored bits (``storage(run)``; see the module
-    docstring)."""
+    factor ((1 - f) E(p) + f) with factor n/k, or (D n/k + M) / (8 W) for runs charged their stored bits, and f the
+    reliable share of the stored bits (``storage(run)``; see the module docstring)."""
     out = []
     for run in runs:
         ecc = settings.ecc_of(run)
         overhead = 1.0 if ecc is None else secded_code(ecc).overhead
+        stored = storage(run)
+        reliable = stored.reliable_fraction(overhead)
         factor, per_weight = overhead, None  # E(p) * n/k: every access reads n bits per k data bits
         if settings.charges_bits(run):
-            stored = storage(run)
             factor, per_weight = stored.factor(overhead), stored.bits_per_weight
         ref_err = reference.result.err if reference is not None else run.result.err
         limit = ref_err + settings.max_increase
         p, value = tolerated_rate(run, limit, settings)
         if p is None:
             out.append(EnergyResult(run.name, str(run.path), run.bits, run.result.err, ref_err, limit, None, None, None,
-                                    None, False, per_weight, ecc))
+                                    None, False, per_weight, ecc, reliable))
             continue
         point, clamped = model.operating_point(p)
+        energy = factor * ((1 - reliable) * point.energy + reliable)  # reliable bits stay at V_min (energy 1)
         out.append(EnergyResult(run.name, str(run.path), run.bits, run.result.err, ref_err, limit, p, value,
-                                point.voltage, point.energy * factor, clamped, per_weight, ecc))
+                                point.voltage, energy, clamped, per_weight, ecc, reliable))
     return out
 
 
@@ -458,6 +483,7 @@ def energy_markdown(results: Sequence[EnergyResult], model: EnergyModel, setting
     ]
     charged = any(r.bits_per_weight is not None for r in results)  # a bits-per-weight column only then
     per_row = settings.ecc is None and any(r.ecc is not None for r in results)  # ECC read from the results
+    reliable = any(r.reliable_fraction > 0 for r in results)  # a reliable-bits column only then
     body = []
     for r in results:
         if r.p is None:
@@ -467,11 +493,20 @@ def energy_markdown(results: Sequence[EnergyResult], model: EnergyModel, setting
             tail = [f"{100 * r.p:g}", pct(r.rerr), f"{le}{r.voltage:.3f}", f"{le}{r.energy:.3f}", f"{ge}{pct(r.savings)}"]
         stored = [] if not charged else ["-" if r.bits_per_weight is None else f"{r.bits_per_weight:.4g}"]
         ecc = [] if not per_row else ["-" if r.ecc is None else _code_text(r.ecc)]
-        body.append([r.name, str(r.bits)] + stored + ecc + [pct(r.err), pct(r.limit)] + tail)
-    lines += markdown_table(["Model", "m"] + (["bits per weight"] if charged else []) + (["ECC"] if per_row else []) + [
+        safe = [] if not reliable else [pct(r.reliable_fraction)]
+        body.append([r.name, str(r.bits)] + stored + ecc + safe + [pct(r.err), pct(r.limit)] + tail)
+    lines += markdown_table(["Model", "m"] + (["bits per weight"] if charged else []) + (["ECC"] if per_row else []) + (
+        ["reliable bits in %"] if reliable else []) + [
         "Err in %", "RErr limit in %", "highest p in %", "RErr at p in %", "V / V_min", "energy", "energy saved in %"],
         body)
     lines.append("")
+    if reliable:
+        lines += [
+            "Reliable bits: the share f of the stored bits that always read error-free (protected bits and tensors, "
+            "bits outside a target, metadata words unless exposed; contract 6), kept at V_min: energy factor x "
+            "((1 - f) E(p) + f) (docs/energy.md, \"Reliable bits\").",
+            "",
+        ]
     if per_row:
         lines += [
             "ECC: the SECDED code the run was evaluated with (its robustness.json); those rows' energy includes its "
@@ -482,7 +517,7 @@ def energy_markdown(results: Sequence[EnergyResult], model: EnergyModel, setting
     if charged:
         lines += [
             "Bits per weight b = (D + M) / W: data bits D and metadata bits M (per-channel/group fp16 ranges, memory "
-            "layout v2) of W weights. Those rows' energy is the energy model's value times (D n/k + M) / (8 W): "
+            "layout v2) of W weights. Those rows' energy is the energy per stored bit times (D n/k + M) / (8 W): "
             "relative to 8-bit words without metadata at V_min (paper 3's models); rows without b are charged per "
             "access (docs/energy.md, \"Number formats\").",
             "",
