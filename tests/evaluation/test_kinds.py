@@ -89,3 +89,36 @@ def test_relative_logit_error_is_scale_invariant_grows_with_p_and_restores_the_w
     scale_weights(model, largest / 2)  # exact in floating point, so the same codes
     halved, _ = _relative_error(model, 0.05)
     assert halved == pytest.approx(high, rel=1e-3)
+
+
+class _DictModel(torch.nn.Module):
+    """A model taking keyword inputs and returning a dict with ``logits`` (as Hugging Face models do)."""
+
+    def __init__(self, inner: torch.nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, pixel_values):
+        return {"logits": self.inner(pixel_values)}
+
+
+def test_weight_kinds_take_dict_batches_and_dict_outputs():
+    """Contract 7: the weights and logits kinds split batches by the task, so dict batches into a model with keyword
+    inputs and dict outputs give exactly the numbers of (x, y) batches into the plain model."""
+    from bitrobust.evaluation.logits import logit_distributions
+    from bitrobust.tasks import Classification
+
+    model = build_model("cnn_small", seed=0, channels=[4, 8]).eval()
+    wrapped = _DictModel(model).eval()
+    task = Classification(target_key="labels")
+    dict_data = [{"pixel_values": x, "labels": y} for x, y in _data()]
+    q = FixedPointQuantizer(8, "rquant")
+    plain = logit_distributions(model, _data(), q, [0.05], chips=2)
+    assert logit_distributions(wrapped, dict_data, q, [0.05], chips=2, task=task) == plain
+    state = quantize_model(model, q)
+    load_tensors(model, state.dequantize())
+    rae = relative_logit_error(model, state, _data(), RandomChips(2), 0.05)
+    wrapped_state = quantize_model(wrapped, q)
+    assert relative_logit_error(wrapped, wrapped_state, dict_data, RandomChips(2), 0.05, task) == pytest.approx(rae)
+    relu = weight_statistics(model, _data(), None)["relu_relevance"]
+    assert weight_statistics(wrapped, dict_data, None, task)["relu_relevance"] == relu

@@ -30,6 +30,7 @@ from bitrobust.evaluation.sources import RandomChips
 from bitrobust.formats import format_name
 from bitrobust.quantization import load_tensors, quantize_model, restored
 from bitrobust.quantization.model import Quantizer
+from bitrobust.tasks import Classification, Task, logits_of, run_batch
 
 FIG6_RATES = (0.01,)
 BINS = 50
@@ -72,18 +73,19 @@ class LogitsSettings:
 
 
 @torch.no_grad()
-def max_logits_and_confidences(model: nn.Module, data) -> tuple[torch.Tensor, torch.Tensor]:
-    """(largest logit, max softmax probability) per example of ``data`` ((x, y) batches), on the CPU.
+def max_logits_and_confidences(model: nn.Module, data, task: Task | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(largest logit, max softmax probability) per example of ``data`` (batches split by ``task``, default
+    classification: (x, y) or dict batches), on the CPU.
 
     >>> lin = nn.Linear(2, 3)
     >>> z, c = max_logits_and_confidences(lin, [(torch.ones(4, 2), torch.zeros(4))])
     >>> z.shape, bool(((c >= 1 / 3) & (c <= 1)).all())
     (torch.Size([4]), True)
     """
-    device = model_device(model)
+    device, task = model_device(model), task or Classification()
     zs, cs = [], []
-    for x, _ in data:
-        z = model(x.to(device)).float()
+    for batch in data:
+        z = logits_of(run_batch(model, batch, task, device)[0]).float()
         zs.append(z.max(1).values.cpu())
         cs.append(torch.softmax(z, 1).max(1).values.cpu())
     return torch.cat(zs), torch.cat(cs)
@@ -106,21 +108,22 @@ def histogram(values: torch.Tensor, lo: float, hi: float, bins: int) -> dict:
 
 
 def logit_distributions(model: nn.Module, data, quantizer: Quantizer, rates, chips: int, first_chip: int = 0,
-                        bins: int = BINS, exclude=()) -> dict:
-    """The result of the kind (module docstring) for ``model`` on ``data`` with its weights stored in ``quantizer``
-    (contract 1 fixed point or any registered number format); the model is given back unchanged."""
+                        bins: int = BINS, exclude=(), task: Task | None = None) -> dict:
+    """The result of the kind (module docstring) for ``model`` on ``data`` (batches split by ``task``) with its
+    weights stored in ``quantizer`` (contract 1 fixed point or any registered number format); the model is given
+    back unchanged."""
     with restored(model):
         model.eval()
         state = quantize_model(model, quantizer, exclude=exclude)
         load_tensors(model, state.dequantize())
-        clean = max_logits_and_confidences(model, data)
+        clean = max_logits_and_confidences(model, data, task)
         source = RandomChips(chips, first=first_chip)
         perturbed = []
         for p in rates:
             per_chip = []
             for c in range(chips):
                 load_tensors(model, state.with_errors(source.errors(c, float(p))).dequantize())
-                per_chip.append(max_logits_and_confidences(model, data))
+                per_chip.append(max_logits_and_confidences(model, data, task))
             perturbed.append((float(p), torch.cat([z for z, _ in per_chip]), torch.cat([c for _, c in per_chip])))
     every = torch.cat([clean[0]] + [z for _, z, _ in perturbed])
     finite = every[torch.isfinite(every)]
@@ -153,7 +156,8 @@ class LogitsKind(EvalKind):
                                  f"{run.task.name} (use --kind random, which reports its error and perplexity)")
         quantizer, exclude = run.quantizer(s.bits, s.scheme, s.format)
         loader = run.test_data(data_dir, s.test_subset, batch_size or 1000)
-        result = logit_distributions(run.model, loader, quantizer, s.rates, s.chips, s.first_chip, s.bins, exclude)
+        result = logit_distributions(run.model, loader, quantizer, s.rates, s.chips, s.first_chip, s.bins, exclude,
+                                     run.task)
         return Outcome(result, {"bits_used": quantizer.bits})
 
     def describe(self, s: LogitsSettings) -> str:

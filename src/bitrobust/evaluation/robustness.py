@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, ContextManager, Iterable, Mapping, Sequence
+from typing import Any, Callable, ContextManager, Iterable, Sequence
 
 import torch
 from torch import nn
@@ -34,7 +34,7 @@ from bitrobust.evaluation.sources import ErrorSource, RandomChips, TransientRead
 from bitrobust.formats import format_name
 from bitrobust.quantization import FixedPointQuantizer, QuantizedState, load_tensors, quantize_model, restored
 from bitrobust.quantization.model import ErrorModel, Quantizer
-from bitrobust.tasks import Classification, Task, to_device
+from bitrobust.tasks import Classification, Task, run_batch
 
 Batches = Iterable[Any]  # (inputs, targets) pairs or dicts, re-iterable (contract 7)
 
@@ -90,9 +90,7 @@ def evaluate_pass(model: nn.Module, data: Batches, task: Task | None = None, *, 
     device = model_device(model)
     wrong, conf, n, kept, nonfinite, nll = 0, 0.0, 0, [], 0, 0.0
     for batch in data:
-        inputs, targets = task.split(batch)
-        inputs, targets = to_device(inputs, device), to_device(targets, device)
-        output = model(**inputs) if isinstance(inputs, Mapping) else model(inputs)
+        output, targets = run_batch(model, batch, task, device)
         score = task.score(output, targets)
         if also_wrong is not None or keep_correct:
             if score.correct is None:

@@ -33,7 +33,9 @@ from bitrobust.errors import BitrobustError
 from bitrobust.evaluation.kind import EvalKind, Outcome, on_test_set, register_kind
 from bitrobust.evaluation.run import LoadedRun, check_weight_format
 from bitrobust.evaluation.sources import RandomChips
+from bitrobust.device import model_device
 from bitrobust.quantization import load_tensors, quantize_model
+from bitrobust.tasks import Classification, Task, logits_of, run_batch
 
 HIST_BINS = 41
 RAE_P = 0.01
@@ -66,8 +68,9 @@ class WeightsSettings:
 
 
 @torch.no_grad()
-def weight_statistics(model: nn.Module, loader, w_max: float | None) -> dict:
-    """Histograms, weight relevance and ReLU relevance (module docstring) of ``model`` as it is."""
+def weight_statistics(model: nn.Module, loader, w_max: float | None, task: Task | None = None) -> dict:
+    """Histograms, weight relevance and ReLU relevance (module docstring) of ``model`` as it is, on ``loader``'s
+    batches (split by ``task``, default classification)."""
     kinds = {}
     for mname, module in model.named_modules():
         kind = ("conv" if isinstance(module, nn.Conv2d) else "linear" if isinstance(module, nn.Linear)
@@ -102,8 +105,8 @@ def weight_statistics(model: nn.Module, loader, w_max: float | None) -> dict:
         was_training = model.training
         model.eval()
         try:
-            for x, _ in loader:
-                model(x)
+            for batch in loader:
+                run_batch(model, batch, task or Classification(), model_device(model))
         finally:
             handle.remove()
             model.train(was_training)
@@ -118,13 +121,19 @@ def weight_statistics(model: nn.Module, loader, w_max: float | None) -> dict:
 
 
 @torch.no_grad()
-def relative_logit_error(model: nn.Module, state, data, source, p: float) -> list[float]:
+def relative_logit_error(model: nn.Module, state, data, source, p: float, task: Task | None = None) -> list[float]:
     """Per trial c of ``source``: sum_x ||z_c(x) - z(x)||_1 / sum_x ||z(x)||_1 (module docstring),
-    with ``state`` the model's quantized weights; the clean ones are loaded again afterwards."""
+    with ``state`` the model's quantized weights and ``data``'s batches split by ``task`` (default
+    classification); the clean ones are loaded again afterwards."""
     was_training = model.training
     model.eval()
-    xs = [x for x, _ in data]
-    clean = [model(x).float() for x in xs]
+    task, device = task or Classification(), model_device(model)
+    batches = list(data)
+
+    def logits(batch):
+        return logits_of(run_batch(model, batch, task, device)[0]).float()
+
+    clean = [logits(b) for b in batches]
     norm = sum(float(z.abs().sum()) for z in clean)
     if norm == 0:
         raise BitrobustError("the relative logit error is undefined: the clean logits are all zero")
@@ -132,7 +141,7 @@ def relative_logit_error(model: nn.Module, state, data, source, p: float) -> lis
     try:
         for c in range(source.trials):
             load_tensors(model, state.with_errors(source.errors(c, p)).dequantize())
-            diff = sum(float((model(x).float() - z).abs().sum()) for x, z in zip(xs, clean))
+            diff = sum(float((logits(b) - z).abs().sum()) for b, z in zip(batches, clean))
             out.append(diff / norm)
     finally:
         load_tensors(model, state.dequantize())
@@ -155,8 +164,8 @@ class WeightsKind(EvalKind):
         load_tensors(model, state.dequantize())  # the weights in memory
         w_max = ((run.meta.get("config") or {}).get("strategy") or {}).get("clip_w_max")
         loader = run.test_data(data_dir, s.test_subset, batch_size or 1000)
-        result = weight_statistics(model, loader, w_max)
-        rae = relative_logit_error(model, state, loader, RandomChips(s.rae_chips), s.rae_p)
+        result = weight_statistics(model, loader, w_max, run.task)
+        rae = relative_logit_error(model, state, loader, RandomChips(s.rae_chips), s.rae_p, run.task)
         result.update(relative_error=sum(rae) / len(rae), relative_error_per_chip=rae, relative_error_p=s.rae_p)
         return Outcome(result)
 

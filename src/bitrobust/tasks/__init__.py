@@ -6,11 +6,12 @@ from bitrobust.registry import Registry
 from bitrobust.tasks.causal_lm import CausalLM, token_cross_entropy
 from bitrobust.tasks.classification import Classification
 from bitrobust.tasks.custom import CustomTask
-from bitrobust.tasks.task import Score, Task, logits_of, split_batch, to_device
+from bitrobust.tasks.task import Score, Task, logits_of, run_batch, split_batch, to_device
 
 TASKS: Registry[type] = Registry("task")
 TASKS.add("classification", Classification)
 TASKS.add("causal_lm", CausalLM)
 
-__all__ = ["TASKS", "CausalLM", "Classification", "CustomTask", "Score", "Task", "logits_of", "split_batch", "to_device",
+__all__ = ["TASKS", "CausalLM", "Classification", "CustomTask", "Score", "Task", "logits_of", "run_batch", "split_batch",
+           "to_device",
            "token_cross_entropy"]

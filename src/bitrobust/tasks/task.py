@@ -77,6 +77,21 @@ def split_batch(batch: Any, target_key: str, input_key: str | None) -> tuple[Any
                          + (f" of length {len(batch)}" if isinstance(batch, (tuple, list)) else ""))
 
 
+def run_batch(model: Any, batch: Any, task: Task, device: torch.device) -> tuple[Any, Any]:
+    """(output, targets) of ``model`` on one batch: split by ``task``, moved to ``device``; a dict of inputs is
+    passed as keyword arguments.
+
+    >>> from bitrobust.tasks import Classification
+    >>> out, y = run_batch(lambda pixels: 2 * pixels, {"pixels": torch.ones(1, 2), "labels": torch.zeros(1)},
+    ...                    Classification(target_key="labels"), torch.device("cpu"))
+    >>> out.tolist(), y.tolist()
+    ([[2.0, 2.0]], [0.0])
+    """
+    inputs, targets = task.split(batch)
+    inputs, targets = to_device(inputs, device), to_device(targets, device)
+    return (model(**inputs) if isinstance(inputs, Mapping) else model(inputs)), targets
+
+
 def to_device(value: Any, device: torch.device) -> Any:
     """Tensors (also inside dicts, lists and tuples) moved to ``device``; anything else as it is."""
     if isinstance(value, torch.Tensor):
