@@ -35,7 +35,14 @@ def test_eval_writes_results(tmp_path, tiny_run, data_dir, capsys):
     assert (out_dir / "robustness.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "RErr p=1%" in (out_dir / "robustness.md").read_text()
     assert (out_dir / "robustness.csv").read_text().startswith("p,trial,rerr,confidence")
-    assert json.loads((out_dir / "eval_config.json").read_text())["bits_used"] == 8
+    config = json.loads((out_dir / "eval_config.json").read_text())
+    assert config["bits_used"] == 8 and config["batch_size"] == 1000  # the default, recorded
+    code, out, _ = run_cli(capsys, "eval", str(tiny_run), "--rates", "1%", "--chips", "2", "--test-subset", "100",
+                           "--batch-size", "16", "--data-dir", str(data_dir), "--out", str(tmp_path / "b16"),
+                           "--no-progress")
+    assert code == 0, out
+    assert json.loads((tmp_path / "b16" / "eval_config.json").read_text())["batch_size"] == 16
+    assert json.loads((tmp_path / "b16" / "robustness.json").read_text())["n_examples"] == 100
 
 
 def test_eval_transient_and_profiled(tmp_path, tiny_run, data_dir, capsys):

@@ -172,6 +172,14 @@ def _smoke(capsys, out: Path, data_dir, name: str):
     return stdout
 
 
+def test_reproduce_batch_size_reaches_every_evaluation(capsys, tmp_path, data_dir):
+    code, stdout, _ = run_cli(capsys, "reproduce", "p3-table11", "--smoke", "--out", str(tmp_path), "--data-dir",
+                              str(data_dir), "--no-progress", "--batch-size", "16")
+    assert code == 0, stdout
+    configs = list((tmp_path / "runs").glob("*/evals/*/eval_config.json"))
+    assert configs and all(json.loads(c.read_text())["batch_size"] == 16 for c in configs)
+
+
 def test_smoke_subset_end_to_end_and_resumable(capsys, smoke_out, data_dir):
     for name in FAST:
         _smoke(capsys, smoke_out, data_dir, name)
@@ -181,7 +189,7 @@ def test_smoke_subset_end_to_end_and_resumable(capsys, smoke_out, data_dir):
     scaled = {r["model"]: r for r in t11["rows"]}
     assert scaled["RQUANT -> CLIPPING_0.25"]["err"] == pytest.approx(scaled["RQUANT"]["err"], abs=0.02)
     config = next((smoke_out / "runs").glob("*/evals/random-*/eval_config.json"), None)
-    assert config is not None
+    assert config is not None and json.loads(config.read_text())["batch_size"] == 1000
     t5 = json.loads((smoke_out / "p3-table5" / "results.json").read_text())["sections"][0]
     assert [c["chip"] for c in t5["chips"]] == ["chip1_0.866", "chip1_2.744"]
     assert t5["chips"][0]["p"] == pytest.approx(0.00866, rel=0.1)

@@ -51,6 +51,7 @@ class BnnMetricsSettings:
 class BnnMetricsKind(EvalKind):
     name = "bnn_metrics"
     result_file = "metrics.json"
+    default_batch = BATCH
 
     settings_type = BnnMetricsSettings
 
@@ -70,7 +71,7 @@ class BnnMetricsKind(EvalKind):
             raise BitrobustError(
                 "T^b and Pi need the integer pixel inputs 0..255 BNNs are trained on, but this model was trained "
                 "on scaled inputs (data.raw: false); retrain with data.raw: true, data.normalize: false")
-        batch = batch_size or BATCH
+        batch = self.batch_size(batch_size)
         model.eval()
         xs, ys = zip(*run.test_data(data_dir, s.test_subset, batch))
         x, y = torch.cat(xs), torch.cat(ys)

@@ -44,6 +44,14 @@ class EvalKind:
     name: str = ""
     result_file: str = "robustness.json"
     settings_type: type = object
+    default_batch: int = 1000  # test examples per forward pass when the caller gives no batch size
+
+    def batch_size(self, given: int | None = None) -> int:
+        """The evaluation's batch size: ``given``, else the kind's default. The outputs of one example may
+        differ in the last bits between batch sizes (a CPU library picks its algorithm by batch size), so
+        ``eval_config.json`` records it (benchmarks/bench_eval_batch.py: on a CPU batch 64 is about twice as
+        fast as 1000)."""
+        return given or self.default_batch
 
     def settings(self, values: Mapping[str, Any], recipe_eval: Mapping[str, Any] | None = None):
         """Frozen settings from ``values`` (None: not given); what is not given comes from the run's
@@ -114,6 +122,8 @@ def evaluate(
         config = {"run": os.path.relpath(loaded.path, out)}  # relative: no absolute paths in result files
         if label is not None:
             config["label"] = label
+        if kind.passes(settings) > 0:
+            config["batch_size"] = kind.batch_size(batch_size)
         write_json(out / "eval_config.json", {**config, **settings.to_dict(), **outcome.info})
         write_json(out / kind.result_file, outcome.result)
     return outcome

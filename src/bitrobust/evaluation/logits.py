@@ -155,7 +155,7 @@ class LogitsKind(EvalKind):
             raise BitrobustError(f"the logits kind histograms a classifier's [N, C] logits; this run's task is "
                                  f"{run.task.name} (use --kind random, which reports its error and perplexity)")
         quantizer, exclude = run.quantizer(s.bits, s.scheme, s.format)
-        loader = run.test_data(data_dir, s.test_subset, batch_size or 1000)
+        loader = run.test_data(data_dir, s.test_subset, self.batch_size(batch_size))
         result = logit_distributions(run.model, loader, quantizer, s.rates, s.chips, s.first_chip, s.bins, exclude,
                                      run.task)
         return Outcome(result, {"bits_used": quantizer.bits})

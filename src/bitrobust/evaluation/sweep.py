@@ -252,7 +252,7 @@ class _Sweep(EvalKind):
             batch_size: int | None = None) -> Outcome:
         self.check(run, s)
         quantizer, exclude = run.quantizer(s.bits, s.scheme, s.format)
-        loader = run.test_data(data_dir, s.test_subset, batch_size or 1000, s.test_first)
+        loader = run.test_data(data_dir, s.test_subset, self.batch_size(batch_size), s.test_first)
         info: dict = {}
         if s.scale_to is not None:
             info["err_before_scaling"] = evaluate_robustness(run.model, loader, quantizer, [], RandomChips(1),

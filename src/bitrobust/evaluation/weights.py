@@ -163,7 +163,7 @@ class WeightsKind(EvalKind):
         state = quantize_model(model, quantizer, exclude=exclude)
         load_tensors(model, state.dequantize())  # the weights in memory
         w_max = ((run.meta.get("config") or {}).get("strategy") or {}).get("clip_w_max")
-        loader = run.test_data(data_dir, s.test_subset, batch_size or 1000)
+        loader = run.test_data(data_dir, s.test_subset, self.batch_size(batch_size))
         result = weight_statistics(model, loader, w_max, run.task)
         rae = relative_logit_error(model, state, loader, RandomChips(s.rae_chips), s.rae_p, run.task)
         result.update(relative_error=sum(rae) / len(rae), relative_error_per_chip=rae, relative_error_p=s.rae_p)

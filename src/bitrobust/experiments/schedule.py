@@ -81,10 +81,10 @@ def train(run: PlannedRun, data_dir=None, progress: bool = True, wait: bool = Tr
     return True
 
 
-def run_evaluation(ev: PlannedEval, data_dir=None, progress: bool = True) -> str:
+def run_evaluation(ev: PlannedEval, data_dir=None, progress: bool = True, batch_size: int | None = None) -> str:
     """Run planned evaluation ``ev`` and write its files; returns the kind's one-line summary."""
     outcome = evaluate(ev.run.run_dir, ev.settings, ev.out_dir, data_dir=data_dir, progress=progress,
-                       label=ev.run.label)
+                       label=ev.run.label, batch_size=batch_size)
     return ev.kind.summary(outcome, ev.settings)
 
 
@@ -125,6 +125,7 @@ def reproduce(
     data_dir: str | os.PathLike | None = None,
     progress: bool = True,
     log: Log = print,
+    batch_size: int | None = None,
 ) -> Plan:
     """Train and evaluate what is missing for ``exp`` and write its report; returns the plan.
 
@@ -170,7 +171,7 @@ def reproduce(
                 log(f"{head} -- done by another process")
                 return True
             log(head)
-            line = run_evaluation(ev, data_dir=data_dir, progress=progress)
+            line = run_evaluation(ev, data_dir=data_dir, progress=progress, batch_size=batch_size)
         log(f"    {line} ({duration(time.perf_counter() - t0)})")
         return True
 
