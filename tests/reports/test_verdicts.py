@@ -90,6 +90,8 @@ def test_results_without_paired_statistics_are_left_or_refused(results_dir, tmp_
         render(stale, results_dir)
     with pytest.raises(BitrobustError, match="not found"):
         render("<!-- verdict:bnn-fig2 --><!-- /verdict -->", results_dir)
+    with pytest.raises(BitrobustError, match="budget medium not found .*found only .*p3-table4.*quick"):
+        render("<!-- verdict:p3-table4@medium --><!-- /verdict -->", results_dir)
     with pytest.raises(BitrobustError, match="no verdict markers"):
         render("# nothing to generate", results_dir)
 
@@ -104,3 +106,20 @@ def test_cli_rewrites_the_document(results_dir, tmp_path, capsys):
     assert "needs --doc" in capsys.readouterr().err
     with pytest.raises(BitrobustError, match="no document"):
         write_verdicts(tmp_path / "missing.md", results_dir)
+
+
+def test_a_budget_marker_reads_that_budgets_report_from_another_directory(results_dir, tmp_path):
+    """One page cites the quick and the medium report of one experiment: NAME@medium finds the medium results in
+    whichever directory holds them; NAME keeps the quick ones."""
+    medium = json.loads(json.dumps(RESULTS))
+    medium["budget"] = "medium"
+    medium["sections"] = medium["sections"][:1]
+    medium["sections"][0]["paired"] = medium["sections"][0]["paired"][:1]  # 2 of 3 resolved
+    (tmp_path / "res-medium" / "p3-table4").mkdir(parents=True)
+    (tmp_path / "res-medium" / "p3-table4" / "results.json").write_text(json.dumps(medium))
+    doc = DOC + "| medium | <!-- verdict:p3-table4@medium -->by hand<!-- /verdict --> |\n"
+    text, used, left = render(doc, [results_dir, tmp_path / "res-medium"])
+    assert used == ["p3-table4", "p3-table4@medium"] and left == []
+    assert "| medium | <!-- verdict:p3-table4@medium -->2 of 3 paired comparisons resolved" in text
+    assert "<!-- verdict:p3-table4 -->5 of 7 paired comparisons resolved" in text
+    assert render(text, [tmp_path / "res-medium", results_dir])[0] == text  # the order of the directories is free

@@ -19,16 +19,18 @@ def add_parser(sub) -> None:
         "of paper 3 App. C.2, best model per p) plus rerr_vs_p.png and confidence.png to --out. With "
         "--compare A B: per p the mean paired RErr difference A - B over the same chips (and seeds) with its "
         "95%% interval and a verdict (A lower, B lower, not resolved), in compare.md, .csv and .json. With "
-        "--verdicts RESULTS_DIR --doc FILE: rewrite the verdict markers of FILE (e.g. docs/RESULTS.md) from the "
-        "paired comparisons in RESULTS_DIR/<experiment>/results.json.",
+        "--verdicts RESULTS_DIR [RESULTS_DIR ...] --doc FILE: rewrite the verdict markers of FILE (e.g. "
+        "docs/RESULTS.md) from the paired comparisons in RESULTS_DIR/<experiment>/results.json (markers NAME: the "
+        "quick budget's report, NAME@BUDGET another budget's).",
     )
     p.add_argument("runs", nargs="*", metavar="RUN_DIR", help="run directories (or robustness.json files)")
     p.add_argument("--compare", nargs=2, metavar=("A", "B"),
                    help="compare two models: each a run directory, or several separated by commas (one per "
                    "training seed, paired in the order given), evaluated on the same chips")
-    p.add_argument("--verdicts", metavar="RESULTS_DIR",
-                   help="directory of experiment reports (RESULTS_DIR/<experiment>/results.json, from `bitrobust "
-                   "reproduce`) whose paired comparisons fill the verdict markers of --doc")
+    p.add_argument("--verdicts", metavar="RESULTS_DIR", nargs="+",
+                   help="directories of experiment reports (RESULTS_DIR/<experiment>/results.json, from `bitrobust "
+                   "reproduce`) whose paired comparisons fill the verdict markers of --doc; a marker NAME takes the "
+                   "quick budget's report, NAME@medium (or @full) that budget's, from whichever directory holds it")
     p.add_argument("--doc", help="with --verdicts: the Markdown file whose <!-- verdict:NAME --> and "
                    "<!-- verdicts:NAME --> ... <!-- /verdict --> blocks are rewritten")
     p.add_argument("--out", help="output directory (required unless --verdicts)")
@@ -89,7 +91,8 @@ def _verdicts(args: argparse.Namespace) -> int:
     from bitrobust.reports.verdicts import write_verdicts
 
     if not (args.verdicts and args.doc) or args.runs or args.compare or args.out:
-        raise BitrobustError("--verdicts RESULTS_DIR needs --doc FILE, and no run directories, --compare or --out")
+        raise BitrobustError("--verdicts RESULTS_DIR [RESULTS_DIR ...] needs --doc FILE, and no run directories, "
+                             "--compare or --out")
     used, left = write_verdicts(args.doc, args.verdicts)
     print(f"wrote the verdicts of {', '.join(used)} into {args.doc}")
     if left:

@@ -9,6 +9,9 @@ the experiments' ``results.json`` (written by ``bitrobust reproduce``). Two mark
 - ``<!-- verdicts:NAME -->...<!-- /verdict -->`` (a block): one line per compared pair, saying
   at which rates (or profiled chips) which model is lower and where it is not resolved.
 
+NAME is an experiment of the quick budget, or ``NAME@BUDGET`` one of another budget (``p3-table21@medium``): its
+results are found in whichever of the given results directories holds ``NAME/results.json`` written with that
+budget (each report records its budget), so one page can cite a quick and a medium report of one experiment.
 Everything between a marker and its end is replaced; the rest of the page is kept byte for byte.
 Markers of experiments whose results were written before the paired comparisons existed keep their text and
 are named, so a page can be regenerated while only some experiments have been re-run.
@@ -19,11 +22,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 from bitrobust.errors import BitrobustError
 from bitrobust.io import read_json, write_text
 
-MARKER = re.compile(r"(?<!`)<!-- (verdicts?):([\w.+-]+) -->(.*?)<!-- /verdict -->", re.S)  # not in `code`
+MARKER = re.compile(r"(?<!`)<!-- (verdicts?):([\w.+-]+(?:@\w+)?) -->(.*?)<!-- /verdict -->", re.S)  # not in `code`
+DEFAULT_BUDGET = "quick"  # a marker without @BUDGET
 VERDICTS = ("A lower", "B lower", "not resolved")
 
 
@@ -121,13 +126,26 @@ def block(found: list[Comparison]) -> str:
     return "\n".join(lines)
 
 
-def load_comparisons(results_dir: Path, name: str) -> list[Comparison]:
-    """The comparisons of experiment ``name`` from ``results_dir/name/results.json`` (empty: none recorded)."""
-    return comparisons(read_json(results_dir / name / "results.json", f"results of {name}"))
+def load_comparisons(results_dirs: Sequence[Path], marker: str) -> list[Comparison]:
+    """The comparisons of the experiment a marker names (``NAME`` or ``NAME@BUDGET``, module docstring), from the
+    first of ``results_dirs`` holding ``NAME/results.json`` of that budget (empty: none recorded)."""
+    name, _, budget = marker.partition("@")
+    budget = budget or DEFAULT_BUDGET
+    found = []
+    for folder in results_dirs:
+        path = Path(folder) / name / "results.json"
+        if path.is_file():
+            results = read_json(path, f"results of {name}")
+            if results.get("budget", DEFAULT_BUDGET) == budget:
+                return comparisons(results)
+            found.append(f"{path} ({results.get('budget', DEFAULT_BUDGET)})")
+    raise BitrobustError(f"results of {name} with budget {budget} not found in {', '.join(map(str, results_dirs))}"
+                         + (f"; found only {', '.join(found)}" if found else ""))
 
 
-def render(doc: str, results_dir: str | Path) -> tuple[str, list[str], list[str]]:
-    """``doc`` with its verdict markers generated from ``results_dir``: (text, experiments used, experiments left).
+def render(doc: str, results_dirs: str | Path | Sequence[str | Path]) -> tuple[str, list[str], list[str]]:
+    """``doc`` with its verdict markers generated from the reports in ``results_dirs`` (one directory or several):
+    (text, markers used, markers left).
 
     A marker whose experiment's results hold no paired comparisons (written before contract 8) keeps its text;
     such experiments are returned as left, and a document where every marker is left is refused.
@@ -136,13 +154,13 @@ def render(doc: str, results_dir: str | Path) -> tuple[str, list[str], list[str]
     Traceback (most recent call last):
     bitrobust.errors.BitrobustError: no verdict markers (<!-- verdict:NAME --> ... <!-- /verdict -->) in the document
     """
-    results_dir = Path(results_dir)
+    dirs = [Path(results_dirs)] if isinstance(results_dirs, (str, Path)) else [Path(d) for d in results_dirs]
     cache: dict[str, list[Comparison]] = {}
 
     def replace(m: re.Match) -> str:
         kind, name = m.group(1), m.group(2)
         if name not in cache:
-            cache[name] = load_comparisons(results_dir, name)
+            cache[name] = load_comparisons(dirs, name)
         if not cache[name]:
             return m.group(0)
         text = summary(cache[name]) if kind == "verdict" else "\n" + block(cache[name]) + "\n"
@@ -155,17 +173,19 @@ def render(doc: str, results_dir: str | Path) -> tuple[str, list[str], list[str]
     left = [name for name, found in cache.items() if not found]
     if not used:
         raise BitrobustError(f"no paired comparisons in the results of {', '.join(left)} (written before contract 8?): "
-                             f"re-run `bitrobust reproduce NAME` and copy its report to {results_dir}/NAME")
+                             f"re-run `bitrobust reproduce NAME` and copy its report to {dirs[0]}/NAME")
     return text, used, left
 
 
-def write_verdicts(doc_path: str | Path, results_dir: str | Path) -> tuple[list[str], list[str]]:
-    """Rewrite the verdict markers of the file ``doc_path`` (atomically); returns the experiments used and left."""
+def write_verdicts(doc_path: str | Path, results_dirs: str | Path | Sequence[str | Path]) -> tuple[list[str], list[str]]:
+    """Rewrite the verdict markers of the file ``doc_path`` (atomically); returns the markers used and left."""
     path = Path(doc_path)
     if not path.is_file():
         raise BitrobustError(f"no document {path} to write verdicts into")
-    if not Path(results_dir).is_dir():
-        raise BitrobustError(f"no results directory {results_dir}")
-    text, used, left = render(path.read_text(), results_dir)
+    dirs = [results_dirs] if isinstance(results_dirs, (str, Path)) else list(results_dirs)
+    for folder in dirs:
+        if not Path(folder).is_dir():
+            raise BitrobustError(f"no results directory {folder}")
+    text, used, left = render(path.read_text(), dirs)
     write_text(path, text)
     return used, left
