@@ -8,13 +8,21 @@ estimated on one CPU thread, the full budget on one GPU.
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 from pathlib import Path
 
+import torch
+
+from bitrobust.data.specs import DATASETS
 from bitrobust.errors import BitrobustError
-from bitrobust.experiments.plan import Plan, make_plan
+from bitrobust.experiments.plan import Plan, PlannedEval, make_plan
 from bitrobust.experiments.spec import Experiment
+from bitrobust.formats import get_format
+from bitrobust.models import build_model
 from bitrobust.models.base import model_cost
+from bitrobust.quantization.model import quantizable_tensors
 
 # Floors per step and per 10k-image pass: small models do not get faster than this (CPU: an FC32-FC32 BNN step,
 # 10 epochs of 469 steps in 8.5 s in the quick bnn-fig2 runs).
@@ -36,6 +44,26 @@ def _costs(config, device: str) -> tuple[float, float] | None:
     return max(floor_step, base[0] * size), max(floor_pass, base[1] * size)
 
 
+@functools.lru_cache(maxsize=None)
+def _tensor_names(model: str, kwargs: str, dataset: str, exclude: tuple[str, ...]) -> tuple[str, ...]:
+    """The quantized tensors of a model as training builds it, built on the meta device (no memory, no data)."""
+    with torch.device("meta"):
+        built = build_model(model, **{**DATASETS.get(dataset).model_kwargs(), **json.loads(kwargs)})
+    return tuple(quantizable_tensors(built, exclude))
+
+
+def _passes(ev: PlannedEval) -> float:
+    """Test-set passes of a planned evaluation; kinds whose count depends on the model's tensors and word width
+    (``passes_on``, the vulnerability map) are told them."""
+    if not hasattr(ev.kind, "passes_on"):
+        return ev.kind.passes(ev.settings)
+    cfg, s = ev.run.config, ev.settings
+    names = _tensor_names(cfg.model.name, json.dumps(cfg.model.kwargs, sort_keys=True), cfg.data.name,
+                          tuple(cfg.quant.exclude))
+    fmt = s.format or (None if s.bits else cfg.quant.format)
+    return ev.kind.passes_on(s, names, get_format(fmt).bits if fmt else s.bits or cfg.quant.bits)
+
+
 def estimate_seconds(plan: Plan, device: str) -> float | None:
     """Estimated wall time of the whole plan (training + evaluations) on ``device`` ("cpu"/"gpu")."""
     total = 0.0
@@ -55,7 +83,7 @@ def estimate_seconds(plan: Plan, device: str) -> float | None:
     for ev in plan.unique_evals():
         _, pass10k = _costs(ev.run.config, device)  # type: ignore[misc]  (known: its run was costed above)
         n = ev.settings.test_subset or TEST_SIZE
-        total += ev.kind.passes(ev.settings) * pass10k * n / TEST_SIZE
+        total += _passes(ev) * pass10k * n / TEST_SIZE
     return total
 
 
