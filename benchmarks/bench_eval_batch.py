@@ -20,16 +20,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 from pathlib import Path
 
 import torch
 from _machine import machine_info, save_results
+from bench_activations import CLOCKS, INPUT  # input shapes per model, wall / CPU clocks
 
 from bitrobust.models import build_model
-
-INPUT = {"cnn_small": (1, 28, 28), "simplenet_mnist": (1, 28, 28), "mlp": (1, 28, 28)}  # others: CIFAR
-CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 
 
 def one_pass(model: torch.nn.Module, x: torch.Tensor, batch: int, clock) -> tuple[float, torch.Tensor]:

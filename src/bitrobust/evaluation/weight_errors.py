@@ -109,13 +109,13 @@ def weight_errors(weights: dict[str, torch.Tensor], quantizer: Quantizer, rates,
         finite = torch.isfinite(perturbed)
         changed = ~finite | (perturbed != clean)
         err = (perturbed.double() - clean.double())[finite].abs()  # float32 sums of bf16 errors overflow
+        mean = float(err.mean()) if err.numel() else 0.0
         out_rates.append({
             "p": float(p), "perturbed": _round(perturbed[index]),
             "changed": float(changed.float().mean()), "nonfinite": int((~finite).sum()),
-            "mean_abs_error": float(err.mean()) if err.numel() else 0.0,
-            "max_abs_error": float(err.max()) if err.numel() else 0.0,
+            "mean_abs_error": mean, "max_abs_error": float(err.max()) if err.numel() else 0.0,
             "mean_abs_error_changed": float(err[err > 0].mean()) if bool((err > 0).any()) else 0.0,
-            "mean_relative_error": float(err.mean()) / largest if largest > 0 and err.numel() else 0.0,
+            "mean_relative_error": mean / largest if largest > 0 else 0.0,
         })
     name = format_name(quantizer)
     return {

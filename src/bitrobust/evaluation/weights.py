@@ -104,9 +104,10 @@ def weight_statistics(model: nn.Module, loader, w_max: float | None, task: Task 
         handle = relus[-1].register_forward_hook(hook)
         was_training = model.training
         model.eval()
+        task, device = task or Classification(), model_device(model)
         try:
             for batch in loader:
-                run_batch(model, batch, task or Classification(), model_device(model))
+                run_batch(model, batch, task, device)
         finally:
             handle.remove()
             model.train(was_training)
