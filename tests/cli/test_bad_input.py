@@ -191,6 +191,7 @@ CASES = [
     case("report-names-unknown", "report {evaluated} --out {ws}/rep --names file", usage=True),
     case("energy-criterion-unknown", "energy {evaluated} --out {ws}/e --criterion median", usage=True),
     case("reproduce-budget-unknown", "reproduce p3-table1 --budget huge", usage=True),
+    case("reproduce-batch-size-zero", "reproduce p3-table1 --batch-size 0", usage=True),
     case("metrics-batch-size-negative", "metrics {bnn} --batch-size -1", usage=True),
     case("quickstart-epochs-zero", "quickstart --epochs 0", usage=True),
     case("quickstart-chips-negative", "quickstart --chips -3", usage=True),
@@ -452,6 +453,8 @@ CASES = [
          text("m.csv", "voltage,bit_error_rate,energy\n1,0,1\nlow,0.01,0.5\n"), message="invalid voltage"),
     # -- reproduce
     case("reproduce-unknown", "reproduce p9-table1", message="p9-table1"),
+    case("report-verdicts-dir-missing", "report --verdicts {ws}/nores --doc {ws}/afile", FILE,
+         message="no results directory"),
     case("reproduce-no-name", "reproduce", message="--list"),
     case("reproduce-configs-missing", "reproduce p3-table1 --configs {ws}/none", message="recipe directory"),
     case("reproduce-list-configs-missing", "reproduce --list --configs {ws}/none", message="recipe directory"),
