@@ -92,7 +92,9 @@ TABLE2 = Experiment(
     "(Sec. 4.2, 5.2).",
     runs=(RQUANT, CLIP[0.15], CLIP[0.1], CLIP[0.05], CLIP[0.025], CLIP_LS[0.15], CLIP_LS[0.1], CLIP_LS[0.05]),
     evals=(_random(rates={"quick": (0.01, 0.05, 0.1), "full": (0.001, 0.01)}),),
-    sections=(Section("clipping", "Weight clipping and label smoothing (Tab. 2)", "random", confidence=True),),
+    sections=(Section("clipping", "Weight clipping and label smoothing (Tab. 2)", "random", confidence=True,
+                      pairs=(*((f"clip{w}", "rquant") for w in (0.15, 0.1, 0.05, 0.025)),
+                             *((f"clip{w}_ls", f"clip{w}") for w in (0.15, 0.1, 0.05)))),),
     smoke_runs=("rquant", "clip0.1", "clip0.1_ls"),
 )
 
@@ -122,14 +124,19 @@ TABLE9 = Experiment(
     sections=(
         Section("post_training", "Post-training quantization, asymmetric (Tab. 9 top)", "random",
                 rows=(*rows("ptq_float@NORMAL (post-training)", eval="random_normal"),
-                      *rows("ptq_float@RQUANT (post-training)", *(f"ptq_clip{w}" for w in _PTQ)))),
+                      *rows("ptq_float@RQUANT (post-training)", *(f"ptq_clip{w}" for w in _PTQ))),
+                pairs=(("RQUANT (post-training)", "NORMAL (post-training)"),
+                       *((f"ptq_clip{w}", "RQUANT (post-training)") for w in _PTQ))),
         Section("symmetric", "Symmetric quantization during training (Tab. 9 middle)", "random",
                 rows=rows("normal", "sym_rquant", *(f"sym_clip{w}" for w in _SYM_CLIP)),
+                pairs=(("sym_rquant", "normal"), *((f"sym_clip{w}", "sym_rquant") for w in _SYM_CLIP)),
                 note="'RQUANT' with symmetric quantization is read as symmetric per-layer quantization with "
                 "proper rounding (scheme symmetric_rounded); the CLIPPING rows use the same scheme."),
         Section("asymmetric", "Asymmetric quantization (default) during training, +LS (Tab. 9 bottom)", "random",
                 rows=rows("normal", "rquant", *(f"clip{w}" for w in (0.25, 0.2, 0.15, 0.1, 0.05)),
-                          *(f"clip{w}_ls" for w in CLIP_LS))),
+                          *(f"clip{w}_ls" for w in CLIP_LS)),
+                pairs=(("rquant", "normal"), *((f"clip{w}", "rquant") for w in (0.25, 0.2, 0.15, 0.1, 0.05)),
+                       *((f"clip{w}_ls", f"clip{w}") for w in CLIP_LS))),
     ),
     smoke_runs=("ptq_float", "ptq_clip0.1", "normal", "sym_clip0.1", "rquant", "clip0.1_ls"),
 )
@@ -317,7 +324,9 @@ TABLE13 = Experiment(
         _r("alternating", "alternating_randbet_0.1_p1", "Alt. RANDBET_0.1 p=1%"),
     ),
     evals=(_random(rates={"quick": (0.01, 0.05, 0.1), "full": (0.001, 0.01)}),),
-    sections=(Section("variants", "RandBET variants (Tab. 13)", "random"),),
+    sections=(Section("variants", "RandBET variants (Tab. 13)", "random",
+                      pairs=(("randbet0.1_p1", "randbet0.1_p0.1"), ("curricular", "randbet0.1_p1"),
+                             ("alternating", "randbet0.1_p1"))),),
     smoke_runs=("curricular", "alternating"),
 )
 
