@@ -8,7 +8,7 @@ import pytest
 
 from bitrobust.cli import main
 from bitrobust.errors import BitrobustError
-from bitrobust.reports.verdicts import render, write_verdicts
+from bitrobust.reports.verdicts import block, comparisons, render, summary, write_verdicts
 
 
 def row(p, verdict, mean, seeds=3, chips=10, n=2000, **extra):
@@ -123,3 +123,23 @@ def test_a_budget_marker_reads_that_budgets_report_from_another_directory(result
     assert "| medium | <!-- verdict:p3-table4@medium -->2 of 3 paired comparisons resolved" in text
     assert "<!-- verdict:p3-table4 -->5 of 7 paired comparisons resolved" in text
     assert render(text, [tmp_path / "res-medium", results_dir])[0] == text  # the order of the directories is free
+
+
+def test_native_vs_st_accuracies_read_as_test_error():
+    """Paper 2's rows (native - ST accuracy per training and evaluation BER): the operator with the higher
+    accuracy has the lower test error; one comparison per gradient and training BER."""
+    def nvs(ste, train, q, verdict, reads=5):
+        return {"ste": ste, "train_ber": train, "eval_ber": q, "acc_st": 0.8, "acc_native": 0.78,
+                "native_minus_st": -0.02, "low": -0.03, "high": -0.01, "verdict": verdict, "n": 2000,
+                "reads": reads, "seeds": 3, "unit": "seed"}
+    results = {"sections": [{"key": "fc", "title": "FC", "kind": "bnn_native_vs_st", "paired": [
+        nvs("htanh", 0.3, 0.0, "ST higher", reads=1), nvs("htanh", 0.3, 0.1, "native higher"),
+        nvs("identity", 0.01, 0.1, "not resolved")]}]}
+    found = comparisons(results)
+    assert [(c.section, c.points) for c in found] == [
+        ("FC, htanh gradient, trained at 30%", (("0%", "A lower"), ("10%", "B lower"))),
+        ("FC, identity gradient, trained at 1%", (("10%", "not resolved"),))]
+    assert block(found).splitlines()[0] == ("- straight-through vs native (FC, htanh gradient, trained at 30%, test "
+                                            "error): straight-through lower at 0%; native lower at 10% (3 seeds, "
+                                            "l = 1/5, n = 2000)")
+    assert summary(found) == "2 of 3 paired comparisons resolved (3 seeds, l = 1/5, n = 2000)"

@@ -61,6 +61,9 @@ def comparisons(results: dict) -> list[Comparison]:
     """
     out = []
     for section in results.get("sections", []):
+        if section.get("kind") == "bnn_native_vs_st":
+            out += _native_vs_st(section)
+            continue
         for c in section.get("paired", []):
             if "metric" in c:  # a per-model metric paired over seeds (VAR(Pi))
                 name = {"var_pi": "VAR(Pi)"}.get(c["metric"], c["metric"])
@@ -72,6 +75,20 @@ def comparisons(results: dict) -> list[Comparison]:
                                   tuple(sorted({r["seeds"] for r in rows})), tuple(sorted({r["chips"] for r in rows})),
                                   tuple(sorted({r["n"] for r in rows})), c.get("refused", "")))
     return out
+
+
+def _native_vs_st(section: dict) -> list[Comparison]:
+    """Paper 2's operators per straight-through gradient and training BER, as test error (1 - accuracy: the
+    operator with the higher accuracy has the lower error) over the evaluation BERs."""
+    groups: dict[tuple[str, float], list[dict]] = {}
+    for row in section.get("paired", []):
+        groups.setdefault((row["ste"], row["train_ber"]), []).append(row)
+    verdict = {"ST higher": "A lower", "native higher": "B lower", "not resolved": "not resolved"}
+    return [Comparison(f"{section['title']}, {ste} gradient, trained at {100 * ber:g}%", "straight-through", "native",
+                       tuple((f"{100 * r['eval_ber']:g}%", verdict[r["verdict"]]) for r in rows),
+                       tuple(sorted({r["seeds"] for r in rows})), tuple(sorted({r["reads"] for r in rows})),
+                       tuple(sorted({r["n"] for r in rows})), metric="test error")
+            for (ste, ber), rows in groups.items()]
 
 
 def _counts(values: tuple[int, ...]) -> str:
