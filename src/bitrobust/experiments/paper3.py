@@ -187,7 +187,8 @@ TABLE16 = Experiment(
                 for n, rows_ in _T16_CHIPS.items()),
     sections=tuple(
         Section(f"chip{n}", f"PattBET on the persistent errors of chip {n} (Tab. 16)", f"chip{n}", kind="profiled",
-                rows=rows(*(r.key for (chip, _), r in _T16_RUNS.items() if chip.startswith(f"chip{n}_"))))
+                rows=rows(*(r.key for (chip, _), r in _T16_RUNS.items() if chip.startswith(f"chip{n}_"))),
+                pairs=tuple((_T16_RUNS[(chip, True)].key, _T16_RUNS[(chip, False)].key) for chip, _ in _T16_CHIPS[n]))
         for n in _T16_CHIPS
     ),
     smoke_runs=("pattbet_chip1_2.744", "pattbet0.15_chip2_1.01"),
@@ -428,10 +429,15 @@ def _summary(name: str, reproduces: str, title: str, runs: tuple[RunSpec, ...], 
 
 TABLE18 = _summary("p3-table18", "Tab. 18, Fig. 7, Fig. 11 (CIFAR-10, m=8, 4)",
                    "Overall robustness, CIFAR-10 (quick: MNIST), m = 8 and 4 bit", _C10_M8 + _C10_M4,
-                   ("rquant", "clip0.1", "clip0.1_m4"))
+                   ("rquant", "clip0.1", "clip0.1_m4"),
+                   pairs=(("rquant", "normal"), *((f"clip{w}", "rquant") for w in (0.15, 0.1, 0.05)),
+                          ("randbet0.1_p1", "clip0.1"), ("randbet0.05_p1.5", "clip0.05"), ("randbet0.05_p2", "clip0.05"),
+                          ("randbet0.1_p1_m4", "clip0.1_m4"), ("randbet0.05_p1.5_m4", "clip0.05_m4")))
 TABLE19 = _summary("p3-table19", "Tab. 19, Fig. 11 (CIFAR-10, m=3, 2)",
                    "Overall robustness, CIFAR-10 (quick: MNIST), m = 3 and 2 bit", _C10_M32,
-                   ("clip0.1_m3", "clip0.05_m2"))
+                   ("clip0.1_m3", "clip0.05_m2"),
+                   pairs=(("clip0.05_m3", "clip0.1_m3"), ("randbet0.1_p1_m3", "clip0.1_m3"),
+                          ("clip0.05_m2", "clip0.1_m2"), ("randbet0.05_p1.5_m2", "clip0.05_m2")))
 TABLE20 = _summary("p3-table20", "Tab. 20, Fig. 7, Fig. 11 (CIFAR-100)",
                    "Overall robustness, CIFAR-100 with WRN-28-10 (quick: MNIST, cnn_small)", _C100,
                    ("c100_rquant", "c100_randbet0.1_p0.1"))
