@@ -26,6 +26,7 @@ from typing import Sequence
 
 from bitrobust.errors import BitrobustError
 from bitrobust.io import read_json, write_text
+from bitrobust.reports.native_vs_st import VERDICTS as NATIVE_VS_ST_VERDICTS
 
 MARKER = re.compile(r"(?<!`)<!-- (verdicts?):([\w.+-]+(?:@\w+)?) -->(.*?)<!-- /verdict -->", re.S)  # not in `code`
 DEFAULT_BUDGET = "quick"  # a marker without @BUDGET
@@ -83,7 +84,7 @@ def _native_vs_st(section: dict) -> list[Comparison]:
     groups: dict[tuple[str, float], list[dict]] = {}
     for row in section.get("paired", []):
         groups.setdefault((row["ste"], row["train_ber"]), []).append(row)
-    verdict = {"ST higher": "A lower", "native higher": "B lower", "not resolved": "not resolved"}
+    verdict = {words: v for v, words in NATIVE_VS_ST_VERDICTS.items()}  # "ST higher" -> "A lower" (A: ST)
     return [Comparison(f"{section['title']}, {ste} gradient, trained at {100 * ber:g}%", "straight-through", "native",
                        tuple((f"{100 * r['eval_ber']:g}%", verdict[r["verdict"]]) for r in rows),
                        tuple(sorted({r["seeds"] for r in rows})), tuple(sorted({r["reads"] for r in rows})),
