@@ -83,6 +83,7 @@ TABLE1 = Experiment(
 )
 
 # -- Tab. 2: clipping, label smoothing, confidences -----------------------------------------------
+_T2_CLIP, _T2_LS = (0.15, 0.1, 0.05, 0.025), (0.15, 0.1, 0.05)  # w_max of the CLIPPING and CLIPPING +LS rows
 TABLE2 = Experiment(
     name="p3-table2",
     paper=P3,
@@ -90,11 +91,10 @@ TABLE2 = Experiment(
     title="Weight clipping improves robustness; label smoothing reduces it (with confidences)",
     description="Err, RErr and mean confidence, clean and at p, for RQUANT, CLIPPING_w_max and CLIPPING +LS "
     "(Sec. 4.2, 5.2).",
-    runs=(RQUANT, CLIP[0.15], CLIP[0.1], CLIP[0.05], CLIP[0.025], CLIP_LS[0.15], CLIP_LS[0.1], CLIP_LS[0.05]),
+    runs=(RQUANT, *(CLIP[w] for w in _T2_CLIP), *(CLIP_LS[w] for w in _T2_LS)),
     evals=(_random(rates={"quick": (0.01, 0.05, 0.1), "full": (0.001, 0.01)}),),
     sections=(Section("clipping", "Weight clipping and label smoothing (Tab. 2)", "random", confidence=True,
-                      pairs=(*((f"clip{w}", "rquant") for w in (0.15, 0.1, 0.05, 0.025)),
-                             *((f"clip{w}_ls", f"clip{w}") for w in (0.15, 0.1, 0.05)))),),
+                      pairs=(*((f"clip{w}", "rquant") for w in _T2_CLIP), *((f"clip{w}_ls", f"clip{w}") for w in _T2_LS))),),
     smoke_runs=("rquant", "clip0.1", "clip0.1_ls"),
 )
 
@@ -103,7 +103,8 @@ _FLOAT = "quant.during_training=false"
 _PTQ = {w: _r(f"ptq_clip{w}", "clipping_0.1", f"CLIPPING_{w}", _clip(w), _FLOAT) for w in (0.25, 0.2, 0.15, 0.1)}
 _PTQ_FLOAT = _r("ptq_float", "rquant", "float training", _FLOAT)
 _SYM_RQUANT = _r("sym_rquant", "rquant", "RQUANT (symmetric + rounding)", SYM)
-_SYM_CLIP = {w: _r(f"sym_clip{w}", "clipping_0.1", f"CLIPPING_{w}", _clip(w), SYM) for w in (0.25, 0.2, 0.15, 0.1, 0.05)}
+_T9_CLIP = (0.25, 0.2, 0.15, 0.1, 0.05)  # w_max of the symmetric and asymmetric CLIPPING rows
+_SYM_CLIP = {w: _r(f"sym_clip{w}", "clipping_0.1", f"CLIPPING_{w}", _clip(w), SYM) for w in _T9_CLIP}
 TABLE9 = Experiment(
     name="p3-table9",
     paper=P3,
@@ -115,7 +116,7 @@ TABLE9 = Experiment(
     runs=(
         _PTQ_FLOAT, *_PTQ.values(),
         NORMAL, _SYM_RQUANT, *_SYM_CLIP.values(),
-        RQUANT, *(CLIP[w] for w in (0.25, 0.2, 0.15, 0.1, 0.05)), *CLIP_LS.values(),
+        RQUANT, *(CLIP[w] for w in _T9_CLIP), *CLIP_LS.values(),
     ),
     evals=(
         _random(rates={"quick": None, "full": TAB8_RATES}),
@@ -133,9 +134,9 @@ TABLE9 = Experiment(
                 note="'RQUANT' with symmetric quantization is read as symmetric per-layer quantization with "
                 "proper rounding (scheme symmetric_rounded); the CLIPPING rows use the same scheme."),
         Section("asymmetric", "Asymmetric quantization (default) during training, +LS (Tab. 9 bottom)", "random",
-                rows=rows("normal", "rquant", *(f"clip{w}" for w in (0.25, 0.2, 0.15, 0.1, 0.05)),
+                rows=rows("normal", "rquant", *(f"clip{w}" for w in _T9_CLIP),
                           *(f"clip{w}_ls" for w in CLIP_LS)),
-                pairs=(("rquant", "normal"), *((f"clip{w}", "rquant") for w in (0.25, 0.2, 0.15, 0.1, 0.05)),
+                pairs=(("rquant", "normal"), *((f"clip{w}", "rquant") for w in _T9_CLIP),
                        *((f"clip{w}_ls", f"clip{w}") for w in CLIP_LS))),
     ),
     smoke_runs=("ptq_float", "ptq_clip0.1", "normal", "sym_clip0.1", "rquant", "clip0.1_ls"),

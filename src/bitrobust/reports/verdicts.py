@@ -48,6 +48,10 @@ class Comparison:
     metric: str = ""  # a per-model metric (VAR(Pi)) instead of RErr
 
 
+def _distinct(rows: list[dict], key: str) -> tuple[int, ...]:
+    return tuple(sorted({r[key] for r in rows}))
+
+
 def _where(row: dict) -> str:
     return row["chip"] if "chip" in row else f"{100 * row['p']:g}%"
 
@@ -73,8 +77,8 @@ def comparisons(results: dict) -> list[Comparison]:
                 continue
             rows = c.get("rows", [])
             out.append(Comparison(section["title"], c["a"], c["b"], tuple((_where(r), r["verdict"]) for r in rows),
-                                  tuple(sorted({r["seeds"] for r in rows})), tuple(sorted({r["chips"] for r in rows})),
-                                  tuple(sorted({r["n"] for r in rows})), c.get("refused", "")))
+                                  _distinct(rows, "seeds"), _distinct(rows, "chips"), _distinct(rows, "n"),
+                                  c.get("refused", "")))
     return out
 
 
@@ -87,8 +91,7 @@ def _native_vs_st(section: dict) -> list[Comparison]:
     verdict = {words: v for v, words in NATIVE_VS_ST_VERDICTS.items()}  # "ST higher" -> "A lower" (A: ST)
     return [Comparison(f"{section['title']}, {ste} gradient, trained at {100 * ber:g}%", "straight-through", "native",
                        tuple((f"{100 * r['eval_ber']:g}%", verdict[r["verdict"]]) for r in rows),
-                       tuple(sorted({r["seeds"] for r in rows})), tuple(sorted({r["reads"] for r in rows})),
-                       tuple(sorted({r["n"] for r in rows})), metric="test error")
+                       _distinct(rows, "seeds"), _distinct(rows, "reads"), _distinct(rows, "n"), metric="test error")
             for (ste, ber), rows in groups.items()]
 
 
